@@ -1,0 +1,79 @@
+use crate::{Dataset, Nb201Bench, TableError};
+use layernas_core::{EvalError, Evaluation, Evaluator, TrialRequest};
+use layernas_spaces::Nb201Space;
+use std::collections::BTreeMap;
+
+/// Looks an architecture's reward up in the NAS-Bench-201 table.
+///
+/// Metrics: `test` (the matching test column) and, on CIFAR-10, `sim_seconds`: the training
+/// time the trial would have cost, as NATS-Bench's `simulate_train_eval` computes it
+/// (epochs x train seconds per epoch + one validation pass, from the `cifar10-valid` timings).
+#[derive(Debug, Clone)]
+pub struct TableEvaluator {
+    name: String,
+    reward: Vec<f64>,
+    test: Vec<f64>,
+    sim_seconds: Option<Vec<f64>>,
+}
+
+impl TableEvaluator {
+    /// Reward from `reward_column`, test accuracy from `test_column`.
+    pub fn new(
+        bench: &Nb201Bench,
+        dataset: Dataset,
+        reward_column: &str,
+        test_column: &str,
+    ) -> Result<TableEvaluator, TableError> {
+        let reward = bench.column(reward_column)?;
+        let test = bench.column(test_column)?;
+        let sim_seconds = if dataset == Dataset::Cifar10 {
+            let epochs = if reward_column.starts_with("e12_") { 12.0 } else { 200.0 };
+            let train = bench.column("nats_cifar10valid_train_s_per_epoch")?;
+            let valid = bench.column("nats_cifar10valid_valid_s_per_epoch")?;
+            Some(
+                train
+                    .iter()
+                    .zip(&valid)
+                    .map(|(t, v)| epochs * t + v)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(TableEvaluator {
+            name: format!("table:{reward_column}"),
+            reward,
+            test,
+            sim_seconds,
+        })
+    }
+
+    /// The evaluator for `dataset` with the default columns (`<ds>_valid`, `<ds>_test`).
+    pub fn for_dataset(bench: &Nb201Bench, dataset: Dataset) -> Result<TableEvaluator, TableError> {
+        Self::new(bench, dataset, &dataset.valid_column(), &dataset.test_column())
+    }
+
+    /// True when trials report simulated training time.
+    pub fn has_sim_time(&self) -> bool {
+        self.sim_seconds.is_some()
+    }
+}
+
+impl Evaluator for TableEvaluator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        let code = Nb201Space::code(request.arch);
+        let mut metrics = BTreeMap::new();
+        metrics.insert("test".to_string(), self.test[code]);
+        if let Some(sim) = &self.sim_seconds {
+            metrics.insert("sim_seconds".to_string(), sim[code]);
+        }
+        Ok(Evaluation {
+            reward: self.reward[code],
+            metrics,
+        })
+    }
+}
