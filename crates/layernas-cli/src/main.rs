@@ -1,1 +1,45 @@
-fn main() {}
+//! `layernas`: constrained, multi-objective neural architecture search with LayerNAS.
+
+mod report;
+mod search;
+mod study;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "layernas",
+    version,
+    about = "Constrained neural architecture search with LayerNAS (Fan et al., arXiv 2304.11517)",
+    after_help = "Example:\n  layernas search --space nb201 --dataset cifar10 --cost flops --max-cost 60"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Search a space for the best model under a cost cap, and the whole cost/reward front.
+    #[command(after_help = search::EXAMPLES)]
+    Search(search::SearchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Search(args) => search::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<study::InputError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

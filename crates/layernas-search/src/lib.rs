@@ -1,1 +1,33 @@
-//! wip
+//! Search strategies of layernas.
+//!
+//! [`LayerNas`] is the LayerNAS method of Fan et al. (arXiv 2304.11517) as
+//! `shared/docs/layernas.md` specifies it: layers are searched in order; every kept candidate is
+//! expanded with every option of the current layer; children that can no longer reach the cost
+//! window are dropped before evaluation; the best `keep` per cost bucket survive.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use layernas_core::{Executor, MemoryStore, Strategy};
+//! use layernas_search::{LayerNas, LayerNasConfig};
+//! use layernas_spaces::Nb201Space;
+//! use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+//!
+//! let bench = Nb201Bench::embedded().unwrap();
+//! let space = Arc::new(Nb201Space::new());
+//! let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
+//! let eval = TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap();
+//! let config = LayerNasConfig { max_cost: Some(60.0), ..LayerNasConfig::default() };
+//! let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+//! let bound = strategy.trial_bound().unwrap();
+//! let mut store = MemoryStore::new();
+//! let summary = Executor::new(&*space, &*cost, &eval).run(&mut strategy, &mut store).unwrap();
+//! assert!(summary.trials <= bound);
+//! assert!(strategy.best().is_some());
+//! ```
+#![warn(missing_docs)]
+
+mod layernas;
+
+pub use layernas::{
+    ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, Selection, Spacing,
+};

@@ -1,0 +1,203 @@
+//! `layernas search`.
+
+use crate::report::{CostInfo, Point, SearchReport};
+use crate::study::{InputError, StudyArgs};
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use layernas_core::{
+    pareto_front, Arch, CostModel, Executor, MemoryStore, ProgressEvent, SearchSpace, Strategy,
+    TrialState, TrialStore,
+};
+use layernas_search::LayerNas;
+use layernas_spaces::Nb201Space;
+use layernas_tables::{Nb201Bench, TableCost, TableEvaluator};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const EXAMPLES: &str = "Examples:
+  # best CIFAR-10 cell under 60 MFLOPs, and the whole front
+  layernas search --space nb201 --dataset cifar10 --cost flops --max-cost 60
+
+  # front search by Pixel 3 latency, keeping 3 per bucket, JSON to a file
+  layernas search --dataset cifar100 --cost latency:pixel3 --keep 3 --json out.json
+
+  # everything from a study file, one flag overridden
+  layernas search -c study.toml --seed 1";
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Write the result as JSON to FILE (`-` for standard output, instead of the tables).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn input<E: std::fmt::Display>(e: E) -> InputError {
+    InputError(e.to_string())
+}
+
+pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let study = args.study.resolve()?;
+    let bench = match &study.data {
+        layernas_tables::DataSource::Embedded => Nb201Bench::embedded(),
+        dir => Nb201Bench::load(dir).map(Arc::new),
+    }
+    .map_err(input)?;
+    let space: Arc<dyn SearchSpace> = match study.space.as_str() {
+        "nb201" => Arc::new(Nb201Space::new()),
+        other => unreachable!("study validation admits only known spaces, got {other}"),
+    };
+    let cost: Arc<dyn CostModel> =
+        Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?);
+    let evaluator =
+        TableEvaluator::new(&bench, study.dataset, &study.reward_column, &study.test_column)
+            .map_err(input)?;
+    let test_values = bench.column(&study.test_column).map_err(input)?;
+    let mut strategy =
+        LayerNas::new(study.layernas.clone(), space.clone(), cost.clone()).map_err(input)?;
+    let bound = strategy.trial_bound().unwrap_or(u64::MAX);
+    let to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
+
+    let window = match (study.layernas.min_cost, study.layernas.max_cost) {
+        (None, None) => "front search (no cap)".to_string(),
+        (lo, hi) => format!(
+            "cost window [{}, {}] {}",
+            lo.map_or("-".into(), |v| v.to_string()),
+            hi.map_or("-".into(), |v| v.to_string()),
+            cost.unit()
+        ),
+    };
+    let header = format!(
+        "layernas search: space {} ({} models, {} layers), dataset {}, reward {}, cost {} ({}), {window}\n\
+         trial bound: {bound} (paper's H*K*|S|*L = {}); H={} K={} seed={}",
+        space.name(),
+        space.num_models(),
+        space.layers().len(),
+        study.dataset.name(),
+        study.reward_column,
+        cost.name(),
+        cost.unit(),
+        strategy.paper_bound(),
+        study.layernas.buckets,
+        study.layernas.keep,
+        study.layernas.seed,
+    );
+    if to_stdout {
+        eprintln!("{header}");
+    } else {
+        println!("{header}");
+    }
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(
+            Some(study.max_trials.map_or(bound, |m| m.min(bound))),
+            ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>18} [{bar:30}] {pos}/{len} trials (bound) {elapsed} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar
+    };
+    let progress = |event: &ProgressEvent| match event {
+        ProgressEvent::WaveStarted { label, .. } => bar.set_message(label.clone()),
+        ProgressEvent::TrialFinished { .. } => bar.inc(1),
+    };
+    let mut store = MemoryStore::new();
+    let executor = Executor {
+        max_trials: study.max_trials,
+        workers: study.workers,
+        seed: study.layernas.seed,
+        progress: Some(&progress),
+        ..Executor::new(&*space, &*cost, &evaluator)
+    };
+    let summary = executor.run(&mut strategy, &mut store)?;
+    bar.finish_and_clear();
+
+    let trials = store.trials()?;
+    let point = |arch: &Arch, reward: f64| Point {
+        arch: space.format(arch),
+        cost: cost.cost(arch),
+        reward,
+        test: Some(test_values[Nb201Space::code(arch)]),
+        index: Some(bench.index(arch)),
+    };
+    let complete: Vec<_> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .collect();
+    let points: Vec<(f64, f64)> = complete
+        .iter()
+        .map(|t| (t.cost, t.reward.unwrap_or(f64::NEG_INFINITY)))
+        .collect();
+    let front = pareto_front(&points)
+        .into_iter()
+        .map(|i| point(&complete[i].arch, points[i].1))
+        .collect();
+    let best = strategy.best().map(|arch| {
+        let reward = store
+            .lookup(&arch)
+            .ok()
+            .flatten()
+            .and_then(|t| t.reward)
+            .unwrap_or(f64::NAN);
+        point(&arch, reward)
+    });
+    let sim_seconds = evaluator.has_sim_time().then(|| {
+        trials
+            .iter()
+            .filter_map(|t| t.metrics.get("sim_seconds"))
+            .sum::<f64>()
+    });
+    let report = SearchReport {
+        space: space.name().to_string(),
+        dataset: study.dataset.name().to_string(),
+        strategy: strategy.name().to_string(),
+        cost: CostInfo {
+            name: cost.name().to_string(),
+            unit: cost.unit().to_string(),
+        },
+        reward_column: study.reward_column.clone(),
+        test_column: study.test_column.clone(),
+        min_cost: study.layernas.min_cost,
+        max_cost: study.layernas.max_cost,
+        config: study.layernas.clone(),
+        trials: summary.trials,
+        failed: summary.failed,
+        trial_bound: bound,
+        paper_bound: strategy.paper_bound(),
+        budget_exhausted: summary.budget_exhausted,
+        best,
+        front,
+        layers: strategy.layer_stats().to_vec(),
+        sim_seconds,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    match &args.json {
+        Some(path) if to_stdout => {
+            let _ = path;
+            println!("{json}");
+        }
+        Some(path) => {
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            print!("{}", report.to_text());
+            println!("\nJSON written to {}", path.display());
+        }
+        None => print!("{}", report.to_text()),
+    }
+    Ok(())
+}

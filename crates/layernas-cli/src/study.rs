@@ -1,0 +1,270 @@
+//! A study: what to search, merged from a TOML study file and command-line flags (flags win),
+//! then validated once into [`Study`].
+
+use clap::{Args, ValueEnum};
+use layernas_search::{LayerNasConfig, Selection, Spacing};
+use layernas_tables::{DataSource, Dataset};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Spaces `search` knows.
+pub const SPACES: &[&str] = &["nb201"];
+
+/// A bad input: a malformed or invalid study. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Bucket spacing, as flags and study files spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpacingArg {
+    /// Equal-width buckets.
+    Linear,
+    /// Geometric bucket edges.
+    Log,
+}
+
+/// Final selection rule, as flags and study files spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectArg {
+    /// From the candidates kept after the last layer.
+    Kept,
+    /// From every evaluated model.
+    Evaluated,
+}
+
+/// The study file (`-c study.toml`). Every field is optional; see README for defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    space: Option<String>,
+    dataset: Option<String>,
+    cost: Option<String>,
+    min_cost: Option<f64>,
+    max_cost: Option<f64>,
+    reward_column: Option<String>,
+    test_column: Option<String>,
+    seed: Option<u64>,
+    max_trials: Option<u64>,
+    workers: Option<usize>,
+    data_dir: Option<PathBuf>,
+    layernas: Option<LayerNasFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerNasFile {
+    buckets: Option<usize>,
+    spacing: Option<SpacingArg>,
+    keep: Option<usize>,
+    children_per_layer: Option<usize>,
+    select: Option<SelectArg>,
+}
+
+/// Flags shared by commands that define a study.
+#[derive(Debug, Default, Args)]
+pub struct StudyArgs {
+    /// Study file (TOML); flags override its values.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Search space [default: nb201].
+    #[arg(long)]
+    pub space: Option<String>,
+    /// Dataset of the benchmark table: cifar10, cifar100, imagenet16 [default: cifar10].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Cost: flops, params or latency:<device> [default: flops].
+    #[arg(long)]
+    pub cost: Option<String>,
+    /// Lowest acceptable cost of the answer.
+    #[arg(long, value_name = "COST")]
+    pub min_cost: Option<f64>,
+    /// Highest acceptable cost of the answer; omit for a front search.
+    #[arg(long, value_name = "COST")]
+    pub max_cost: Option<f64>,
+    /// Table column used as reward [default: <dataset>_valid].
+    #[arg(long, value_name = "COLUMN")]
+    pub reward_column: Option<String>,
+    /// Table column reported as test accuracy [default: <dataset>_test].
+    #[arg(long, value_name = "COLUMN")]
+    pub test_column: Option<String>,
+    /// Seed [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after this many trials.
+    #[arg(long, value_name = "N")]
+    pub max_trials: Option<u64>,
+    /// Evaluations run at once within a wave [default: 1].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// LayerNAS: cost buckets per layer, H [default: 100].
+    #[arg(long, value_name = "H")]
+    pub buckets: Option<usize>,
+    /// LayerNAS: bucket spacing [default: linear].
+    #[arg(long, value_enum)]
+    pub spacing: Option<SpacingArg>,
+    /// LayerNAS: candidates kept per bucket, K [default: 1].
+    #[arg(long, value_name = "K")]
+    pub keep: Option<usize>,
+    /// LayerNAS: sample N children per layer instead of expanding all.
+    #[arg(long, value_name = "N")]
+    pub children_per_layer: Option<usize>,
+    /// LayerNAS: choose the answer from the last layer's kept candidates or from every
+    /// evaluated model [default: kept].
+    #[arg(long, value_enum)]
+    pub select: Option<SelectArg>,
+}
+
+/// A validated study.
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub space: String,
+    pub dataset: Dataset,
+    pub cost: String,
+    pub reward_column: String,
+    pub test_column: String,
+    pub max_trials: Option<u64>,
+    pub workers: usize,
+    pub data: DataSource,
+    pub layernas: LayerNasConfig,
+}
+
+fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError(format!("cannot read study file {}: {e}", path.display()))
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
+        InputError(format!(
+            "malformed study file {}{at}: {}",
+            path.display(),
+            e.message().trim().replace('\n', " ")
+        ))
+    })
+}
+
+impl StudyArgs {
+    /// Merges the study file (if any) under the flags and validates the result.
+    pub fn resolve(&self) -> Result<Study, InputError> {
+        let file = match &self.config {
+            Some(path) => read_study_file(path)?,
+            None => StudyFile::default(),
+        };
+        let lf = file.layernas.unwrap_or_default();
+        let space = self
+            .space
+            .clone()
+            .or(file.space)
+            .unwrap_or_else(|| "nb201".into());
+        if !SPACES.contains(&space.as_str()) {
+            return Err(InputError(format!(
+                "unknown space {space:?} (allowed: {})",
+                SPACES.join(", ")
+            )));
+        }
+        let dataset_name = self
+            .dataset
+            .clone()
+            .or(file.dataset)
+            .unwrap_or_else(|| "cifar10".into());
+        let dataset = Dataset::parse(&dataset_name).map_err(|e| InputError(e.to_string()))?;
+        let workers = self.workers.or(file.workers).unwrap_or(1);
+        if workers == 0 {
+            return Err(InputError("invalid workers 0: must be at least 1".into()));
+        }
+        let max_trials = self.max_trials.or(file.max_trials);
+        if max_trials == Some(0) {
+            return Err(InputError("invalid max_trials 0: must be at least 1".into()));
+        }
+        let data = match self.data_dir.clone().or(file.data_dir) {
+            Some(dir) => DataSource::Dir(dir),
+            None => DataSource::Embedded,
+        };
+        let layernas = LayerNasConfig {
+            buckets: self.buckets.or(lf.buckets).unwrap_or(100),
+            spacing: match self.spacing.or(lf.spacing).unwrap_or(SpacingArg::Linear) {
+                SpacingArg::Linear => Spacing::Linear,
+                SpacingArg::Log => Spacing::Log,
+            },
+            keep: self.keep.or(lf.keep).unwrap_or(1),
+            min_cost: self.min_cost.or(file.min_cost),
+            max_cost: self.max_cost.or(file.max_cost),
+            children_per_layer: self.children_per_layer.or(lf.children_per_layer),
+            seed: self.seed.or(file.seed).unwrap_or(0),
+            select: match self.select.or(lf.select).unwrap_or(SelectArg::Kept) {
+                SelectArg::Kept => Selection::Kept,
+                SelectArg::Evaluated => Selection::Evaluated,
+            },
+        };
+        Ok(Study {
+            space,
+            reward_column: self
+                .reward_column
+                .clone()
+                .or(file.reward_column)
+                .unwrap_or_else(|| dataset.valid_column()),
+            test_column: self
+                .test_column
+                .clone()
+                .or(file.test_column)
+                .unwrap_or_else(|| dataset.test_column()),
+            dataset,
+            cost: self
+                .cost
+                .clone()
+                .or(file.cost)
+                .unwrap_or_else(|| "flops".into()),
+            max_trials,
+            workers,
+            data,
+            layernas,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let f = file("dataset = \"cifar100\"\nmax_cost = 50.0\n[layernas]\nkeep = 3\n");
+        let args = StudyArgs {
+            config: Some(f.path().into()),
+            max_cost: Some(70.0),
+            ..StudyArgs::default()
+        };
+        let study = args.resolve().unwrap();
+        assert_eq!(study.dataset, Dataset::Cifar100);
+        assert_eq!(study.layernas.max_cost, Some(70.0));
+        assert_eq!(study.layernas.keep, 3);
+        assert_eq!(study.reward_column, "cifar100_valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let f = file("dataset = \"cifar10\"\nbukets = 3\n");
+        let args = StudyArgs {
+            config: Some(f.path().into()),
+            ..StudyArgs::default()
+        };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("bukets"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
