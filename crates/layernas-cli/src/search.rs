@@ -56,9 +56,13 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     };
     let cost: Arc<dyn CostModel> =
         Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?);
-    let evaluator =
-        TableEvaluator::new(&bench, study.dataset, &study.reward_column, &study.test_column)
-            .map_err(input)?;
+    let evaluator = TableEvaluator::new(
+        &bench,
+        study.dataset,
+        &study.reward_column,
+        &study.test_column,
+    )
+    .map_err(input)?;
     let test_values = bench.column(&study.test_column).map_err(input)?;
     let mut strategy =
         LayerNas::new(study.layernas.clone(), space.clone(), cost.clone()).map_err(input)?;

@@ -135,9 +135,8 @@ pub struct Study {
 }
 
 fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError(format!("cannot read study file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("cannot read study file {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
@@ -182,7 +181,9 @@ impl StudyArgs {
         }
         let max_trials = self.max_trials.or(file.max_trials);
         if max_trials == Some(0) {
-            return Err(InputError("invalid max_trials 0: must be at least 1".into()));
+            return Err(InputError(
+                "invalid max_trials 0: must be at least 1".into(),
+            ));
         }
         let data = match self.data_dir.clone().or(file.data_dir) {
             Some(dir) => DataSource::Dir(dir),

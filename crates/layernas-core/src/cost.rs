@@ -37,9 +37,9 @@ pub trait CostModel: Send + Sync {
     fn range(&self, space: &dyn SearchSpace, arch: &Arch, free: &[bool]) -> CostRange {
         let layers = space.layers();
         let free_layers: Vec<usize> = (0..layers.len()).filter(|&i| free[i]).collect();
-        let count = free_layers
-            .iter()
-            .fold(1u128, |n, &i| n.saturating_mul(layers[i].options.len() as u128));
+        let count = free_layers.iter().fold(1u128, |n, &i| {
+            n.saturating_mul(layers[i].options.len() as u128)
+        });
         if count <= EXACT_RANGE_LIMIT {
             exact_range(self, space, arch, &free_layers)
         } else {
@@ -96,7 +96,8 @@ fn separable_range<C: CostModel + ?Sized>(
         max: base,
     };
     for &i in free_layers {
-        let deltas = (0..space.layers()[i].options.len()).map(|o| cost.cost(&arch.with(i, o)) - base);
+        let deltas =
+            (0..space.layers()[i].options.len()).map(|o| cost.cost(&arch.with(i, o)) - base);
         let (lo, hi) = deltas.fold((0.0f64, 0.0f64), |(lo, hi), d| (lo.min(d), hi.max(d)));
         range.min += lo;
         range.max += hi;
@@ -150,7 +151,13 @@ mod tests {
         let s = space(3);
         let a = Arch::new(vec![1, 3, 3]);
         let r = Product.range(&s, &a, &[false, true, true]);
-        assert_eq!(r, CostRange { min: 2.0, max: 32.0 });
+        assert_eq!(
+            r,
+            CostRange {
+                min: 2.0,
+                max: 32.0
+            }
+        );
     }
 
     #[test]
@@ -161,6 +168,12 @@ mod tests {
         let mut free = vec![true; 9];
         free[0] = false;
         let r = Sum.range(&s, &a, &free);
-        assert_eq!(r, CostRange { min: 2.0, max: 26.0 });
+        assert_eq!(
+            r,
+            CostRange {
+                min: 2.0,
+                max: 26.0
+            }
+        );
     }
 }

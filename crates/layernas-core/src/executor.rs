@@ -213,10 +213,7 @@ impl<'a> Executor<'a> {
         }
         let all = store.trials()?;
         summary.trials = all.len() as u64;
-        summary.failed = all
-            .iter()
-            .filter(|t| t.state == TrialState::Failed)
-            .count() as u64;
+        summary.failed = all.iter().filter(|t| t.state == TrialState::Failed).count() as u64;
         Ok(summary)
     }
 

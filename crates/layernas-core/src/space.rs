@@ -137,7 +137,10 @@ impl GenericSpace {
         }
         for (i, layer) in layers.iter().enumerate() {
             if layer.options.is_empty() {
-                return Err(invalid(format!("layer {} has an empty option list", layer.name)));
+                return Err(invalid(format!(
+                    "layer {} has an empty option list",
+                    layer.name
+                )));
             }
             if layer.default >= layer.options.len() {
                 return Err(invalid(format!(
@@ -195,13 +198,17 @@ impl SearchSpace for GenericSpace {
             if name != layer.name {
                 return Err(fail(format!("expected layer {}, got {name}", layer.name)));
             }
-            let index = layer.options.iter().position(|o| o == value).ok_or_else(|| {
-                fail(format!(
-                    "layer {} has no option {value:?} (allowed: {})",
-                    layer.name,
-                    layer.options.join(", ")
-                ))
-            })?;
+            let index = layer
+                .options
+                .iter()
+                .position(|o| o == value)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "layer {} has no option {value:?} (allowed: {})",
+                        layer.name,
+                        layer.options.join(", ")
+                    ))
+                })?;
             options.push(index as u16);
         }
         Ok(Arch::new(options))
@@ -215,7 +222,10 @@ mod tests {
     fn toy() -> GenericSpace {
         GenericSpace::new(
             "toy",
-            vec![Layer::new("a", ["x", "y"], 1), Layer::new("b", ["p", "q", "r"], 2)],
+            vec![
+                Layer::new("a", ["x", "y"], 1),
+                Layer::new("b", ["p", "q", "r"], 2),
+            ],
         )
         .unwrap()
     }

@@ -152,7 +152,7 @@ impl BucketTable {
         let h = self.buckets.len();
         let CostRange { min, max } = self.window;
         let span = max - min;
-        if !(span > 0.0) {
+        if span.is_nan() || span <= 0.0 {
             return 0;
         }
         let fraction = match self.spacing {
@@ -252,7 +252,11 @@ impl LayerNas {
         for (field, value) in [("min_cost", config.min_cost), ("max_cost", config.max_cost)] {
             if let Some(v) = value {
                 if !v.is_finite() {
-                    return Err(invalid(field, v.to_string(), "must be a finite number".into()));
+                    return Err(invalid(
+                        field,
+                        v.to_string(),
+                        "must be a finite number".into(),
+                    ));
                 }
             }
         }
@@ -382,7 +386,10 @@ impl LayerNas {
     }
 
     fn finish_layer(&mut self, l: usize) {
-        let table = self.table.take().expect("a layer's table exists while its wave is out");
+        let table = self
+            .table
+            .take()
+            .expect("a layer's table exists while its wave is out");
         let kept = table.into_kept();
         self.stats[l].kept = kept.len();
         if l + 1 == self.space.layers().len() {
@@ -424,7 +431,8 @@ impl LayerNas {
         }
         if let Some(n) = self.config.children_per_layer {
             if children.len() > n {
-                let mut picked = rand::seq::index::sample(&mut self.rng, children.len(), n).into_vec();
+                let mut picked =
+                    rand::seq::index::sample(&mut self.rng, children.len(), n).into_vec();
                 picked.sort_unstable();
                 stats.unsampled = children.len() - n;
                 children = picked.into_iter().map(|i| children[i].clone()).collect();
@@ -498,11 +506,11 @@ impl Strategy for LayerNas {
                 }
                 Phase::Default => {
                     let m0 = self.space.default_arch();
-                    let (cost, reward, order) = self
-                        .seen
-                        .get(&m0)
-                        .copied()
-                        .unwrap_or((self.cost.cost(&m0), None, 0));
+                    let (cost, reward, order) =
+                        self.seen
+                            .get(&m0)
+                            .copied()
+                            .unwrap_or((self.cost.cost(&m0), None, 0));
                     // The default model is the root even if its evaluation failed.
                     self.kept = vec![Candidate {
                         arch: m0,
@@ -537,7 +545,9 @@ impl Strategy for LayerNas {
             Outcome::Failed => None,
         };
         let order = self.seen.len() as u64;
-        self.seen.entry(arch.clone()).or_insert((cost, reward, order));
+        self.seen
+            .entry(arch.clone())
+            .or_insert((cost, reward, order));
         if self.outstanding.remove(arch) {
             if let (Some(table), Some(reward)) = (self.table.as_mut(), reward) {
                 table.offer(Candidate {
@@ -580,7 +590,15 @@ mod tests {
     use super::*;
 
     fn table(spacing: Spacing) -> BucketTable {
-        BucketTable::new(CostRange { min: 10.0, max: 110.0 }, 10, spacing, 2)
+        BucketTable::new(
+            CostRange {
+                min: 10.0,
+                max: 110.0,
+            },
+            10,
+            spacing,
+            2,
+        )
     }
 
     #[test]

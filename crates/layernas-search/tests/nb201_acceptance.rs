@@ -46,21 +46,33 @@ fn run(dataset: Dataset, cost: &str, config: LayerNasConfig) -> Run {
 #[test]
 fn front_search_on_cifar10_reaches_94_30_within_300_trials() {
     let r = run(Dataset::Cifar10, "flops", LayerNasConfig::default());
-    assert!(r.trials <= 300 && r.trials <= r.bound, "{} trials", r.trials);
+    assert!(
+        r.trials <= 300 && r.trials <= r.bound,
+        "{} trials",
+        r.trials
+    );
     assert!(r.best_test >= 94.30, "test {}", r.best_test);
 }
 
 #[test]
 fn front_search_on_cifar100_reaches_73_0_within_300_trials() {
     let r = run(Dataset::Cifar100, "flops", LayerNasConfig::default());
-    assert!(r.trials <= 300 && r.trials <= r.bound, "{} trials", r.trials);
+    assert!(
+        r.trials <= 300 && r.trials <= r.bound,
+        "{} trials",
+        r.trials
+    );
     assert!(r.best_test >= 73.0, "test {}", r.best_test);
 }
 
 #[test]
 fn front_search_on_imagenet16_reaches_46_5_within_300_trials() {
     let r = run(Dataset::Imagenet16, "flops", LayerNasConfig::default());
-    assert!(r.trials <= 300 && r.trials <= r.bound, "{} trials", r.trials);
+    assert!(
+        r.trials <= 300 && r.trials <= r.bound,
+        "{} trials",
+        r.trials
+    );
     assert!(r.best_test >= 46.5, "test {}", r.best_test);
 }
 

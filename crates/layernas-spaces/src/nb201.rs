@@ -167,10 +167,22 @@ mod tests {
         let space = Nb201Space::new();
         for (text, needle) in [
             ("", "expected 3 nodes"),
-            ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "unknown op \"conv\""),
-            ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 needs 2 inputs"),
-            ("|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "must take input 0"),
-            ("none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "must be written"),
+            (
+                "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                "unknown op \"conv\"",
+            ),
+            (
+                "|none~0|+|none~0|+|none~0|none~1|none~2|",
+                "node 2 needs 2 inputs",
+            ),
+            (
+                "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+                "must take input 0",
+            ),
+            (
+                "none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                "must be written",
+            ),
         ] {
             let err = space.parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");

@@ -141,36 +141,21 @@ impl Nb201Bench {
 
     /// Loads the tables from `source`.
     pub fn load(source: &DataSource) -> Result<Nb201Bench, TableError> {
-        let (tss_name, tss_bytes, lat_name, lat_bytes) = match source {
+        let read = |folder: &str, stem: &str, embedded: &'static [u8], sha: &str| match source {
             DataSource::Embedded => {
-                let tss = gunzip("embedded:nasbench201/tss.csv.gz", TSS_GZ)?;
-                check_sha("embedded:nasbench201/tss.csv.gz", &tss, EMBEDDED_TSS_SHA256)?;
-                let lat = gunzip("embedded:hw-nas-bench/latency.csv.gz", LATENCY_GZ)?;
-                check_sha(
-                    "embedded:hw-nas-bench/latency.csv.gz",
-                    &lat,
-                    EMBEDDED_LATENCY_SHA256,
-                )?;
-                (
-                    "embedded:nasbench201/tss.csv.gz".to_string(),
-                    tss,
-                    "embedded:hw-nas-bench/latency.csv.gz".to_string(),
-                    lat,
-                )
+                let name = format!("embedded:{folder}/{stem}.csv.gz");
+                let bytes = gunzip(&name, embedded)?;
+                check_sha(&name, &bytes, sha)?;
+                Ok::<_, TableError>((name, bytes))
             }
-            DataSource::Dir(dir) => {
-                let (tn, t) = read_table_file(&dir.join("nasbench201"), "tss")?;
-                let (ln, l) = read_table_file(&dir.join("hw-nas-bench"), "latency")?;
-                (tn, t, ln, l)
-            }
+            DataSource::Dir(dir) => read_table_file(&dir.join(folder), stem),
         };
+        let (tss_name, tss_bytes) = read("nasbench201", "tss", TSS_GZ, EMBEDDED_TSS_SHA256)?;
         let space = Nb201Space::new();
         let mut index_of_code = vec![u32::MAX; CELLS];
         let tss = parse_table(&tss_name, &tss_bytes, |line, index, arch| {
             let arch = arch.ok_or_else(|| format!("line {line}: no arch column"))?;
-            let parsed = space
-                .parse(arch)
-                .map_err(|e| format!("line {line}: {e}"))?;
+            let parsed = space.parse(arch).map_err(|e| format!("line {line}: {e}"))?;
             let code = Nb201Space::code(&parsed);
             if index_of_code[code] != u32::MAX {
                 return Err(format!("line {line}: arch {arch} appears twice"));
@@ -178,7 +163,6 @@ impl Nb201Bench {
             index_of_code[code] = index;
             Ok(())
         })?;
-        let latency = parse_table(&lat_name, &lat_bytes, |_, _, _| Ok(()))?;
         for required in ["flops_m_cifar10", "params_m_cifar10", "cifar10_valid"] {
             if !tss.columns.contains_key(required) {
                 return Err(TableError::Corrupt {
@@ -187,6 +171,13 @@ impl Nb201Bench {
                 });
             }
         }
+        let (lat_name, lat_bytes) = read(
+            "hw-nas-bench",
+            "latency",
+            LATENCY_GZ,
+            EMBEDDED_LATENCY_SHA256,
+        )?;
+        let latency = parse_table(&lat_name, &lat_bytes, |_, _, _| Ok(()))?;
         Ok(Nb201Bench {
             tss,
             latency,
@@ -324,9 +315,12 @@ fn parse_table(
         }
         let line = record.position().map_or(0, |p| p.line());
         rows += 1;
-        let index: u32 = record[index_col]
-            .parse()
-            .map_err(|_| corrupt(format!("line {line}: index {:?} is not a number", &record[index_col])))?;
+        let index: u32 = record[index_col].parse().map_err(|_| {
+            corrupt(format!(
+                "line {line}: index {:?} is not a number",
+                &record[index_col]
+            ))
+        })?;
         let slot = index as usize;
         if slot >= CELLS || filled[slot] {
             return Err(corrupt(format!(
@@ -338,7 +332,9 @@ fn parse_table(
         for (k, (col, col_name)) in numeric.iter().enumerate() {
             let text = &record[*col];
             let v: f64 = text.parse().map_err(|_| {
-                corrupt(format!("line {line}: column {col_name}: {text:?} is not a number"))
+                corrupt(format!(
+                    "line {line}: column {col_name}: {text:?} is not a number"
+                ))
             })?;
             if !v.is_finite() {
                 return Err(corrupt(format!("line {line}: column {col_name} is {text}")));
@@ -365,7 +361,9 @@ mod tests {
         let bench = Nb201Bench::embedded().unwrap();
         let space = Nb201Space::new();
         let resnet = space
-            .parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+            .parse(
+                "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
+            )
             .unwrap();
         assert_eq!(bench.index(&resnet), 11472);
         let code = Nb201Space::code(&resnet);
@@ -395,12 +393,17 @@ mod tests {
     #[test]
     fn corrupt_gzip_is_reported() {
         let err = gunzip("x.csv.gz", b"not gzip").unwrap_err().to_string();
-        assert!(err.starts_with("corrupt data file x.csv.gz: not valid gzip"), "{err}");
+        assert!(
+            err.starts_with("corrupt data file x.csv.gz: not valid gzip"),
+            "{err}"
+        );
     }
 
     #[test]
     fn checksum_mismatch_is_reported() {
-        let err = check_sha("x", b"abc", EMBEDDED_TSS_SHA256).unwrap_err().to_string();
+        let err = check_sha("x", b"abc", EMBEDDED_TSS_SHA256)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not match the published"), "{err}");
     }
 }

@@ -112,7 +112,11 @@ mod tests {
                 let n1 = arch.options().iter().filter(|&&o| o == 2).count() as f64;
                 let expected = base + n3 * c3 + n1 * c1;
                 let got = flops.cost(&arch);
-                assert!((got - expected).abs() < 1e-4, "{} {got} {expected}", space.format(&arch));
+                assert!(
+                    (got - expected).abs() < 1e-4,
+                    "{} {got} {expected}",
+                    space.format(&arch)
+                );
             }
         }
     }
@@ -129,7 +133,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown latency device \"tpu\""), "{err}");
-        assert!(err.contains("pixel3") && err.contains("titan_rtx_32"), "{err}");
+        assert!(
+            err.contains("pixel3") && err.contains("titan_rtx_32"),
+            "{err}"
+        );
         let err = TableCost::new(&bench, "energy", Dataset::Cifar10)
             .unwrap_err()
             .to_string();

@@ -27,7 +27,11 @@ impl TableEvaluator {
         let reward = bench.column(reward_column)?;
         let test = bench.column(test_column)?;
         let sim_seconds = if dataset == Dataset::Cifar10 {
-            let epochs = if reward_column.starts_with("e12_") { 12.0 } else { 200.0 };
+            let epochs = if reward_column.starts_with("e12_") {
+                12.0
+            } else {
+                200.0
+            };
             let train = bench.column("nats_cifar10valid_train_s_per_epoch")?;
             let valid = bench.column("nats_cifar10valid_valid_s_per_epoch")?;
             Some(
@@ -50,7 +54,12 @@ impl TableEvaluator {
 
     /// The evaluator for `dataset` with the default columns (`<ds>_valid`, `<ds>_test`).
     pub fn for_dataset(bench: &Nb201Bench, dataset: Dataset) -> Result<TableEvaluator, TableError> {
-        Self::new(bench, dataset, &dataset.valid_column(), &dataset.test_column())
+        Self::new(
+            bench,
+            dataset,
+            &dataset.valid_column(),
+            &dataset.test_column(),
+        )
     }
 
     /// True when trials report simulated training time.

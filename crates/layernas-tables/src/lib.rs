@@ -21,6 +21,8 @@ mod bench;
 mod cost;
 mod evaluator;
 
-pub use bench::{DataSource, Dataset, Nb201Bench, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256};
+pub use bench::{
+    DataSource, Dataset, Nb201Bench, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256,
+};
 pub use cost::{latency_devices, TableCost};
 pub use evaluator::TableEvaluator;
