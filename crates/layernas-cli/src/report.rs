@@ -37,7 +37,7 @@ pub struct SearchReport {
     pub trials: u64,
     pub failed: u64,
     pub trial_bound: u64,
-    pub paper_bound: u64,
+    pub paper_bound: Option<u64>,
     pub budget_exhausted: bool,
     pub best: Option<Point>,
     pub front: Vec<Point>,

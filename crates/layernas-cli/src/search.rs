@@ -9,7 +9,7 @@ use layernas_core::{
     pareto_front, Arch, CostModel, Executor, MemoryStore, ProgressEvent, SearchSpace, Strategy,
     TrialState, TrialStore,
 };
-use layernas_search::LayerNas;
+use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Nb201Bench, TableCost, TableEvaluator};
 use std::path::PathBuf;
@@ -64,8 +64,30 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     )
     .map_err(input)?;
     let test_values = bench.column(&study.test_column).map_err(input)?;
-    let mut strategy =
-        LayerNas::new(study.layernas.clone(), space.clone(), cost.clone()).map_err(input)?;
+    // LayerNAS is kept concrete for its per-layer statistics; the baselines are built by name.
+    let mut layernas = None;
+    let mut baseline = None;
+    if study.strategy == "layernas" {
+        layernas = Some(
+            LayerNas::new(study.layernas.clone(), space.clone(), cost.clone()).map_err(input)?,
+        );
+    } else {
+        baseline = Some(
+            build_strategy(
+                &study.strategy,
+                &study.strategies,
+                space.clone(),
+                cost.clone(),
+            )
+            .map_err(input)?,
+        );
+    }
+    let paper_bound = layernas.as_ref().map(LayerNas::paper_bound);
+    let strategy: &mut dyn Strategy = match (&mut layernas, &mut baseline) {
+        (Some(l), _) => l,
+        (None, Some(b)) => b.as_mut(),
+        (None, None) => unreachable!("one strategy is always built"),
+    };
     let bound = strategy.trial_bound().unwrap_or(u64::MAX);
     let to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
 
@@ -78,9 +100,17 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             cost.unit()
         ),
     };
+    let knobs = match paper_bound {
+        Some(p) => format!(
+            " (paper's H*K*|S|*L = {p}); H={} K={} seed={}",
+            study.layernas.buckets, study.layernas.keep, study.layernas.seed
+        ),
+        None => format!("; seed={}", study.layernas.seed),
+    };
     let header = format!(
-        "layernas search: space {} ({} models, {} layers), dataset {}, reward {}, cost {} ({}), {window}\n\
-         trial bound: {bound} (paper's H*K*|S|*L = {}); H={} K={} seed={}",
+        "layernas search: strategy {}, space {} ({} models, {} layers), dataset {}, reward {}, cost {} ({}), {window}\n\
+         trial bound: {bound}{knobs}",
+        study.strategy,
         space.name(),
         space.num_models(),
         space.layers().len(),
@@ -88,10 +118,6 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         study.reward_column,
         cost.name(),
         cost.unit(),
-        strategy.paper_bound(),
-        study.layernas.buckets,
-        study.layernas.keep,
-        study.layernas.seed,
     );
     if to_stdout {
         eprintln!("{header}");
@@ -127,7 +153,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         progress: Some(&progress),
         ..Executor::new(&*space, &*cost, &evaluator)
     };
-    let summary = executor.run(&mut strategy, &mut store)?;
+    let summary = executor.run(strategy, &mut store)?;
     bar.finish_and_clear();
 
     let trials = store.trials()?;
@@ -165,10 +191,15 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             .filter_map(|t| t.metrics.get("sim_seconds"))
             .sum::<f64>()
     });
+    let strategy_name = strategy.name().to_string();
+    let layers = layernas
+        .as_ref()
+        .map(|l| l.layer_stats().to_vec())
+        .unwrap_or_default();
     let report = SearchReport {
         space: space.name().to_string(),
         dataset: study.dataset.name().to_string(),
-        strategy: strategy.name().to_string(),
+        strategy: strategy_name,
         cost: CostInfo {
             name: cost.name().to_string(),
             unit: cost.unit().to_string(),
@@ -181,11 +212,11 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         trials: summary.trials,
         failed: summary.failed,
         trial_bound: bound,
-        paper_bound: strategy.paper_bound(),
+        paper_bound,
         budget_exhausted: summary.budget_exhausted,
         best,
         front,
-        layers: strategy.layer_stats().to_vec(),
+        layers,
         sim_seconds,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };

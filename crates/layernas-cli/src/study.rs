@@ -2,7 +2,10 @@
 //! then validated once into [`Study`].
 
 use clap::{Args, ValueEnum};
-use layernas_search::{LayerNasConfig, Selection, Spacing};
+use layernas_search::{
+    EvolutionConfig, LayerNasConfig, ReinforceConfig, Selection, Spacing, StrategyConfig,
+    STRATEGIES,
+};
 use layernas_tables::{DataSource, Dataset};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -50,7 +53,25 @@ pub struct StudyFile {
     max_trials: Option<u64>,
     workers: Option<usize>,
     data_dir: Option<PathBuf>,
+    strategy: Option<String>,
     layernas: Option<LayerNasFile>,
+    evolution: Option<EvolutionFile>,
+    reinforce: Option<ReinforceFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvolutionFile {
+    population: Option<usize>,
+    sample_size: Option<usize>,
+    mutated_layers: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReinforceFile {
+    learning_rate: Option<f64>,
+    baseline_momentum: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +90,9 @@ pub struct StudyArgs {
     /// Study file (TOML); flags override its values.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Strategy: layernas, random, evolution, reinforce, exhaustive [default: layernas].
+    #[arg(long)]
+    pub strategy: Option<String>,
     /// Search space [default: nb201].
     #[arg(long)]
     pub space: Option<String>,
@@ -93,7 +117,8 @@ pub struct StudyArgs {
     /// Seed [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Stop after this many trials.
+    /// Stop after this many trials [default: none for layernas and exhaustive, 300 for the
+    /// other baselines].
     #[arg(long, value_name = "N")]
     pub max_trials: Option<u64>,
     /// Evaluations run at once within a wave [default: 1].
@@ -118,12 +143,28 @@ pub struct StudyArgs {
     /// evaluated model [default: kept].
     #[arg(long, value_enum)]
     pub select: Option<SelectArg>,
+    /// Evolution: population size [default: 10].
+    #[arg(long, value_name = "N")]
+    pub population: Option<usize>,
+    /// Evolution: tournament sample size [default: 3].
+    #[arg(long, value_name = "N")]
+    pub sample_size: Option<usize>,
+    /// Evolution: layers changed per mutation [default: 1].
+    #[arg(long, value_name = "N")]
+    pub mutated_layers: Option<usize>,
+    /// REINFORCE: Adam learning rate [default: 0.01].
+    #[arg(long, value_name = "LR")]
+    pub learning_rate: Option<f64>,
+    /// REINFORCE: moving-average baseline momentum [default: 0.9].
+    #[arg(long, value_name = "M")]
+    pub baseline_momentum: Option<f64>,
 }
 
 /// A validated study.
 #[derive(Debug, Clone)]
 pub struct Study {
     pub space: String,
+    pub strategy: String,
     pub dataset: Dataset,
     pub cost: String,
     pub reward_column: String,
@@ -132,6 +173,7 @@ pub struct Study {
     pub workers: usize,
     pub data: DataSource,
     pub layernas: LayerNasConfig,
+    pub strategies: StrategyConfig,
 }
 
 fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
@@ -158,6 +200,55 @@ impl StudyArgs {
             None => StudyFile::default(),
         };
         let lf = file.layernas.unwrap_or_default();
+        let ef = file.evolution.unwrap_or_default();
+        let rf = file.reinforce.unwrap_or_default();
+        let strategy = self
+            .strategy
+            .clone()
+            .or(file.strategy)
+            .unwrap_or_else(|| "layernas".into());
+        if !STRATEGIES.contains(&strategy.as_str()) {
+            return Err(InputError(format!(
+                "unknown strategy {strategy:?} (allowed: {})",
+                STRATEGIES.join(", ")
+            )));
+        }
+        let positive = |field: &str, v: Option<usize>| match v {
+            Some(0) => Err(InputError(format!("invalid {field} 0: must be at least 1"))),
+            _ => Ok(v),
+        };
+        let evolution_default = EvolutionConfig::default();
+        let evolution = EvolutionConfig {
+            population: positive("population", self.population.or(ef.population))?
+                .unwrap_or(evolution_default.population),
+            sample_size: positive("sample_size", self.sample_size.or(ef.sample_size))?
+                .unwrap_or(evolution_default.sample_size),
+            mutated_layers: positive("mutated_layers", self.mutated_layers.or(ef.mutated_layers))?
+                .unwrap_or(evolution_default.mutated_layers),
+        };
+        let reinforce_default = ReinforceConfig::default();
+        let reinforce = ReinforceConfig {
+            learning_rate: self
+                .learning_rate
+                .or(rf.learning_rate)
+                .unwrap_or(reinforce_default.learning_rate),
+            baseline_momentum: self
+                .baseline_momentum
+                .or(rf.baseline_momentum)
+                .unwrap_or(reinforce_default.baseline_momentum),
+        };
+        if !(reinforce.learning_rate.is_finite() && reinforce.learning_rate > 0.0) {
+            return Err(InputError(format!(
+                "invalid learning_rate {}: must be a positive number",
+                reinforce.learning_rate
+            )));
+        }
+        if !(0.0..1.0).contains(&reinforce.baseline_momentum) {
+            return Err(InputError(format!(
+                "invalid baseline_momentum {}: must be in [0, 1)",
+                reinforce.baseline_momentum
+            )));
+        }
         let space = self
             .space
             .clone()
@@ -207,6 +298,14 @@ impl StudyArgs {
         };
         Ok(Study {
             space,
+            strategy,
+            strategies: StrategyConfig {
+                layernas: layernas.clone(),
+                max_trials,
+                evolution,
+                reinforce,
+                random_batch: workers,
+            },
             reward_column: self
                 .reward_column
                 .clone()

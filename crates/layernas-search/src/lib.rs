@@ -5,6 +5,11 @@
 //! expanded with every option of the current layer; children that can no longer reach the cost
 //! window are dropped before evaluation; the best `keep` per cost bucket survive.
 //!
+//! Baselines behind the same [`Strategy`](layernas_core::Strategy) interface:
+//! [`RandomSearch`], regularized evolution ([`Evolution`]), [`Reinforce`] and the
+//! [`Exhaustive`] oracle. They reject models outside the cost window before evaluation, never
+//! propose a model twice and stop at their trial budget.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use layernas_core::{Executor, MemoryStore, Strategy};
@@ -26,7 +31,20 @@
 //! ```
 #![warn(missing_docs)]
 
+mod build;
+mod common;
+mod evolution;
+mod exhaustive;
 mod layernas;
+mod random;
+mod reinforce;
+
+pub use build::{build_strategy, StrategyConfig, STRATEGIES};
+pub use common::BaselineConfig;
+pub use evolution::{Evolution, EvolutionConfig};
+pub use exhaustive::{Exhaustive, EXHAUSTIVE_LIMIT};
+pub use random::RandomSearch;
+pub use reinforce::{Reinforce, ReinforceConfig};
 
 pub use layernas::{
     ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, Selection, Spacing,

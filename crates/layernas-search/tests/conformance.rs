@@ -1,0 +1,199 @@
+//! One conformance suite that every strategy runs, on the real table: the cost window is
+//! respected, the budget is respected, nothing is proposed or evaluated twice, and runs are
+//! deterministic.
+
+use layernas_core::{
+    Arch, CostModel, EvalError, Evaluation, Evaluator, Executor, MemoryStore, Outcome, SearchSpace,
+    Strategy, Suggestion, TrialRequest, TrialStore,
+};
+use layernas_search::{build_strategy, LayerNasConfig, StrategyConfig, STRATEGIES};
+use layernas_spaces::Nb201Space;
+use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+struct Counting {
+    inner: TableEvaluator,
+    calls: Mutex<HashMap<Arch, usize>>,
+}
+
+impl Evaluator for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(r.arch.clone())
+            .or_default() += 1;
+        self.inner.evaluate(r)
+    }
+}
+
+struct Recording {
+    inner: Box<dyn Strategy>,
+    proposed: Vec<Arch>,
+}
+
+impl Strategy for Recording {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn trial_bound(&self) -> Option<u64> {
+        self.inner.trial_bound()
+    }
+    fn suggest(&mut self) -> Suggestion {
+        let s = self.inner.suggest();
+        if let Suggestion::Wave(w) = &s {
+            self.proposed.extend(w.archs.iter().cloned());
+        }
+        s
+    }
+    fn observe(&mut self, a: &Arch, c: f64, o: Outcome) {
+        self.inner.observe(a, c, o)
+    }
+    fn best(&self) -> Option<Arch> {
+        self.inner.best()
+    }
+}
+
+struct Run {
+    trials: Vec<(u64, Arch, f64)>,
+    proposed: Vec<Arch>,
+    calls: HashMap<Arch, usize>,
+    best: Option<(Arch, f64)>,
+}
+
+fn run(
+    name: &str,
+    cost: &str,
+    window: (Option<f64>, Option<f64>),
+    budget: Option<u64>,
+    seed: u64,
+) -> Run {
+    let bench = Nb201Bench::embedded().unwrap();
+    let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
+    let cost: Arc<dyn CostModel> =
+        Arc::new(TableCost::new(&bench, cost, Dataset::Cifar100).unwrap());
+    let eval = Counting {
+        inner: TableEvaluator::for_dataset(&bench, Dataset::Cifar100).unwrap(),
+        calls: Mutex::new(HashMap::new()),
+    };
+    let config = StrategyConfig {
+        layernas: LayerNasConfig {
+            min_cost: window.0,
+            max_cost: window.1,
+            seed,
+            ..LayerNasConfig::default()
+        },
+        max_trials: budget,
+        random_batch: 7,
+        ..StrategyConfig::default()
+    };
+    let mut strategy = Recording {
+        inner: build_strategy(name, &config, space.clone(), cost.clone()).unwrap(),
+        proposed: Vec::new(),
+    };
+    let mut store = MemoryStore::new();
+    // LayerNAS takes its budget from the executor; the baselines must stop by themselves.
+    let executor = Executor {
+        max_trials: if name == "layernas" { budget } else { None },
+        workers: 2,
+        ..Executor::new(&*space, &*cost, &eval)
+    };
+    executor.run(&mut strategy, &mut store).unwrap();
+    let trials = store
+        .trials()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.arch, t.cost))
+        .collect();
+    let best = strategy.best().map(|a| {
+        let c = cost.cost(&a);
+        (a, c)
+    });
+    Run {
+        trials,
+        proposed: strategy.proposed,
+        calls: eval.calls.into_inner().unwrap(),
+        best,
+    }
+}
+
+fn inside(c: f64, (lo, hi): (Option<f64>, Option<f64>)) -> bool {
+    lo.is_none_or(|lo| c >= lo) && hi.is_none_or(|hi| c <= hi)
+}
+
+#[test]
+fn every_strategy_honours_the_contract() {
+    let cases = [
+        ("flops", (None, Some(60.0))),
+        ("params", (Some(0.3), Some(0.9))),
+        ("latency:raspi4", (None, Some(40.0))),
+    ];
+    for name in STRATEGIES {
+        for (cost, window) in cases {
+            let budget = if *name == "exhaustive" {
+                None
+            } else {
+                Some(120)
+            };
+            let a = run(name, cost, window, budget, 11);
+            let tag = format!("{name} {cost} {window:?}");
+            // Budget.
+            if let Some(b) = budget {
+                assert!(
+                    a.trials.len() as u64 <= b,
+                    "{tag}: {} trials",
+                    a.trials.len()
+                );
+            }
+            // No re-proposal, no re-evaluation.
+            let unique: HashSet<&Arch> = a.proposed.iter().collect();
+            assert_eq!(unique.len(), a.proposed.len(), "{tag}: proposed twice");
+            assert!(a.calls.values().all(|&n| n == 1), "{tag}: evaluated twice");
+            // The answer is inside the window; baselines evaluate nothing outside it.
+            let (best, best_cost) = a.best.clone().expect("an answer");
+            assert!(inside(best_cost, window), "{tag}: answer cost {best_cost}");
+            assert!(a.trials.iter().any(|t| t.1 == best));
+            if *name != "layernas" {
+                assert!(
+                    a.trials.iter().all(|t| inside(t.2, window)),
+                    "{tag}: evaluated outside the window"
+                );
+            }
+            // Determinism.
+            let b = run(name, cost, window, budget, 11);
+            assert_eq!(a.trials, b.trials, "{tag}: not deterministic");
+            assert_eq!(a.best, b.best, "{tag}");
+        }
+    }
+}
+
+#[test]
+fn seeds_change_the_baselines_trials() {
+    for name in ["random", "evolution", "reinforce"] {
+        let a = run(name, "flops", (None, None), Some(50), 1);
+        let b = run(name, "flops", (None, None), Some(50), 2);
+        assert_ne!(a.trials, b.trials, "{name}");
+    }
+}
+
+#[test]
+fn exhaustive_evaluates_exactly_the_feasible_models() {
+    let bench = Nb201Bench::embedded().unwrap();
+    let flops = bench.column("flops_m_cifar100").unwrap();
+    let feasible = flops.iter().filter(|&&c| c <= 60.0).count();
+    let r = run("exhaustive", "flops", (None, Some(60.0)), None, 0);
+    assert_eq!(r.trials.len(), feasible);
+    // The oracle's answer is the table's best validation accuracy under the cap.
+    let valid = bench.column("cifar100_valid").unwrap();
+    let best = (0..15_625)
+        .filter(|&c| flops[c] <= 60.0)
+        .map(|c| valid[c])
+        .fold(f64::MIN, f64::max);
+    let got = valid[Nb201Space::code(&r.best.unwrap().0)];
+    assert_eq!(got, best);
+}
