@@ -1,5 +1,6 @@
 //! `layernas`: constrained, multi-objective neural architecture search with LayerNAS.
 
+mod bench;
 mod report;
 mod search;
 mod study;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
     name = "layernas",
     version,
     about = "Constrained neural architecture search with LayerNAS (Fan et al., arXiv 2304.11517)",
-    after_help = "Example:\n  layernas search --space nb201 --dataset cifar10 --cost flops --max-cost 60"
+    after_help = "Examples:\n  layernas search --space nb201 --dataset cifar10 --cost flops --max-cost 60\n  layernas bench --output bench-report"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,13 +24,17 @@ struct Cli {
 enum Command {
     /// Search a space for the best model under a cost cap, and the whole cost/reward front.
     #[command(after_help = search::EXAMPLES)]
-    Search(search::SearchArgs),
+    Search(Box<search::SearchArgs>),
+    /// Compare strategies on the benchmark table and write a report (markdown, CSV, charts).
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Search(args) => search::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

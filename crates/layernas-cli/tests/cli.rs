@@ -318,3 +318,76 @@ fn every_command_has_help_with_an_example() {
         assert!(text.contains("layernas search --space nb201"), "{text}");
     }
 }
+
+#[test]
+fn every_baseline_runs_from_the_cli_under_a_cap() {
+    for strategy in ["random", "evolution", "reinforce", "exhaustive"] {
+        let json = search_json(&[
+            "--strategy",
+            strategy,
+            "--max-cost",
+            "50",
+            "--max-trials",
+            "80",
+        ]);
+        assert_eq!(json["strategy"], strategy);
+        assert!(json["trials"].as_u64().unwrap() <= 80);
+        assert!(json["best"]["cost"].as_f64().unwrap() <= 50.0);
+        for p in json["front"].as_array().unwrap() {
+            assert!(
+                p["cost"].as_f64().unwrap() <= 50.0,
+                "{strategy} evaluated over the cap"
+            );
+        }
+    }
+    let e = fails_with(&["search", "--strategy", "bayesian"]);
+    assert!(
+        e.contains("unknown strategy \"bayesian\"") && e.contains("reinforce"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bench_writes_a_report_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = layernas()
+        .args([
+            "bench",
+            "--datasets",
+            "cifar100",
+            "--seeds",
+            "1",
+            "--budget",
+            "60",
+            "--output",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("| layernas |") && text.contains("optimum in the table"),
+        "{text}"
+    );
+    assert!(dir.path().join("report.md").exists());
+    assert!(dir.path().join("front_cifar100.svg").exists());
+    let e = fails_with(&["bench", "--datasets", "mnist"]);
+    assert!(e.contains("unknown dataset"), "{e}");
+    let e = fails_with(&["bench", "--strategies", "exhaustive"]);
+    assert!(e.contains("always included"), "{e}");
+}
+
+#[test]
+fn bench_help_has_an_example() {
+    let out = layernas().args(["bench", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("layernas bench --output bench-report"),
+        "{text}"
+    );
+}

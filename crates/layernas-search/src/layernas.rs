@@ -212,6 +212,8 @@ pub struct LayerNas {
     kept: Vec<Candidate>,
     /// Kept after the last layer, with buckets.
     final_kept: Vec<(usize, Candidate)>,
+    /// The last layer's (empty) bucket layout, once the search is done.
+    final_table: Option<BucketTable>,
     table: Option<BucketTable>,
     /// Architectures of the current wave not yet observed.
     outstanding: HashSet<Arch>,
@@ -305,6 +307,7 @@ impl LayerNas {
             phase: Phase::Start,
             kept: Vec::new(),
             final_kept: Vec::new(),
+            final_table: None,
             table: None,
             outstanding: HashSet::new(),
             seen: HashMap::new(),
@@ -341,6 +344,13 @@ impl LayerNas {
                 reward: c.reward,
             })
             .collect()
+    }
+
+    /// The last layer's bucket of `cost`, or `None` before the search is done or when `cost`
+    /// lies outside the last layer's window.
+    pub fn final_bucket(&self, cost: f64) -> Option<usize> {
+        let table = self.final_table.as_ref()?;
+        (cost >= table.window.min && cost <= table.window.max).then(|| table.bucket(cost))
     }
 
     /// True once every layer has been searched.
@@ -390,11 +400,13 @@ impl LayerNas {
             .table
             .take()
             .expect("a layer's table exists while its wave is out");
+        let final_table = BucketTable::new(table.window, table.buckets.len(), table.spacing, 1);
         let kept = table.into_kept();
         self.stats[l].kept = kept.len();
         if l + 1 == self.space.layers().len() {
             self.kept = Vec::new();
             self.final_kept = kept;
+            self.final_table = Some(final_table);
             self.phase = Phase::Done;
         } else {
             self.kept = kept.into_iter().map(|(_, c)| c).collect();

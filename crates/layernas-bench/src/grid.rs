@@ -1,0 +1,443 @@
+use crate::{BenchError, Oracle};
+use layernas_core::{
+    CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
+};
+use layernas_search::{build_strategy, LayerNas, LayerNasConfig, StrategyConfig};
+use layernas_spaces::Nb201Space;
+use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What to run. Defaults: all four strategies, all three datasets, 5 seeds, 300 trials.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Seeds per (strategy, dataset).
+    pub seeds: usize,
+    /// Trial budget of every strategy (LayerNAS may stop earlier by itself).
+    pub budget: u64,
+    /// Datasets.
+    pub datasets: Vec<Dataset>,
+    /// Strategies compared in sections 1 and 2.
+    pub strategies: Vec<String>,
+    /// Cost caps of section 2 (spread evenly over the FLOPs range).
+    pub caps: usize,
+    /// Costs of the assumption check (section 3).
+    pub assumption_costs: Vec<String>,
+    /// H values of the ablation (section 4).
+    pub ablation_buckets: Vec<usize>,
+    /// K values of the ablation (section 4).
+    pub ablation_keep: Vec<usize>,
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            seeds: 5,
+            budget: 300,
+            datasets: Dataset::ALL.to_vec(),
+            strategies: ["layernas", "random", "evolution", "reinforce"]
+                .map(String::from)
+                .to_vec(),
+            caps: 10,
+            assumption_costs: ["flops", "params", "latency:pixel3"]
+                .map(String::from)
+                .to_vec(),
+            ablation_buckets: vec![5, 10, 25, 50, 100, 200],
+            ablation_keep: vec![1, 2, 3, 5],
+            threads: None,
+        }
+    }
+}
+
+/// One search of sections 1 and 2.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// Strategy name.
+    pub strategy: String,
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Seed.
+    pub seed: u64,
+    /// Trials used.
+    pub trials: usize,
+    /// The strategy's answer (a code), its validation and test accuracy.
+    pub answer: Option<(usize, f64, f64)>,
+    /// Test accuracy of the best-by-validation model evaluated so far, after each trial.
+    pub curve: Vec<f64>,
+    /// Codes evaluated (complete trials), in trial order.
+    pub evaluated: Vec<usize>,
+    /// Section 2: regret at each cap (None: nothing evaluated under the cap).
+    pub cap_regret: Vec<Option<f64>>,
+    /// Wall-clock seconds of the search.
+    pub seconds: f64,
+}
+
+/// One final-layer bucket of section 3.
+#[derive(Debug, Clone)]
+pub struct AssumptionRow {
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Cost name.
+    pub cost: String,
+    /// Bucket index.
+    pub bucket: usize,
+    /// The bucket's true optimum (by validation) in the whole table: code, valid, test.
+    pub optimum: (usize, f64, f64),
+    /// What LayerNAS kept in the bucket (its best), if anything: code, valid, test.
+    pub kept: Option<(usize, f64, f64)>,
+    /// True when the optimum is among the kept candidates (or one with equal validation is).
+    pub recovered: bool,
+}
+
+/// One (H, K, dataset) cell of section 4.
+#[derive(Debug, Clone)]
+pub struct AblationRow {
+    /// H.
+    pub buckets: usize,
+    /// K.
+    pub keep: usize,
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Trials LayerNAS used.
+    pub trials: usize,
+    /// Mean front regret over the caps that had an answer.
+    pub regret: f64,
+    /// Caps with no evaluated model under them.
+    pub missing_caps: usize,
+}
+
+/// Everything the report is made of.
+pub struct BenchResults {
+    /// The settings.
+    pub config: BenchConfig,
+    /// Sections 1 and 2.
+    pub runs: Vec<RunRecord>,
+    /// Section 2's caps (MFLOPs) and the oracle's test accuracy under each, per dataset.
+    pub caps: HashMap<Dataset, Vec<(f64, f64)>>,
+    /// Section 3.
+    pub assumption: Vec<AssumptionRow>,
+    /// Section 4.
+    pub ablation: Vec<AblationRow>,
+    /// Per dataset: the oracle (valid/test by code) and FLOPs by code.
+    pub oracles: HashMap<Dataset, (Oracle, Vec<f64>)>,
+    /// Wall-clock seconds of the whole bench.
+    pub seconds: f64,
+    /// Threads used.
+    pub threads: usize,
+}
+
+struct Setup {
+    space: Arc<dyn SearchSpace>,
+    flops: Arc<dyn CostModel>,
+    eval: TableEvaluator,
+    oracle: Oracle,
+    flops_by_code: Vec<f64>,
+    caps: Vec<(f64, f64)>,
+}
+
+/// Runs `strategy` to the end; returns the evaluated codes in trial order and the seconds taken.
+fn search(
+    setup: &Setup,
+    cost: &dyn CostModel,
+    strategy: &mut dyn Strategy,
+    budget: Option<u64>,
+) -> Result<(Vec<usize>, f64), BenchError> {
+    let start = Instant::now();
+    let mut store = MemoryStore::new();
+    let executor = Executor {
+        max_trials: budget,
+        ..Executor::new(&*setup.space, cost, &setup.eval)
+    };
+    executor.run(strategy, &mut store)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let codes = store
+        .trials()
+        .map_err(layernas_core::ExecError::from)?
+        .into_iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .map(|t| Nb201Space::code(&t.arch))
+        .collect();
+    Ok((codes, seconds))
+}
+
+/// Section 2's regret at each cap for a set of evaluated codes.
+fn cap_regrets(setup: &Setup, evaluated: &[usize]) -> Vec<Option<f64>> {
+    setup
+        .caps
+        .iter()
+        .map(|&(cap, oracle_test)| {
+            setup
+                .oracle
+                .best_by_valid(
+                    evaluated
+                        .iter()
+                        .copied()
+                        .filter(|&c| setup.flops_by_code[c] <= cap),
+                    &setup.flops_by_code,
+                )
+                .map(|c| oracle_test - setup.oracle.test[c])
+        })
+        .collect()
+}
+
+fn mean_regret(regrets: &[Option<f64>]) -> (f64, usize) {
+    let found: Vec<f64> = regrets.iter().flatten().copied().collect();
+    let mean = if found.is_empty() {
+        f64::NAN
+    } else {
+        found.iter().sum::<f64>() / found.len() as f64
+    };
+    (mean, regrets.len() - found.len())
+}
+
+/// Runs every section.
+pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
+    if config.seeds == 0 || config.budget == 0 || config.caps == 0 {
+        return Err(BenchError::Invalid(
+            "seeds, budget and caps must be at least 1".into(),
+        ));
+    }
+    if config.datasets.is_empty() || config.strategies.is_empty() {
+        return Err(BenchError::Invalid(
+            "at least one dataset and one strategy are needed".into(),
+        ));
+    }
+    let threads = config
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| BenchError::Invalid(format!("cannot start {threads} threads: {e}")))?;
+    let started = Instant::now();
+    let bench = Nb201Bench::embedded()?;
+    let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
+
+    let mut setups = HashMap::new();
+    for &ds in &config.datasets {
+        let flops: Arc<dyn CostModel> = Arc::new(TableCost::new(&bench, "flops", ds)?);
+        let oracle = Oracle::new(&bench, ds)?;
+        let flops_by_code = Oracle::costs(&bench, "flops", ds)?;
+        let lo = flops_by_code.iter().copied().fold(f64::MAX, f64::min);
+        let hi = flops_by_code.iter().copied().fold(f64::MIN, f64::max);
+        let caps = (1..=config.caps)
+            .map(|i| {
+                let cap = lo + (hi - lo) * i as f64 / config.caps as f64;
+                let test = oracle
+                    .test_under_cap(&flops_by_code, cap)
+                    .expect("every cap is above the cheapest model");
+                (cap, test)
+            })
+            .collect();
+        setups.insert(
+            ds,
+            Setup {
+                space: space.clone(),
+                flops,
+                eval: TableEvaluator::for_dataset(&bench, ds)?,
+                oracle,
+                flops_by_code,
+                caps,
+            },
+        );
+    }
+
+    // Sections 1 and 2: one unconstrained run per (strategy, dataset, seed) serves every cap.
+    let tasks: Vec<(String, Dataset, u64)> = config
+        .strategies
+        .iter()
+        .flat_map(|s| {
+            config
+                .datasets
+                .iter()
+                .flat_map(move |&d| (0..config.seeds as u64).map(move |seed| (s.clone(), d, seed)))
+        })
+        .collect();
+    let runs: Vec<RunRecord> = pool.install(|| {
+        tasks
+            .par_iter()
+            .map(|(name, ds, seed)| {
+                let setup = &setups[ds];
+                let strategy_config = StrategyConfig {
+                    layernas: LayerNasConfig {
+                        seed: *seed,
+                        ..LayerNasConfig::default()
+                    },
+                    max_trials: Some(config.budget),
+                    ..StrategyConfig::default()
+                };
+                let mut strategy = build_strategy(
+                    name,
+                    &strategy_config,
+                    setup.space.clone(),
+                    setup.flops.clone(),
+                )?;
+                let (codes, seconds) =
+                    search(setup, &*setup.flops, strategy.as_mut(), Some(config.budget))?;
+                let answer = strategy.best().map(|a| {
+                    let c = Nb201Space::code(&a);
+                    (c, setup.oracle.valid[c], setup.oracle.test[c])
+                });
+                let mut curve = Vec::with_capacity(codes.len());
+                let mut best: Option<usize> = None;
+                for &c in &codes {
+                    if best.is_none_or(|b| setup.oracle.valid[c] > setup.oracle.valid[b]) {
+                        best = Some(c);
+                    }
+                    curve.push(setup.oracle.test[best.expect("just set")]);
+                }
+                Ok(RunRecord {
+                    strategy: name.clone(),
+                    dataset: *ds,
+                    seed: *seed,
+                    trials: codes.len(),
+                    answer,
+                    cap_regret: cap_regrets(setup, &codes),
+                    curve,
+                    evaluated: codes,
+                    seconds,
+                })
+            })
+            .collect::<Result<Vec<_>, BenchError>>()
+    })?;
+
+    // Section 3: for each final bucket, is the table's optimum among what LayerNAS kept?
+    let assumption_tasks: Vec<(Dataset, String)> = config
+        .datasets
+        .iter()
+        .flat_map(|&d| config.assumption_costs.iter().map(move |c| (d, c.clone())))
+        .collect();
+    let assumption: Vec<AssumptionRow> = pool
+        .install(|| {
+            assumption_tasks
+                .par_iter()
+                .map(|(ds, cost_name)| {
+                    let setup = &setups[ds];
+                    let cost: Arc<dyn CostModel> =
+                        Arc::new(TableCost::new(&bench, cost_name, *ds)?);
+                    let costs = Oracle::costs(&bench, cost_name, *ds)?;
+                    let mut layernas = LayerNas::new(
+                        LayerNasConfig::default(),
+                        setup.space.clone(),
+                        cost.clone(),
+                    )?;
+                    search(setup, &*cost, &mut layernas, None)?;
+                    let mut by_bucket: HashMap<usize, Vec<usize>> = HashMap::new();
+                    for (code, &c) in costs.iter().enumerate() {
+                        if let Some(b) = layernas.final_bucket(c) {
+                            by_bucket.entry(b).or_default().push(code);
+                        }
+                    }
+                    let mut kept: HashMap<usize, Vec<usize>> = HashMap::new();
+                    for k in layernas.kept_final() {
+                        kept.entry(k.bucket)
+                            .or_default()
+                            .push(Nb201Space::code(&k.arch));
+                    }
+                    let o = &setup.oracle;
+                    let mut rows: Vec<AssumptionRow> = by_bucket
+                        .into_iter()
+                        .map(|(bucket, codes)| {
+                            let opt = o.best_by_valid(codes, &costs).expect("non-empty bucket");
+                            let kept_codes = kept.get(&bucket).cloned().unwrap_or_default();
+                            let best_kept = o.best_by_valid(kept_codes.iter().copied(), &costs);
+                            let recovered = kept_codes
+                                .iter()
+                                .any(|&k| k == opt || o.valid[k] == o.valid[opt]);
+                            AssumptionRow {
+                                dataset: *ds,
+                                cost: cost_name.clone(),
+                                bucket,
+                                optimum: (opt, o.valid[opt], o.test[opt]),
+                                kept: best_kept.map(|k| (k, o.valid[k], o.test[k])),
+                                recovered,
+                            }
+                        })
+                        .collect();
+                    rows.sort_by_key(|r| r.bucket);
+                    Ok(rows)
+                })
+                .collect::<Result<Vec<_>, BenchError>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+
+    // Section 4: H x K, front searches on FLOPs.
+    let ablation_tasks: Vec<(usize, usize, Dataset)> = config
+        .ablation_buckets
+        .iter()
+        .flat_map(|&h| {
+            config
+                .ablation_keep
+                .iter()
+                .flat_map(move |&k| config.datasets.iter().map(move |&d| (h, k, d)))
+        })
+        .collect();
+    let ablation: Vec<AblationRow> = pool.install(|| {
+        ablation_tasks
+            .par_iter()
+            .map(|&(h, k, ds)| {
+                let setup = &setups[&ds];
+                let mut layernas = LayerNas::new(
+                    LayerNasConfig {
+                        buckets: h,
+                        keep: k,
+                        ..LayerNasConfig::default()
+                    },
+                    setup.space.clone(),
+                    setup.flops.clone(),
+                )?;
+                let (codes, _) = search(setup, &*setup.flops, &mut layernas, None)?;
+                let (regret, missing_caps) = mean_regret(&cap_regrets(setup, &codes));
+                Ok(AblationRow {
+                    buckets: h,
+                    keep: k,
+                    dataset: ds,
+                    trials: codes.len(),
+                    regret,
+                    missing_caps,
+                })
+            })
+            .collect::<Result<Vec<_>, BenchError>>()
+    })?;
+
+    let caps = setups.iter().map(|(d, s)| (*d, s.caps.clone())).collect();
+    let oracles = setups
+        .into_iter()
+        .map(|(d, s)| (d, (s.oracle, s.flops_by_code)))
+        .collect();
+    Ok(BenchResults {
+        config: config.clone(),
+        runs,
+        caps,
+        assumption,
+        ablation,
+        oracles,
+        seconds: started.elapsed().as_secs_f64(),
+        threads,
+    })
+}
+
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+pub(crate) fn front_regret(run: &RunRecord) -> (f64, usize) {
+    mean_regret(&run.cap_regret)
+}

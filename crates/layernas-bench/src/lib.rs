@@ -1,0 +1,50 @@
+//! `layernas bench`: runs a grid of (strategy x dataset x seed) searches on the NAS-Bench-201
+//! table and writes a report directory (markdown summary, CSVs of every run, PNG and SVG charts).
+//!
+//! Sections of the report:
+//! 1. the paper's Table 3 layout: test accuracy mean ± std over seeds, equal trial budgets, with
+//!    the table's optimum as the last row;
+//! 2. front regret over 10 FLOPs caps;
+//! 3. the optimal-substructure check: does LayerNAS keep each final bucket's true optimum?
+//! 4. an ablation of H and K: trials used against front regret.
+//!
+//! ```no_run
+//! use layernas_bench::{run_bench, write_report, BenchConfig};
+//! let results = run_bench(&BenchConfig { seeds: 2, ..BenchConfig::default() }).unwrap();
+//! write_report(&results, std::path::Path::new("bench-report")).unwrap();
+//! ```
+#![warn(missing_docs)]
+
+mod grid;
+mod markdown;
+mod oracle;
+mod plot;
+
+pub use grid::{run_bench, AblationRow, AssumptionRow, BenchConfig, BenchResults, RunRecord};
+pub use markdown::{summary, write_report};
+pub use oracle::Oracle;
+
+/// Why the bench could not run or write its report.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The tables could not be loaded or a column is missing.
+    #[error(transparent)]
+    Table(#[from] layernas_tables::TableError),
+    /// A strategy rejected its configuration.
+    #[error(transparent)]
+    Config(#[from] layernas_search::ConfigError),
+    /// The executor failed.
+    #[error(transparent)]
+    Exec(#[from] layernas_core::ExecError),
+    /// Writing the report failed.
+    #[error("cannot write report file {path}: {reason}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bad bench setting.
+    #[error("invalid bench setting: {0}")]
+    Invalid(String),
+}

@@ -1,0 +1,559 @@
+use crate::grid::{front_regret, mean_std};
+use crate::plot::{Chart, Series};
+use crate::{BenchError, BenchResults};
+use layernas_core::SearchSpace as _;
+use layernas_spaces::Nb201Space;
+use layernas_tables::Dataset;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The paper's Table 3 (NATS-Bench topology, test accuracy, mean ± std over 5 runs).
+const PAPER: [(&str, [(f64, f64); 3]); 4] = [
+    ("random", [(92.39, 0.06), (63.54, 0.24), (42.71, 0.34)]),
+    ("evolution", [(94.13, 0.18), (71.40, 0.50), (44.76, 0.64)]),
+    ("reinforce", [(94.02, 0.13), (71.68, 0.65), (44.95, 0.52)]),
+    ("layernas", [(94.34, 0.12), (73.01, 0.63), (46.58, 0.59)]),
+];
+
+fn paper(strategy: &str, ds: Dataset) -> Option<(f64, f64)> {
+    let i = Dataset::ALL.iter().position(|&d| d == ds)?;
+    PAPER
+        .iter()
+        .find(|(s, _)| *s == strategy)
+        .map(|(_, v)| v[i])
+}
+
+fn label(ds: Dataset) -> &'static str {
+    match ds {
+        Dataset::Cifar10 => "CIFAR-10",
+        Dataset::Cifar100 => "CIFAR-100",
+        Dataset::Imagenet16 => "ImageNet16-120",
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), BenchError> {
+    std::fs::write(path, text).map_err(|e| BenchError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>, BenchError> {
+    csv::Writer::from_path(path).map_err(|e| BenchError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn csv_err(path: &Path) -> impl Fn(csv::Error) -> BenchError + '_ {
+    move |e| BenchError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn write_csvs(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
+    let space = Nb201Space::new();
+    let arch = |code: usize| space.format(&Nb201Space::from_code(code));
+
+    let path = dir.join("runs.csv");
+    let mut w = csv_writer(&path)?;
+    let e = csv_err(&path);
+    w.write_record([
+        "strategy",
+        "dataset",
+        "seed",
+        "trials",
+        "seconds",
+        "answer_arch",
+        "answer_valid",
+        "answer_test",
+        "front_regret",
+        "caps_without_answer",
+    ])
+    .map_err(&e)?;
+    for run in &r.runs {
+        let (regret, missing) = front_regret(run);
+        let (a, v, t) = run
+            .answer
+            .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
+            .unwrap_or_default();
+        w.write_record([
+            run.strategy.clone(),
+            run.dataset.name().into(),
+            run.seed.to_string(),
+            run.trials.to_string(),
+            format!("{:.6}", run.seconds),
+            a,
+            v,
+            t,
+            regret.to_string(),
+            missing.to_string(),
+        ])
+        .map_err(&e)?;
+    }
+    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+
+    let path = dir.join("curves.csv");
+    let mut w = csv_writer(&path)?;
+    let e = csv_err(&path);
+    w.write_record(["strategy", "dataset", "seed", "trial", "best_test"])
+        .map_err(&e)?;
+    for run in &r.runs {
+        for (i, t) in run.curve.iter().enumerate() {
+            w.write_record([
+                run.strategy.clone(),
+                run.dataset.name().into(),
+                run.seed.to_string(),
+                (i + 1).to_string(),
+                t.to_string(),
+            ])
+            .map_err(&e)?;
+        }
+    }
+    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+
+    let path = dir.join("front_regret.csv");
+    let mut w = csv_writer(&path)?;
+    let e = csv_err(&path);
+    w.write_record([
+        "strategy",
+        "dataset",
+        "seed",
+        "cap_mflops",
+        "oracle_test",
+        "regret",
+    ])
+    .map_err(&e)?;
+    for run in &r.runs {
+        for ((cap, oracle), regret) in r.caps[&run.dataset].iter().zip(&run.cap_regret) {
+            w.write_record([
+                run.strategy.clone(),
+                run.dataset.name().into(),
+                run.seed.to_string(),
+                cap.to_string(),
+                oracle.to_string(),
+                regret.map_or(String::new(), |x| x.to_string()),
+            ])
+            .map_err(&e)?;
+        }
+    }
+    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+
+    let path = dir.join("assumption.csv");
+    let mut w = csv_writer(&path)?;
+    let e = csv_err(&path);
+    w.write_record([
+        "dataset",
+        "cost",
+        "bucket",
+        "optimum_arch",
+        "optimum_valid",
+        "optimum_test",
+        "kept_arch",
+        "kept_valid",
+        "kept_test",
+        "recovered",
+    ])
+    .map_err(&e)?;
+    for row in &r.assumption {
+        let (ka, kv, kt) = row
+            .kept
+            .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
+            .unwrap_or_default();
+        w.write_record([
+            row.dataset.name().to_string(),
+            row.cost.clone(),
+            row.bucket.to_string(),
+            arch(row.optimum.0),
+            row.optimum.1.to_string(),
+            row.optimum.2.to_string(),
+            ka,
+            kv,
+            kt,
+            row.recovered.to_string(),
+        ])
+        .map_err(&e)?;
+    }
+    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+
+    let path = dir.join("ablation.csv");
+    let mut w = csv_writer(&path)?;
+    let e = csv_err(&path);
+    w.write_record([
+        "buckets",
+        "keep",
+        "dataset",
+        "trials",
+        "front_regret",
+        "caps_without_answer",
+    ])
+    .map_err(&e)?;
+    for row in &r.ablation {
+        w.write_record([
+            row.buckets.to_string(),
+            row.keep.to_string(),
+            row.dataset.name().into(),
+            row.trials.to_string(),
+            row.regret.to_string(),
+            row.missing_caps.to_string(),
+        ])
+        .map_err(&e)?;
+    }
+    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+    Ok(())
+}
+
+fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
+    for &ds in &r.config.datasets {
+        // Best test accuracy (of the best-by-validation model so far) against trials.
+        let mut series = Vec::new();
+        let mut lowest = f64::MAX;
+        for name in &r.config.strategies {
+            let curves: Vec<&Vec<f64>> = r
+                .runs
+                .iter()
+                .filter(|x| &x.strategy == name && x.dataset == ds)
+                .map(|x| &x.curve)
+                .collect();
+            let longest = curves.iter().map(|c| c.len()).max().unwrap_or(0);
+            let points: Vec<(f64, f64)> = (0..longest)
+                .map(|i| {
+                    let vals: Vec<f64> = curves
+                        .iter()
+                        .filter_map(|c| c.get(i).or(c.last()).copied())
+                        .collect();
+                    ((i + 1) as f64, mean_std(&vals).0)
+                })
+                .collect();
+            if let Some(p) = points.get(9.min(points.len().saturating_sub(1))) {
+                lowest = lowest.min(p.1);
+            }
+            series.push(Series {
+                name: name.clone(),
+                points,
+            });
+        }
+        let optimum = r.oracles[&ds].0.best_test();
+        let y_range = Some((lowest.min(optimum) - 0.5, optimum + 0.2));
+        Chart {
+            title: format!(
+                "{}: best test accuracy vs trials (mean of {} seeds)",
+                label(ds),
+                r.config.seeds
+            ),
+            x_label: "trials".into(),
+            y_label: "test accuracy (%) of best-by-validation model".into(),
+            series,
+            background: &[],
+            y_range,
+        }
+        .write(&dir.join(format!("best_vs_trials_{}", ds.name())))?;
+
+        // Cost/accuracy front: the table's models, the oracle staircase, each strategy's
+        // staircase (seed 0): the test accuracy of the best-by-validation model under each cap.
+        let (oracle, flops) = &r.oracles[&ds];
+        let mut distinct: Vec<f64> = flops.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let staircase = |codes: &[usize]| -> Vec<(f64, f64)> {
+            distinct
+                .iter()
+                .filter_map(|&cap| {
+                    oracle
+                        .best_by_valid(codes.iter().copied().filter(|&c| flops[c] <= cap), flops)
+                        .map(|c| (cap, oracle.test[c]))
+                })
+                .collect()
+        };
+        let all: Vec<usize> = (0..flops.len()).collect();
+        // Colours follow the strategy's position, as in the other chart; the oracle comes last
+        // (black, drawn on top).
+        let mut series = Vec::new();
+        for name in &r.config.strategies {
+            let points = r
+                .runs
+                .iter()
+                .find(|x| &x.strategy == name && x.dataset == ds && x.seed == 0)
+                .map(|run| staircase(&run.evaluated))
+                .unwrap_or_default();
+            series.push(Series {
+                name: format!("{name} (seed 0)"),
+                points,
+            });
+        }
+        while series.len() < 4 {
+            series.push(Series {
+                name: String::new(),
+                points: Vec::new(),
+            });
+        }
+        series.push(Series {
+            name: "table optimum (exhaustive)".into(),
+            points: staircase(&all),
+        });
+        let background: Vec<(f64, f64)> = all.iter().map(|&c| (flops[c], oracle.test[c])).collect();
+        let lo = series
+            .last()
+            .and_then(|s| s.points.first())
+            .map_or(0.0, |p| p.1);
+        Chart {
+            title: format!(
+                "{}: test accuracy of the best-by-validation model under a FLOPs cap",
+                label(ds)
+            ),
+            x_label: "FLOPs cap (M)".into(),
+            y_label: "test accuracy (%)".into(),
+            series,
+            background: &background,
+            y_range: Some((lo - 5.0, oracle.best_test() + 0.5)),
+        }
+        .write(&dir.join(format!("front_{}", ds.name())))?;
+    }
+    Ok(())
+}
+
+/// Writes `report.md`, the CSVs and the charts into `dir` (created if missing).
+pub fn write_report(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
+    std::fs::create_dir_all(dir).map_err(|e| BenchError::Write {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    write_csvs(r, dir)?;
+    write_charts(r, dir)?;
+    write_file(&dir.join("report.md"), &summary(r))
+}
+
+/// The markdown summary.
+pub fn summary(r: &BenchResults) -> String {
+    let c = &r.config;
+    let mut md = String::new();
+    let _ = writeln!(md, "# layernas bench report\n");
+    let _ = writeln!(
+        md,
+        "NAS-Bench-201 topology space, embedded table. {} seeds, budget {} trials per run, {} threads, {:.1} s in all. Reward: validation accuracy (`<dataset>_valid`); reported: the matching test accuracy (`<dataset>_test`).\n",
+        c.seeds, c.budget, r.threads, r.seconds
+    );
+
+    let _ = writeln!(
+        md,
+        "## 1. Test accuracy (mean ± std over {} seeds, cost = FLOPs, no cap)\n",
+        c.seeds
+    );
+    let mut header = String::from("| method |");
+    let mut rule = String::from("|---|");
+    for &ds in &c.datasets {
+        let _ = write!(header, " {} | paper |", label(ds));
+        rule.push_str("---|---|");
+    }
+    header.push_str(" trials (mean) |");
+    rule.push_str("---|");
+    let _ = writeln!(md, "{header}\n{rule}");
+    for name in &c.strategies {
+        let mut line = format!("| {name} |");
+        let mut trials = Vec::new();
+        for &ds in &c.datasets {
+            let runs: Vec<_> = r
+                .runs
+                .iter()
+                .filter(|x| &x.strategy == name && x.dataset == ds)
+                .collect();
+            let tests: Vec<f64> = runs.iter().filter_map(|x| x.answer.map(|a| a.2)).collect();
+            trials.extend(runs.iter().map(|x| x.trials as f64));
+            let (m, s) = mean_std(&tests);
+            let p = paper(name, ds).map_or("-".into(), |(pm, ps)| format!("{pm:.2}±{ps:.2}"));
+            let _ = write!(line, " {m:.2}±{s:.2} | {p} |");
+        }
+        let _ = writeln!(md, "{line} {:.0} |", mean_std(&trials).0);
+    }
+    let mut line = String::from("| exhaustive (best validation in the table) |");
+    for &ds in &c.datasets {
+        let (o, flops) = &r.oracles[&ds];
+        let best = o
+            .best_by_valid(0..flops.len(), flops)
+            .expect("non-empty table");
+        let _ = write!(line, " {:.2} | - |", o.test[best]);
+    }
+    let _ = writeln!(md, "{line} 15625 |");
+    let mut line = String::from("| optimum in the table (best test) |");
+    for &ds in &c.datasets {
+        let _ = write!(
+            line,
+            " {:.2} | {:.2} |",
+            r.oracles[&ds].0.best_test(),
+            match ds {
+                Dataset::Cifar10 => 94.37,
+                Dataset::Cifar100 => 73.51,
+                Dataset::Imagenet16 => 47.31,
+            }
+        );
+    }
+    let _ = writeln!(md, "{line} - |\n");
+    let _ = writeln!(md, "Every strategy gets the same budget of {} trials; LayerNAS (H=100, K=1) stops by itself when its last layer is done. A strategy's answer is its best model by validation; the table is the mean over the benchmark's training seeds, so LayerNAS with full expansion is deterministic and its std is 0.\n", c.budget);
+    if c.strategies.iter().any(|s| s == "layernas") {
+        let _ = writeln!(md, "At exactly LayerNAS's own trial count (the best-by-validation model each strategy had evaluated by then; mean ± std, trial count in brackets):\n");
+        let mut header = String::from("| method |");
+        let mut rule = String::from("|---|");
+        for &ds in &c.datasets {
+            let _ = write!(header, " {} |", label(ds));
+            rule.push_str("---|");
+        }
+        let _ = writeln!(md, "{header}\n{rule}");
+        for name in &c.strategies {
+            let mut line = format!("| {name} |");
+            for &ds in &c.datasets {
+                let layernas_trials = r
+                    .runs
+                    .iter()
+                    .filter(|x| x.strategy == "layernas" && x.dataset == ds)
+                    .map(|x| x.trials)
+                    .max()
+                    .unwrap_or(0);
+                let at: Vec<f64> = r
+                    .runs
+                    .iter()
+                    .filter(|x| &x.strategy == name && x.dataset == ds)
+                    .filter_map(|x| {
+                        let i = layernas_trials.min(x.curve.len()).saturating_sub(1);
+                        x.curve.get(i).copied()
+                    })
+                    .collect();
+                let (m, sd) = mean_std(&at);
+                let _ = write!(line, " {m:.2}±{sd:.2} ({layernas_trials}) |");
+            }
+            let _ = writeln!(md, "{line}");
+        }
+        let _ = writeln!(md);
+    }
+    for &ds in &c.datasets {
+        let _ = writeln!(
+            md,
+            "![best vs trials {0}](best_vs_trials_{0}.png)",
+            ds.name()
+        );
+    }
+
+    let _ = writeln!(md, "\n## 2. Front regret over {} FLOPs caps\n", c.caps);
+    let _ = writeln!(md, "Regret at a cap = test accuracy of the best-by-validation model of the whole table under the cap − test accuracy of the best-by-validation model the strategy evaluated under it. Each strategy ran once per seed **without a cap** ({} trials) and that one run answers every cap: for LayerNAS this is its front search; the baselines, which have no notion of a front, are run the same way so that all methods spend equal trials for all caps. Mean over caps and seeds; caps where a run evaluated nothing under the cap are counted apart.\n", c.budget);
+    let mut header = String::from("| method |");
+    let mut rule = String::from("|---|");
+    for &ds in &c.datasets {
+        let _ = write!(header, " {} |", label(ds));
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header} caps without an answer |\n{rule}---|");
+    for name in &c.strategies {
+        let mut line = format!("| {name} |");
+        let mut missing = 0;
+        for &ds in &c.datasets {
+            let regrets: Vec<f64> = r
+                .runs
+                .iter()
+                .filter(|x| &x.strategy == name && x.dataset == ds)
+                .flat_map(|x| x.cap_regret.iter().flatten().copied())
+                .collect();
+            missing += r
+                .runs
+                .iter()
+                .filter(|x| &x.strategy == name && x.dataset == ds)
+                .map(|x| front_regret(x).1)
+                .sum::<usize>();
+            let _ = write!(line, " {:.3} |", mean_std(&regrets).0);
+        }
+        let _ = writeln!(md, "{line} {missing} |");
+    }
+    let _ = writeln!(md);
+    for &ds in &c.datasets {
+        let caps: Vec<String> = r.caps[&ds]
+            .iter()
+            .map(|(cap, _)| format!("{cap:.1}"))
+            .collect();
+        let _ = writeln!(md, "- {} caps (MFLOPs): {}", label(ds), caps.join(", "));
+    }
+    let _ = writeln!(md);
+    for &ds in &c.datasets {
+        let _ = writeln!(md, "![front {0}](front_{0}.png)", ds.name());
+    }
+
+    let _ = writeln!(md, "\n## 3. The optimal-substructure assumption, checked\n");
+    let _ = writeln!(md, "LayerNAS (H=100, K=1) front search; for every bucket of the last layer that holds at least one model of the table, is the bucket's best model by validation (found by exhaustive search) among the candidates LayerNAS kept there? Regret = the optimum's accuracy − the kept model's (buckets where LayerNAS kept nothing count as misses and are left out of the regret).\n");
+    let _ = writeln!(md, "| dataset | cost | buckets with models | filled by LayerNAS | recovered | recovery rate | mean valid regret | max valid regret | mean test regret |\n|---|---|---|---|---|---|---|---|---|");
+    for &ds in &c.datasets {
+        for cost in &c.assumption_costs {
+            let rows: Vec<_> = r
+                .assumption
+                .iter()
+                .filter(|x| x.dataset == ds && &x.cost == cost)
+                .collect();
+            let filled: Vec<_> = rows.iter().filter(|x| x.kept.is_some()).collect();
+            let recovered = rows.iter().filter(|x| x.recovered).count();
+            let vreg: Vec<f64> = filled
+                .iter()
+                .map(|x| x.optimum.1 - x.kept.expect("filled").1)
+                .collect();
+            let treg: Vec<f64> = filled
+                .iter()
+                .map(|x| x.optimum.2 - x.kept.expect("filled").2)
+                .collect();
+            let max_v = vreg.iter().copied().fold(0.0f64, f64::max);
+            let _ = writeln!(
+                md,
+                "| {} | {cost} | {} | {} | {recovered} | {:.1}% | {:.3} | {:.3} | {:.3} |",
+                label(ds),
+                rows.len(),
+                filled.len(),
+                100.0 * recovered as f64 / rows.len().max(1) as f64,
+                mean_std(&vreg).0,
+                max_v,
+                mean_std(&treg).0,
+            );
+        }
+    }
+
+    let _ = writeln!(md, "\n## 4. Ablation of H and K (front search on FLOPs; trials used / front regret, mean over datasets)\n");
+    let mut header = String::from("| H \\ K |");
+    let mut rule = String::from("|---|");
+    for k in &c.ablation_keep {
+        let _ = write!(header, " K={k} |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for h in &c.ablation_buckets {
+        let mut line = format!("| H={h} |");
+        for k in &c.ablation_keep {
+            let rows: Vec<_> = r
+                .ablation
+                .iter()
+                .filter(|x| x.buckets == *h && x.keep == *k)
+                .collect();
+            let trials: Vec<f64> = rows.iter().map(|x| x.trials as f64).collect();
+            let regret: Vec<f64> = rows.iter().map(|x| x.regret).collect();
+            let _ = write!(
+                line,
+                " {:.0} / {:.3} |",
+                mean_std(&trials).0,
+                mean_std(&regret).0
+            );
+        }
+        let _ = writeln!(md, "{line}");
+    }
+
+    let _ = writeln!(md, "\n## Speed\n\nTrials per second of each strategy on the table (the controller's own speed: a table lookup is the whole evaluation), summed over its runs of section 1; runs execute in parallel on {} threads.\n", r.threads);
+    let _ = writeln!(
+        md,
+        "| strategy | runs | trials | seconds | trials/s |\n|---|---|---|---|---|"
+    );
+    for name in &c.strategies {
+        let runs: Vec<_> = r.runs.iter().filter(|x| &x.strategy == name).collect();
+        let trials: usize = runs.iter().map(|x| x.trials).sum();
+        let secs: f64 = runs.iter().map(|x| x.seconds).sum();
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {trials} | {secs:.3} | {:.0} |",
+            runs.len(),
+            trials as f64 / secs.max(1e-9)
+        );
+    }
+    let _ = writeln!(md, "\nCSV files: `runs.csv`, `curves.csv`, `front_regret.csv`, `assumption.csv`, `ablation.csv`. Charts: PNG and SVG.");
+    md
+}

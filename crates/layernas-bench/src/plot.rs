@@ -1,0 +1,139 @@
+//! Line charts written as SVG and PNG, with an embedded font (DejaVu Sans) so that no system
+//! font library is needed.
+
+use crate::BenchError;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+/// One line of a chart.
+pub(crate) struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart: title, axes, lines and an optional cloud of grey background points.
+pub(crate) struct Chart<'a> {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub background: &'a [(f64, f64)],
+    pub y_range: Option<(f64, f64)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(0, 0, 0),
+    RGBColor(148, 103, 189),
+];
+
+impl Chart<'_> {
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+        let all = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .chain(self.background.iter());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in all {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+        if x0 > x1 {
+            return ((0.0, 1.0), (0.0, 1.0));
+        }
+        let (y0, y1) = self.y_range.unwrap_or((y0, y1));
+        let pad = |a: f64, b: f64| {
+            let p = ((b - a) * 0.03).max(1e-6);
+            (a - p, b + p)
+        };
+        (pad(x0, x1), pad(y0, y1))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(err)?;
+        let ((x0, x1), (y0, y1)) = self.ranges();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .label_style(("sans-serif", 14))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        if !self.background.is_empty() {
+            chart
+                .draw_series(
+                    self.background
+                        .iter()
+                        .filter(|p| p.1 >= y0)
+                        .map(|&p| Circle::new(p, 1, RGBColor(200, 200, 200).filled())),
+                )
+                .map_err(err)?;
+        }
+        for (i, s) in self.series.iter().enumerate() {
+            if s.points.is_empty() {
+                continue;
+            }
+            let color = COLORS[i % COLORS.len()];
+            let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1 >= y0).collect();
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(err)?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)
+    }
+
+    /// Writes `<stem>.svg` and `<stem>.png`.
+    pub fn write(&self, stem: &Path) -> Result<(), BenchError> {
+        REGISTER.call_once(|| {
+            // The font is embedded and valid; a failure would only make text disappear.
+            let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+        });
+        let size = (960, 600);
+        for ext in ["svg", "png"] {
+            let path = stem.with_extension(ext);
+            let result = if ext == "svg" {
+                self.draw(SVGBackend::new(&path, size).into_drawing_area())
+            } else {
+                self.draw(BitMapBackend::new(&path, size).into_drawing_area())
+            };
+            result.map_err(|reason| BenchError::Write {
+                path: path.display().to_string(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! `layernas bench`.
+
+use crate::study::InputError;
+use clap::Args;
+use layernas_bench::{run_bench, write_report, BenchConfig};
+use layernas_search::STRATEGIES;
+use layernas_tables::Dataset;
+use std::path::PathBuf;
+
+pub const EXAMPLES: &str = "Examples:
+  # everything: 4 strategies x 3 datasets x 5 seeds, assumption check, H/K ablation
+  layernas bench --output bench-report
+
+  # a quick look: CIFAR-10 only, 2 seeds
+  layernas bench --datasets cifar10 --seeds 2 --output /tmp/quick";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Report directory (created if missing).
+    #[arg(long, short, default_value = "bench-report", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Seeds per strategy and dataset.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Trial budget of every run.
+    #[arg(long, default_value_t = 300)]
+    pub budget: u64,
+    /// Datasets, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cifar10,cifar100,imagenet16"
+    )]
+    pub datasets: Vec<String>,
+    /// Strategies compared, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "layernas,random,evolution,reinforce"
+    )]
+    pub strategies: Vec<String>,
+    /// Cost caps of the front-regret section.
+    #[arg(long, default_value_t = 10)]
+    pub caps: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let datasets = args
+        .datasets
+        .iter()
+        .map(|d| Dataset::parse(d).map_err(|e| InputError(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in &args.strategies {
+        if !STRATEGIES.contains(&s.as_str()) || s == "exhaustive" {
+            return Err(InputError(format!(
+                "unknown strategy {s:?} for bench (allowed: layernas, random, evolution, reinforce; the exhaustive oracle is always included)"
+            ))
+            .into());
+        }
+    }
+    if args.seeds == 0 || args.budget == 0 || args.caps == 0 || args.threads == Some(0) {
+        return Err(InputError(
+            "--seeds, --budget, --caps and --threads must be at least 1".into(),
+        )
+        .into());
+    }
+    let config = BenchConfig {
+        seeds: args.seeds,
+        budget: args.budget,
+        datasets,
+        strategies: args.strategies.clone(),
+        caps: args.caps,
+        threads: args.threads,
+        ..BenchConfig::default()
+    };
+    eprintln!(
+        "layernas bench: {} strategies x {} datasets x {} seeds, budget {} trials ...",
+        config.strategies.len(),
+        config.datasets.len(),
+        config.seeds,
+        config.budget
+    );
+    let results = run_bench(&config)?;
+    write_report(&results, &args.output)?;
+    let report = layernas_bench::summary(&results);
+    // The first section is the headline: print it, point to the rest.
+    let headline: String = report
+        .split("\n## 2.")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("!["))
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("{}", headline.trim_end());
+    println!(
+        "\nreport written to {} (report.md, CSVs, charts) in {:.1} s",
+        args.output.display(),
+        results.seconds
+    );
+    Ok(())
+}
