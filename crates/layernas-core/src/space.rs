@@ -76,6 +76,13 @@ pub trait SearchSpace: Send + Sync {
     /// Parses what [`format`](SearchSpace::format) prints.
     fn parse(&self, text: &str) -> Result<Arch, SpaceError>;
 
+    /// The representative of `arch` among architectures that build the same network, e.g. with
+    /// the choices of a skipped block reset to their defaults. Strategies propose canonical
+    /// architectures only, so no network is evaluated twice. The default is the identity.
+    fn canonical(&self, arch: &Arch) -> Arch {
+        arch.clone()
+    }
+
     /// Every layer at its default option.
     fn default_arch(&self) -> Arch {
         Arch::new(self.layers().iter().map(|l| l.default as u16).collect())

@@ -13,6 +13,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod mobilenet;
+mod nats;
 mod nb201;
+pub mod network;
+pub mod reference;
+mod template;
 
+pub use mobilenet::{mobilenet_v2_space, mobilenet_v3_space};
+pub use nats::{nats_sss_space, NATS_CHANNELS};
 pub use nb201::{Nb201Space, NB201_OPS};
+pub use template::{scaled, ArchFormat, Block, Choice, TemplateBlock, TemplateSpace};
