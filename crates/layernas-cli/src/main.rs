@@ -1,8 +1,10 @@
 //! `layernas`: constrained, multi-objective neural architecture search with LayerNAS.
 
 mod bench;
+mod inspect;
 mod report;
 mod search;
+mod spaces;
 mod study;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,12 @@ enum Command {
     /// Compare strategies on the benchmark table and write a report (markdown, CSV, charts).
     #[command(after_help = bench::EXAMPLES)]
     Bench(bench::BenchArgs),
+    /// Describe a search space: its layers and options, size, cost range, LayerNAS trial bound.
+    #[command(after_help = inspect::SPACE_EXAMPLES)]
+    Space(inspect::SpaceArgs),
+    /// Show the network of one architecture, layer by layer, with MAdds and params.
+    #[command(after_help = inspect::SHOW_EXAMPLES)]
+    Show(inspect::ShowArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +43,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Search(args) => search::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Space(args) => inspect::space(&args),
+        Command::Show(args) => inspect::show(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

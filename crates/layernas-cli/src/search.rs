@@ -1,17 +1,19 @@
 //! `layernas search`.
 
 use crate::report::{CostInfo, Point, SearchReport};
-use crate::study::{InputError, StudyArgs};
+use crate::spaces::{self, Space};
+use crate::study::{InputError, Study, StudyArgs};
 use anyhow::Context;
 use clap::Args;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::{
     pareto_front, Arch, CostModel, Executor, MemoryStore, ProgressEvent, SearchSpace, Strategy,
     TrialState, TrialStore,
 };
 use layernas_search::{build_strategy, LayerNas};
-use layernas_spaces::Nb201Space;
-use layernas_tables::{Nb201Bench, TableCost, TableEvaluator};
+use layernas_spaces::{Nb201Space, NetworkCost};
+use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +26,10 @@ pub const EXAMPLES: &str = "Examples:
   layernas search --dataset cifar100 --cost latency:pixel3 --keep 3 --json out.json
 
   # everything from a study file, one flag overridden
-  layernas search -c study.toml --seed 1";
+  layernas search -c study.toml --seed 1
+
+  # the plan of a MobileNetV3 search under 220M MAdds, before training anything
+  layernas search --space mobilenetv3-large --cost madds --max-cost 220 --dry-run";
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -36,26 +41,61 @@ pub struct SearchArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the LayerNAS plan (per layer: bucket window, bounds on parents and on children
+    /// after cost pruning; the total trial bound) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn input<E: std::fmt::Display>(e: E) -> InputError {
     InputError(e.to_string())
 }
 
+fn load_bench(study: &Study) -> Result<Arc<Nb201Bench>, InputError> {
+    match &study.data {
+        DataSource::Embedded => Nb201Bench::embedded(),
+        dir => Nb201Bench::load(dir).map(Arc::new),
+    }
+    .map_err(input)
+}
+
+/// The study's cost model over `space`.
+pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, InputError> {
+    Ok(match space {
+        Space::Nb201(_) => {
+            let bench = load_bench(study)?;
+            Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?)
+        }
+        Space::Template(t) => {
+            Arc::new(NetworkCost::parse(t.clone(), &study.cost).ok_or_else(|| {
+                InputError(format!(
+                    "unknown cost {:?} for space {} (allowed: {})",
+                    study.cost,
+                    t.name(),
+                    NetworkCost::NAMES.join(", ")
+                ))
+            })?)
+        }
+    })
+}
+
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let study = args.study.resolve()?;
-    let bench = match &study.data {
-        layernas_tables::DataSource::Embedded => Nb201Bench::embedded(),
-        dir => Nb201Bench::load(dir).map(Arc::new),
+    let resolved = spaces::resolve(&study.space, study.dataset)?;
+    let space = resolved.dyn_space();
+    let cost = cost_model(&resolved, &study)?;
+    if args.dry_run {
+        return dry_run(args, &study, space, cost);
     }
-    .map_err(input)?;
-    let space: Arc<dyn SearchSpace> = match study.space.as_str() {
-        "nb201" => Arc::new(Nb201Space::new()),
-        other => unreachable!("study validation admits only known spaces, got {other}"),
-    };
-    let cost: Arc<dyn CostModel> =
-        Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?);
+    if let Space::Template(t) = &resolved {
+        return Err(InputError(format!(
+            "space {} has no evaluator yet: the benchmark table covers nb201 only (use --dry-run to see the LayerNAS plan)",
+            t.name()
+        ))
+        .into());
+    }
+    let bench = load_bench(&study)?;
     let evaluator = TableEvaluator::new(
         &bench,
         study.dataset,
@@ -234,5 +274,83 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         }
         None => print!("{}", report.to_text()),
     }
+    Ok(())
+}
+
+fn dry_run(
+    args: &SearchArgs,
+    study: &Study,
+    space: Arc<dyn SearchSpace>,
+    cost: Arc<dyn CostModel>,
+) -> anyhow::Result<()> {
+    if study.strategy != "layernas" {
+        return Err(InputError(format!(
+            "--dry-run plans LayerNAS searches; strategy {} has no plan",
+            study.strategy
+        ))
+        .into());
+    }
+    let strategy =
+        LayerNas::new(study.layernas.clone(), space.clone(), cost.clone()).map_err(input)?;
+    let plan = strategy.plan();
+    let total: u64 = 1 + plan.iter().map(|r| r.children).sum::<u64>();
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "space": space.name(),
+            "models": space.num_models().to_string(),
+            "cost": {"name": cost.name(), "unit": cost.unit()},
+            "min_cost": study.layernas.min_cost,
+            "max_cost": study.layernas.max_cost,
+            "config": study.layernas,
+            "plan": plan,
+            "trial_bound": total,
+            "paper_bound": strategy.paper_bound(),
+        }))?;
+        if path.as_os_str() == "-" {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(());
+    }
+    println!(
+        "LayerNAS plan: space {} ({} models, {} layers), cost {} ({}), cap {}, H={} K={}",
+        space.name(),
+        space.num_models(),
+        space.layers().len(),
+        cost.name(),
+        cost.unit(),
+        study
+            .layernas
+            .max_cost
+            .map_or("none".into(), |c| c.to_string()),
+        study.layernas.buckets,
+        study.layernas.keep,
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
+        "#",
+        "layer",
+        "options",
+        "bucket window",
+        "parents <=",
+        "new children <=",
+    ]);
+    for (i, r) in plan.iter().enumerate() {
+        table.add_row(vec![
+            (i + 1).to_string(),
+            r.layer.clone(),
+            r.options.to_string(),
+            format!("{:.3} .. {:.3}", r.window.0, r.window.1),
+            r.parents.to_string(),
+            r.children.to_string(),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "trial bound: {total} (1 default model + new children; paper's H*K*|S|*L = {})",
+        strategy.paper_bound()
+    );
     Ok(())
 }

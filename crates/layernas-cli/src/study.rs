@@ -10,9 +10,6 @@ use layernas_tables::{DataSource, Dataset};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// Spaces `search` knows.
-pub const SPACES: &[&str] = &["nb201"];
-
 /// A bad input: a malformed or invalid study. Exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -93,13 +90,15 @@ pub struct StudyArgs {
     /// Strategy: layernas, random, evolution, reinforce, exhaustive [default: layernas].
     #[arg(long)]
     pub strategy: Option<String>,
-    /// Search space [default: nb201].
+    /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
+    /// .toml space file [default: nb201].
     #[arg(long)]
     pub space: Option<String>,
     /// Dataset of the benchmark table: cifar10, cifar100, imagenet16 [default: cifar10].
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Cost: flops, params or latency:<device> [default: flops].
+    /// Cost: flops, params or latency:<device> on nb201; madds or params on network spaces
+    /// [default: flops on nb201, madds otherwise].
     #[arg(long)]
     pub cost: Option<String>,
     /// Lowest acceptable cost of the answer.
@@ -254,12 +253,6 @@ impl StudyArgs {
             .clone()
             .or(file.space)
             .unwrap_or_else(|| "nb201".into());
-        if !SPACES.contains(&space.as_str()) {
-            return Err(InputError(format!(
-                "unknown space {space:?} (allowed: {})",
-                SPACES.join(", ")
-            )));
-        }
         let dataset_name = self
             .dataset
             .clone()
@@ -297,7 +290,7 @@ impl StudyArgs {
             },
         };
         Ok(Study {
-            space,
+            space: space.clone(),
             strategy,
             strategies: StrategyConfig {
                 layernas: layernas.clone(),
@@ -317,11 +310,13 @@ impl StudyArgs {
                 .or(file.test_column)
                 .unwrap_or_else(|| dataset.test_column()),
             dataset,
-            cost: self
-                .cost
-                .clone()
-                .or(file.cost)
-                .unwrap_or_else(|| "flops".into()),
+            cost: self.cost.clone().or(file.cost).unwrap_or_else(|| {
+                if space == "nb201" {
+                    "flops".into()
+                } else {
+                    "madds".into()
+                }
+            }),
             max_trials,
             workers,
             data,

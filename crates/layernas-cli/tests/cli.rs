@@ -311,11 +311,20 @@ fn a_copy_of_the_data_directory_gives_the_same_answer() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for args in [&["--help"][..], &["search", "--help"][..]] {
+    for (args, example) in [
+        (&["--help"][..], "layernas search --space nb201"),
+        (&["search", "--help"][..], "layernas search --space nb201"),
+        (&["bench", "--help"][..], "layernas bench --output"),
+        (&["space", "--help"][..], "layernas space mobilenetv3-large"),
+        (
+            &["show", "--help"][..],
+            "layernas show --space mobilenetv2 --arch backbone",
+        ),
+    ] {
         let out = layernas().args(args).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("layernas search --space nb201"), "{text}");
+        assert!(text.contains(example), "{args:?}: {text}");
     }
 }
 
@@ -389,5 +398,201 @@ fn bench_help_has_an_example() {
     assert!(
         text.contains("layernas bench --output bench-report"),
         "{text}"
+    );
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = layernas().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn show_reproduces_the_reference_backbones() {
+    for (space, madds, params) in [
+        ("mobilenetv2", 300_774_272u64, 3_504_872u64),
+        ("mobilenetv3-large", 216_589_760, 5_483_032),
+    ] {
+        let json = run_json(&["show", "--space", space, "--arch", "backbone", "--json"]);
+        assert_eq!(json["madds"].as_u64(), Some(madds), "{space}");
+        assert_eq!(json["params"].as_u64(), Some(params), "{space}");
+        assert_eq!(json["input"]["resolution"], 224);
+        assert!(json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["op"] == "mbconv"));
+    }
+    let json = run_json(&[
+        "show",
+        "--space",
+        "nats-sss",
+        "--arch",
+        "64:64:64:64:64",
+        "--json",
+    ]);
+    assert_eq!(json["params"].as_u64(), Some(713_674));
+    let out = layernas()
+        .args(["show", "--space", "mobilenetv2", "--arch", "backbone"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "input",
+        "operator",
+        "kernel",
+        "expansion",
+        "stride",
+        "SE",
+        "act",
+        "MAdds",
+        "params",
+        "300774272",
+    ] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+}
+
+#[test]
+fn space_prints_sizes_ranges_and_the_trial_bound() {
+    for space in [
+        "nb201",
+        "mobilenetv2",
+        "mobilenetv3-large",
+        "mobilenetv3-small",
+        "nats-sss",
+    ] {
+        let json = run_json(&["space", space, "--json"]);
+        let models: u128 = json["models"].as_str().unwrap().parse().unwrap();
+        assert!(models > 1000, "{space}");
+        assert!(json["trial_bound"].as_u64().unwrap() > 0);
+        let costs = json["costs"].as_array().unwrap();
+        assert!(costs[0]["min"].as_f64() < costs[0]["max"].as_f64());
+    }
+    let json = run_json(&["space", "nats-sss", "--json"]);
+    assert_eq!(json["models"], "32768");
+    let json = run_json(&["space", "nb201", "--json"]);
+    assert_eq!(json["models"], "15625");
+    let text = String::from_utf8(
+        layernas()
+            .args(["space", "mobilenetv2"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("backbone 300.7743") && text.contains("LayerNAS trial bound"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_plans_network_space_searches() {
+    let json = run_json(&[
+        "search",
+        "--space",
+        "mobilenetv3-large",
+        "--cost",
+        "madds",
+        "--max-cost",
+        "220",
+        "--dry-run",
+        "--json",
+        "-",
+    ]);
+    let plan = json["plan"].as_array().unwrap();
+    assert_eq!(plan.len(), 74);
+    let total: u64 = 1 + plan
+        .iter()
+        .map(|r| r["children"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(json["trial_bound"].as_u64(), Some(total));
+    let e = fails_with(&["search", "--space", "mobilenetv2", "--max-cost", "300"]);
+    assert!(
+        e.contains("no evaluator yet") && e.contains("--dry-run"),
+        "{e}"
+    );
+    let e = fails_with(&[
+        "search",
+        "--space",
+        "nats-sss",
+        "--cost",
+        "flops",
+        "--dry-run",
+    ]);
+    assert!(
+        e.contains("unknown cost \"flops\"") && e.contains("madds, params"),
+        "{e}"
+    );
+    let e = fails_with(&[
+        "search",
+        "--space",
+        "mobilenetv2",
+        "--max-cost",
+        "50",
+        "--dry-run",
+    ]);
+    assert!(e.contains("below the cheapest model"), "{e}");
+}
+
+#[test]
+fn user_defined_spaces_load_from_toml() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/tiny-mobilenet.toml");
+    let json = run_json(&["space", example.to_str().unwrap(), "--json"]);
+    assert_eq!(json["space"], "tiny-mobilenet");
+    let json = run_json(&[
+        "show",
+        "--space",
+        example.to_str().unwrap(),
+        "--arch",
+        "b3.skip=skip,b1.kernel=3",
+        "--json",
+    ]);
+    assert_eq!(json["classes"], 10);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"b\"\nclasses = 10\ninput = { resolution = 8, channels = 3 }\n[[layers]]\nop = \"conv\"\nout = [8, 0]\nkernel = 3\n").unwrap();
+    let e = fails_with(&["space", bad.to_str().unwrap()]);
+    assert!(e.contains("out must be positive, got 0"), "{e}");
+    std::fs::write(&bad, "name = \"b\"\nclasses = 10\ninput = { resolution = 8, channels = 3 }\n[[layers]]\nop = \"conv\"\nout = [8, 16]\nkernel = 3\nstride = 16\n").unwrap();
+    let e = fails_with(&["space", bad.to_str().unwrap()]);
+    assert!(e.contains("below 1x1"), "{e}");
+}
+
+#[test]
+fn architectures_outside_the_space_are_refused() {
+    let e = fails_with(&[
+        "show",
+        "--space",
+        "mobilenetv2",
+        "--arch",
+        "block2.kernel=9",
+    ]);
+    assert!(
+        e.contains("no option \"9\"") && e.contains("allowed: 3, 5, 7"),
+        "{e}"
+    );
+    let e = fails_with(&["show", "--space", "nats-sss", "--arch", "8:8:8"]);
+    assert!(e.contains("expected 5 values"), "{e}");
+    let e = fails_with(&[
+        "show",
+        "--space",
+        "mobilenetv2",
+        "--arch",
+        "block99.kernel=3",
+    ]);
+    assert!(e.contains("no search layer named"), "{e}");
+    let e = fails_with(&["show", "--space", "nb201", "--arch", "backbone"]);
+    assert!(e.contains("no network description"), "{e}");
+    let e = fails_with(&["space", "resnet"]);
+    assert!(
+        e.contains("unknown space \"resnet\"") && e.contains("mobilenetv3-small"),
+        "{e}"
     );
 }

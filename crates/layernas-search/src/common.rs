@@ -72,14 +72,16 @@ impl Feasibility {
         !self.seen.contains_key(arch) && self.feasible(arch)
     }
 
+    /// A uniformly random architecture vector, made canonical.
     pub fn random_arch(&self, rng: &mut ChaCha8Rng) -> Arch {
-        Arch::new(
+        let raw = Arch::new(
             self.space
                 .layers()
                 .iter()
                 .map(|l| rng.random_range(0..l.options.len()) as u16)
                 .collect(),
-        )
+        );
+        self.space.canonical(&raw)
     }
 
     /// A uniformly random feasible architecture never proposed before, if one is found.

@@ -78,7 +78,7 @@ impl Evolution {
                 child.set(l, (child.get(l) + shift) % n);
             }
         }
-        child
+        self.state.space.canonical(&child)
     }
 
     fn next_child(&mut self) -> Option<Arch> {

@@ -65,7 +65,7 @@ impl Strategy for Exhaustive {
         while wave.len() < 1000 && self.state.trials() < self.config.max_trials {
             let Some(arch) = self.next.take() else { break };
             self.next = self.advance(&arch);
-            if self.state.fresh(&arch) {
+            if self.state.fresh(&arch) && self.state.space.canonical(&arch) == arch {
                 self.state.propose(&arch);
                 wave.push(arch);
             }

@@ -100,6 +100,23 @@ pub struct LayerStats {
     pub window: (f64, f64),
 }
 
+/// One row of [`LayerNas::plan`]: what a layer can cost at most, before anything is evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanRow {
+    /// Layer name.
+    pub layer: String,
+    /// Options of the layer.
+    pub options: usize,
+    /// The layer's bucket window.
+    pub window: (f64, f64),
+    /// Buckets of the previous layer that can hold a candidate still able to reach the window.
+    pub live_buckets: usize,
+    /// Upper bound on the parents expanded at this layer.
+    pub parents: u64,
+    /// Upper bound on new children evaluated at this layer, after cost pruning.
+    pub children: u64,
+}
+
 /// A candidate kept after the last layer, with its bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeptCandidate {
@@ -346,6 +363,70 @@ impl LayerNas {
             .collect()
     }
 
+    /// The layer-by-layer plan before any evaluation (`search --dry-run`): for each layer, an
+    /// upper bound on the parents and on the new children after cost pruning; the total is
+    /// `1 +` the sum of the children (the default model).
+    ///
+    /// A candidate after layer `j` can only be kept if it can still reach the cap, so its cost
+    /// is at most `max_cost + D_j`, where `D_j` is the saving available from the later layers:
+    /// the default model's cost minus its cheapest completion after layer `j`. Buckets of layer
+    /// `j` above that cannot hold a kept candidate; with K per bucket, that bounds the parents of
+    /// layer `j+1`. (Exact for additive costs; for MAdds/params of the network spaces, channel
+    /// products make the default, widest model the one with the largest saving.)
+    pub fn plan(&self) -> Vec<PlanRow> {
+        let layers = self.space.layers();
+        let n = layers.len();
+        let m0 = self.space.default_arch();
+        let m0_cost = self.cost.cost(&m0);
+        let hk = (self.config.buckets * self.config.keep) as u128;
+        let mut rows = Vec::with_capacity(n);
+        let mut parents: u128 = 1;
+        let mut prefixes: u128 = 1;
+        let mut live_buckets = 1usize;
+        for (l, layer) in layers.iter().enumerate() {
+            let options = layer.options.len() as u128;
+            let mut children = parents * (options - 1);
+            if let Some(c) = self.config.children_per_layer {
+                children = children.min(c as u128);
+            }
+            let window = self.window(l);
+            rows.push(PlanRow {
+                layer: layer.name.clone(),
+                options: layer.options.len(),
+                window: (window.min, window.max),
+                live_buckets,
+                parents: parents.min(u64::MAX as u128) as u64,
+                children: children.min(u64::MAX as u128) as u64,
+            });
+            // Parents of the next layer: kept candidates of this one.
+            prefixes = prefixes.saturating_mul(options);
+            live_buckets = match self.config.max_cost {
+                None => self.config.buckets,
+                Some(hi) => {
+                    let free: Vec<bool> = (0..n).map(|i| i > l).collect();
+                    let saving = m0_cost - self.cost.range(&*self.space, &m0, &free).min;
+                    let table = BucketTable::new(
+                        window,
+                        self.config.buckets,
+                        self.config.spacing,
+                        self.config.keep,
+                    );
+                    if hi + saving >= window.max {
+                        self.config.buckets
+                    } else if hi + saving < window.min {
+                        0
+                    } else {
+                        table.bucket(hi + saving) + 1
+                    }
+                }
+            };
+            parents = (live_buckets as u128 * self.config.keep as u128)
+                .min(hk)
+                .min(prefixes);
+        }
+        rows
+    }
+
     /// The last layer's bucket of `cost`, or `None` before the search is done or when `cost`
     /// lies outside the last layer's window.
     pub fn final_bucket(&self, cost: f64) -> Option<usize> {
@@ -430,10 +511,16 @@ impl LayerNas {
             ..LayerStats::default()
         };
         let mut children = Vec::new();
+        let mut formed = HashSet::new();
         for parent in &self.kept {
             for option in 0..layer.options.len() {
                 stats.children += 1;
-                let child = parent.arch.with(l, option);
+                // Options that build the same network (e.g. of a skipped block) are one child.
+                let child = self.space.canonical(&parent.arch.with(l, option));
+                if !formed.insert(child.clone()) {
+                    stats.reused += 1;
+                    continue;
+                }
                 if self.reachable(&child, l) {
                     children.push(child);
                 } else {

@@ -47,5 +47,5 @@ pub use random::RandomSearch;
 pub use reinforce::{Reinforce, ReinforceConfig};
 
 pub use layernas::{
-    ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, Selection, Spacing,
+    ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, PlanRow, Selection, Spacing,
 };

@@ -126,12 +126,13 @@ impl Strategy for Reinforce {
             return Suggestion::Done;
         }
         for _ in 0..MAX_DRAWS {
-            let arch = self.sample();
+            let sampled = self.sample();
+            let arch = self.state.space.canonical(&sampled);
             if !self.state.feasible(&arch) {
                 continue;
             }
             match self.state.seen.get(&arch).copied() {
-                Some((_, Some(reward))) => self.update(&arch, reward),
+                Some((_, Some(reward))) => self.update(&sampled, reward),
                 Some((_, None)) => {}
                 None => {
                     self.state.propose(&arch);

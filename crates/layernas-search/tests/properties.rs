@@ -247,3 +247,43 @@ fn a_budget_stops_the_search_early_with_an_answer() {
     assert!(summary.budget_exhausted);
     assert!(strategy.best().is_some());
 }
+
+#[test]
+fn the_dry_run_plan_bounds_what_the_search_does() {
+    let bench = Nb201Bench::embedded().unwrap();
+    let space = Arc::new(Nb201Space::new());
+    for (cost_name, cap) in [
+        ("flops", Some(40.0)),
+        ("flops", None),
+        ("params", Some(0.3)),
+    ] {
+        let cost = Arc::new(TableCost::new(&bench, cost_name, Dataset::Cifar10).unwrap());
+        let config = LayerNasConfig {
+            max_cost: cap,
+            ..LayerNasConfig::default()
+        };
+        let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+        let plan = strategy.plan();
+        let eval = TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap();
+        let mut store = MemoryStore::new();
+        Executor::new(&*space, &*cost, &eval)
+            .run(&mut strategy, &mut store)
+            .unwrap();
+        let planned: u64 = 1 + plan.iter().map(|r| r.children).sum::<u64>();
+        assert!(planned <= strategy.trial_bound().unwrap());
+        for (row, stats) in plan.iter().zip(strategy.layer_stats()) {
+            assert!(
+                stats.parents as u64 <= row.parents,
+                "{cost_name} {}: {} > {}",
+                row.layer,
+                stats.parents,
+                row.parents
+            );
+            assert!(
+                stats.evaluated as u64 <= row.children,
+                "{cost_name} {}",
+                row.layer
+            );
+        }
+    }
+}

@@ -13,14 +13,18 @@
 //! ```
 #![warn(missing_docs)]
 
+mod cost;
 mod mobilenet;
 mod nats;
 mod nb201;
 pub mod network;
 pub mod reference;
 mod template;
+mod user;
 
+pub use cost::{Metric, NetworkCost};
 pub use mobilenet::{mobilenet_v2_space, mobilenet_v3_space};
 pub use nats::{nats_sss_space, NATS_CHANNELS};
 pub use nb201::{Nb201Space, NB201_OPS};
 pub use template::{scaled, ArchFormat, Block, Choice, TemplateBlock, TemplateSpace};
+pub use user::space_from_toml;

@@ -1,7 +1,7 @@
 //! MobileNetV2- and MobileNetV3-based search spaces (224x224, 1000 classes).
 
 use crate::network::{Act, Input, Op};
-use crate::reference::{conv, V2_STAGES, V3Block, V3_LARGE, V3_SMALL};
+use crate::reference::{conv, V3Block, V2_STAGES, V3_LARGE, V3_SMALL};
 use crate::template::{scaled, ArchFormat, Block, Choice, TemplateBlock, TemplateSpace};
 use layernas_core::{Arch, Layer};
 
@@ -35,17 +35,29 @@ impl Builder {
     fn width(&mut self, stage: usize, base: u32) -> Choice<u32> {
         let mut channels: Vec<u32> = WIDTHS.iter().map(|&m| scaled(base, m)).collect();
         channels.dedup();
-        let backbone = channels.iter().position(|&c| c == base).expect("1.0 is a width");
+        let backbone = channels
+            .iter()
+            .position(|&c| c == base)
+            .expect("1.0 is a width");
         let names = channels.iter().map(|c| c.to_string()).collect();
         let var = self.var(format!("stage{stage}.out"), names, backbone);
-        Choice::Var { var, values: channels }
+        Choice::Var {
+            var,
+            values: channels,
+        }
     }
 
     fn kernel(&mut self, block: usize, backbone: u32) -> Choice<u32> {
         let names = KERNELS.iter().map(|k| k.to_string()).collect();
-        let at = KERNELS.iter().position(|&k| k == backbone).expect("backbone kernel is an option");
+        let at = KERNELS
+            .iter()
+            .position(|&k| k == backbone)
+            .expect("backbone kernel is an option");
         let var = self.var(format!("block{block}.kernel"), names, at);
-        Choice::Var { var, values: KERNELS.to_vec() }
+        Choice::Var {
+            var,
+            values: KERNELS.to_vec(),
+        }
     }
 
     fn expand(&mut self, block: usize, mut ratios: Vec<f64>, backbone: f64) -> Choice<f64> {
@@ -58,13 +70,23 @@ impl Builder {
                 s.trim_end_matches('0').trim_end_matches('.').to_string()
             })
             .collect();
-        let at = ratios.iter().position(|r| (r - backbone).abs() < 1e-9).expect("backbone ratio");
+        let at = ratios
+            .iter()
+            .position(|r| (r - backbone).abs() < 1e-9)
+            .expect("backbone ratio");
         let var = self.var(format!("block{block}.expand"), names, at);
-        Choice::Var { var, values: ratios }
+        Choice::Var {
+            var,
+            values: ratios,
+        }
     }
 
     fn skip(&mut self, block: usize) -> usize {
-        self.var(format!("block{block}.skip"), vec!["skip".into(), "keep".into()], 1)
+        self.var(
+            format!("block{block}.skip"),
+            vec!["skip".into(), "keep".into()],
+            1,
+        )
     }
 
     fn fixed(&mut self, op: Op) {
@@ -79,10 +101,17 @@ impl Builder {
             resolution: 224,
             channels: 3,
         };
-        TemplateSpace::new(name, input, 1000, self.layers, self.blocks, ArchFormat::Named)
-            .expect("built-in spaces are valid")
-            .with_backbone(Arch::new(self.backbone))
-            .with_description(description)
+        TemplateSpace::new(
+            name,
+            input,
+            1000,
+            self.layers,
+            self.blocks,
+            ArchFormat::Named,
+        )
+        .expect("built-in spaces are valid")
+        .with_backbone(Arch::new(self.backbone))
+        .with_description(description)
     }
 }
 
@@ -117,7 +146,11 @@ pub fn mobilenet_v2_space() -> TemplateSpace {
     }
     b.fixed(conv(1280, 1, 1, Act::Relu6));
     b.fixed(Op::GlobalPool);
-    b.fixed(Op::Linear { out: 0, bias: true, act: Act::None });
+    b.fixed(Op::Linear {
+        out: 0,
+        bias: true,
+        act: Act::None,
+    });
     b.finish("mobilenetv2", V2_DOC.into())
 }
 
@@ -150,7 +183,11 @@ pub fn mobilenet_v3_space(large: bool) -> TemplateSpace {
         } else {
             b.expand(block, vec![3.0, 6.0, ratio], ratio)
         };
-        let se_var = b.var(format!("block{block}.se"), vec!["off".into(), "on".into()], se as usize);
+        let se_var = b.var(
+            format!("block{block}.se"),
+            vec!["off".into(), "on".into()],
+            se as usize,
+        );
         let act_var = b.var(
             format!("block{block}.act"),
             vec!["relu".into(), "hswish".into()],
@@ -162,8 +199,14 @@ pub fn mobilenet_v3_space(large: bool) -> TemplateSpace {
                 kernel,
                 out: out.clone(),
                 stride,
-                se: Choice::Var { var: se_var, values: vec![false, true] },
-                act: Choice::Var { var: act_var, values: vec![Act::Relu, Act::Hswish] },
+                se: Choice::Var {
+                    var: se_var,
+                    values: vec![false, true],
+                },
+                act: Choice::Var {
+                    var: act_var,
+                    values: vec![Act::Relu, Act::Hswish],
+                },
             },
             skip,
         });
@@ -171,9 +214,20 @@ pub fn mobilenet_v3_space(large: bool) -> TemplateSpace {
     }
     b.fixed(conv(last_conv, 1, 1, Act::Hswish));
     b.fixed(Op::GlobalPool);
-    b.fixed(Op::Linear { out: head, bias: true, act: Act::Hswish });
-    b.fixed(Op::Linear { out: 0, bias: true, act: Act::None });
-    b.finish(name, V3_DOC.replace("{variant}", if large { "Large" } else { "Small" }))
+    b.fixed(Op::Linear {
+        out: head,
+        bias: true,
+        act: Act::Hswish,
+    });
+    b.fixed(Op::Linear {
+        out: 0,
+        bias: true,
+        act: Act::None,
+    });
+    b.finish(
+        name,
+        V3_DOC.replace("{variant}", if large { "Large" } else { "Small" }),
+    )
 }
 
 const V2_DOC: &str = "MobileNetV2-based space (224x224, 1000 classes; Sandler et al. 2018). Fixed: the \
@@ -210,18 +264,35 @@ mod tests {
         assert_eq!(v2.network(v2.backbone().unwrap()), mobilenet_v2(1.0));
         for large in [true, false] {
             let s = mobilenet_v3_space(large);
-            assert_eq!(s.network(s.backbone().unwrap()), mobilenet_v3(large), "{}", s.name());
+            assert_eq!(
+                s.network(s.backbone().unwrap()),
+                mobilenet_v3(large),
+                "{}",
+                s.name()
+            );
         }
     }
 
     #[test]
     fn backbone_round_trips_through_its_text() {
-        for s in [mobilenet_v2_space(), mobilenet_v3_space(true), mobilenet_v3_space(false)] {
+        for s in [
+            mobilenet_v2_space(),
+            mobilenet_v3_space(true),
+            mobilenet_v3_space(false),
+        ] {
             let b = s.backbone().unwrap().clone();
             assert_eq!(s.parse(&s.format(&b)).unwrap(), b);
             assert_eq!(s.parse_arch("backbone").unwrap(), b);
             let one_change = s.parse("block2.kernel=7").unwrap();
-            assert_eq!(one_change.options().iter().zip(b.options()).filter(|(x, y)| x != y).count(), 1);
+            assert_eq!(
+                one_change
+                    .options()
+                    .iter()
+                    .zip(b.options())
+                    .filter(|(x, y)| x != y)
+                    .count(),
+                1
+            );
         }
     }
 }

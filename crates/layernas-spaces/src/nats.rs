@@ -31,9 +31,15 @@ pub fn nats_sss_space(resolution: u32, classes: u32) -> TemplateSpace {
             act: Choice::Fixed(Act::None),
         }),
         block(Block::NatsCell { out: ch(0) }),
-        block(Block::ResBlock { out: ch(1), stride: 2 }),
+        block(Block::ResBlock {
+            out: ch(1),
+            stride: 2,
+        }),
         block(Block::NatsCell { out: ch(2) }),
-        block(Block::ResBlock { out: ch(3), stride: 2 }),
+        block(Block::ResBlock {
+            out: ch(3),
+            stride: 2,
+        }),
         block(Block::NatsCell { out: ch(4) }),
         fixed(Op::BnAct { act: Act::Relu }),
         fixed(Op::GlobalPool),
@@ -47,9 +53,16 @@ pub fn nats_sss_space(resolution: u32, classes: u32) -> TemplateSpace {
         resolution,
         channels: 3,
     };
-    TemplateSpace::new("nats-sss", input, classes, layers, blocks, ArchFormat::Colon)
-        .expect("the NATS size space is valid")
-        .with_description(NATS_DOC)
+    TemplateSpace::new(
+        "nats-sss",
+        input,
+        classes,
+        layers,
+        blocks,
+        ArchFormat::Colon,
+    )
+    .expect("the NATS size space is valid")
+    .with_description(NATS_DOC)
 }
 
 const NATS_DOC: &str = "NATS-Bench size search space (Dong et al. 2021): 5 layers, each a channel count in \

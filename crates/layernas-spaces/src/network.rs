@@ -251,7 +251,11 @@ impl Network {
             let name = op.name();
             let positive = |field: &'static str, v: u32| {
                 if v == 0 {
-                    Err(NetworkError::NonPositive { layer: i, op: name, field })
+                    Err(NetworkError::NonPositive {
+                        layer: i,
+                        op: name,
+                        field,
+                    })
                 } else {
                     Ok(())
                 }
@@ -261,7 +265,9 @@ impl Network {
                     Err(NetworkError::Shape {
                         layer: i,
                         op: name,
-                        reason: format!("stride {stride} would shrink the {h}x{h} feature map below 1x1"),
+                        reason: format!(
+                            "stride {stride} would shrink the {h}x{h} feature map below 1x1"
+                        ),
                     })
                 } else {
                     Ok(())
@@ -270,25 +276,43 @@ impl Network {
             let (cin, hin) = (c as u64, h);
             let (madds, params, cout, hout);
             match *op {
-                Op::Conv { out, kernel, stride, groups, bias, bn, .. } => {
+                Op::Conv {
+                    out,
+                    kernel,
+                    stride,
+                    groups,
+                    bias,
+                    bn,
+                    ..
+                } => {
                     positive("out", out)?;
                     positive("kernel", kernel)?;
                     positive("stride", stride)?;
                     positive("groups", groups)?;
                     stride_fits(stride, h)?;
-                    if c % groups != 0 || out % groups != 0 {
+                    if !c.is_multiple_of(groups) || !out.is_multiple_of(groups) {
                         return Err(NetworkError::Shape {
                             layer: i,
                             op: name,
-                            reason: format!("groups {groups} must divide input {c} and output {out} channels"),
+                            reason: format!(
+                                "groups {groups} must divide input {c} and output {out} channels"
+                            ),
                         });
                     }
                     hout = out_size(h, stride);
                     let hw = (hout as u64).pow(2);
-                    (madds, params) = conv(cin, out as u64, kernel as u64, groups as u64, hw, bias, bn);
+                    (madds, params) =
+                        conv(cin, out as u64, kernel as u64, groups as u64, hw, bias, bn);
                     cout = out;
                 }
-                Op::Mbconv { expanded, out, kernel, stride, se, .. } => {
+                Op::Mbconv {
+                    expanded,
+                    out,
+                    kernel,
+                    stride,
+                    se,
+                    ..
+                } => {
                     positive("expanded", expanded)?;
                     positive("out", out)?;
                     positive("kernel", kernel)?;
@@ -328,7 +352,9 @@ impl Network {
                         return Err(NetworkError::Shape {
                             layer: i,
                             op: name,
-                            reason: format!("window {kernel} is larger than the {h}x{h} feature map"),
+                            reason: format!(
+                                "window {kernel} is larger than the {h}x{h} feature map"
+                            ),
                         });
                     }
                     hout = (h - kernel) / stride + 1;

@@ -86,7 +86,12 @@ pub fn mobilenet_v2(width: f64) -> Network {
             cin = out;
         }
     }
-    layers.push(conv(make_divisible(1280.0 * width.max(1.0), 8), 1, 1, Act::Relu6));
+    layers.push(conv(
+        make_divisible(1280.0 * width.max(1.0), 8),
+        1,
+        1,
+        Act::Relu6,
+    ));
     layers.push(Op::GlobalPool);
     layers.push(Op::Linear {
         out: 0,

@@ -86,8 +86,17 @@ pub enum Block {
 impl Block {
     fn vars(&self) -> Vec<usize> {
         let vars = match self {
-            Block::Conv { out, kernel, act, .. } => vec![out.var(), kernel.var(), act.var()],
-            Block::Mbconv { expand, kernel, out, se, act, .. } => {
+            Block::Conv {
+                out, kernel, act, ..
+            } => vec![out.var(), kernel.var(), act.var()],
+            Block::Mbconv {
+                expand,
+                kernel,
+                out,
+                se,
+                act,
+                ..
+            } => {
                 vec![expand.var(), kernel.var(), out.var(), se.var(), act.var()]
             }
             Block::NatsCell { out } | Block::ResBlock { out, .. } => vec![out.var()],
@@ -98,7 +107,13 @@ impl Block {
 
     fn resolve(&self, arch: &Arch, cin: u32) -> Op {
         match self {
-            Block::Conv { out, kernel, stride, depthwise, act } => {
+            Block::Conv {
+                out,
+                kernel,
+                stride,
+                depthwise,
+                act,
+            } => {
                 let out = out.resolve(arch);
                 Op::Conv {
                     out: if *depthwise { cin } else { out },
@@ -110,7 +125,14 @@ impl Block {
                     act: act.resolve(arch),
                 }
             }
-            Block::Mbconv { expand, kernel, out, stride, se, act } => {
+            Block::Mbconv {
+                expand,
+                kernel,
+                out,
+                stride,
+                se,
+                act,
+            } => {
                 let ratio = expand.resolve(arch);
                 let expanded = ((cin as f64 * ratio).round() as u32).max(1);
                 Op::Mbconv {
@@ -194,7 +216,9 @@ impl TemplateSpace {
         for (b, tb) in blocks.iter().enumerate() {
             for v in tb.block.vars().into_iter().chain(tb.skip) {
                 if v >= layers.len() {
-                    return Err(invalid(format!("block {b} refers to search layer {v}, which does not exist")));
+                    return Err(invalid(format!(
+                        "block {b} refers to search layer {v}, which does not exist"
+                    )));
                 }
                 if !users[v].contains(&b) {
                     users[v].push(b);
@@ -202,12 +226,18 @@ impl TemplateSpace {
             }
             if let Some(s) = tb.skip {
                 if layers[s].options.len() != 2 {
-                    return Err(invalid(format!("skip layer {} must have two options", layers[s].name)));
+                    return Err(invalid(format!(
+                        "skip layer {} must have two options",
+                        layers[s].name
+                    )));
                 }
             }
         }
         if let Some(unused) = users.iter().position(|u| u.is_empty()) {
-            return Err(invalid(format!("search layer {} is used by no block", layers[unused].name)));
+            return Err(invalid(format!(
+                "search layer {} is used by no block",
+                layers[unused].name
+            )));
         }
         let exclusive = blocks
             .iter()
@@ -326,10 +356,7 @@ impl SearchSpace for TemplateSpace {
     }
 
     fn format(&self, arch: &Arch) -> String {
-        let names = self
-            .layers
-            .iter()
-            .zip(arch.options());
+        let names = self.layers.iter().zip(arch.options());
         match self.format {
             ArchFormat::Colon => names
                 .map(|(l, &o)| l.options[o as usize].clone())
