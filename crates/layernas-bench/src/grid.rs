@@ -133,7 +133,7 @@ pub struct BenchResults {
 struct Setup {
     space: Arc<dyn SearchSpace>,
     flops: Arc<dyn CostModel>,
-    eval: TableEvaluator,
+    eval: Arc<dyn layernas_core::Evaluator>,
     oracle: Oracle,
     flops_by_code: Vec<f64>,
     caps: Vec<(f64, f64)>,
@@ -150,7 +150,7 @@ fn search(
     let mut store = MemoryStore::new();
     let executor = Executor {
         max_trials: budget,
-        ..Executor::new(&*setup.space, cost, &setup.eval)
+        ..Executor::new(&*setup.space, cost, setup.eval.clone())
     };
     executor.run(strategy, &mut store)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -239,7 +239,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             Setup {
                 space: space.clone(),
                 flops,
-                eval: TableEvaluator::for_dataset(&bench, ds)?,
+                eval: Arc::new(TableEvaluator::for_dataset(&bench, ds)?),
                 oracle,
                 flops_by_code,
                 caps,

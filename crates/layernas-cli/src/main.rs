@@ -6,6 +6,7 @@ mod report;
 mod search;
 mod spaces;
 mod study;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +37,15 @@ enum Command {
     /// Show the network of one architecture, layer by layer, with MAdds and params.
     #[command(after_help = inspect::SHOW_EXAMPLES)]
     Show(inspect::ShowArgs),
+    /// Evaluate pending trials of stored studies (run any number, on any machines).
+    #[command(after_help = worker::WORKER_EXAMPLES)]
+    Worker(worker::WorkerArgs),
+    /// Progress of stored studies: waves, trials by state, workers, failures.
+    #[command(after_help = worker::STATUS_EXAMPLES)]
+    Status(worker::StatusArgs),
+    /// Every trial of a stored study as CSV or JSON.
+    #[command(after_help = worker::EXPORT_EXAMPLES)]
+    Export(worker::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +55,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Space(args) => inspect::space(&args),
         Command::Show(args) => inspect::show(&args),
+        Command::Worker(args) => worker::worker(&args),
+        Command::Status(args) => worker::status(&args),
+        Command::Export(args) => worker::export(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,14 +8,15 @@ use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::{
-    pareto_front, Arch, CostModel, Executor, MemoryStore, ProgressEvent, SearchSpace, Strategy,
-    TrialState, TrialStore,
+    pareto_front, Arch, CostModel, Evaluator, Executor, MemoryStore, ProgressEvent, SearchSpace,
+    StoreError, Strategy, StudyOpen, TrialState, TrialStore,
 };
 use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::{Nb201Space, NetworkCost};
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 pub const EXAMPLES: &str = "Examples:
@@ -79,6 +80,45 @@ pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, In
     })
 }
 
+/// The table evaluator of a study (nb201).
+pub fn table_evaluator(study: &Study) -> Result<TableEvaluator, InputError> {
+    let bench = load_bench(study)?;
+    TableEvaluator::new(
+        &bench,
+        study.dataset,
+        &study.reward_column,
+        &study.test_column,
+    )
+    .and_then(|e| e.with_time_scale(study.sim_time_scale))
+    .map_err(input)
+}
+
+/// Opens the study's store (memory when none is given) and its study, refusing a changed
+/// configuration unless allowed.
+pub fn open_store(study: &Study) -> anyhow::Result<Box<dyn TrialStore>> {
+    let mut store: Box<dyn TrialStore> = match &study.store {
+        None => {
+            if study.workers == 0 {
+                return Err(InputError(
+                    "--workers 0 leaves evaluation to `layernas worker` processes, which need a shared --store (SQLite file or postgres://...)".into(),
+                )
+                .into());
+            }
+            Box::new(MemoryStore::default())
+        }
+        Some(url) => layernas_store::open(url)?,
+    };
+    match store.open_study(&study.spec(), study.allow_changed_config) {
+        Ok(StudyOpen::Resumed { trials }) => {
+            eprintln!("resuming study {} ({trials} trials stored)", study.study)
+        }
+        Ok(StudyOpen::Created) => {}
+        Err(e @ StoreError::ConfigChanged { .. }) => return Err(InputError(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(store)
+}
+
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let study = args.study.resolve()?;
@@ -96,14 +136,11 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         .into());
     }
     let bench = load_bench(&study)?;
-    let evaluator = TableEvaluator::new(
-        &bench,
-        study.dataset,
-        &study.reward_column,
-        &study.test_column,
-    )
-    .map_err(input)?;
+    let table_evaluator = table_evaluator(&study)?;
+    let has_sim_time = table_evaluator.has_sim_time();
+    let evaluator: Arc<dyn Evaluator> = Arc::new(table_evaluator);
     let test_values = bench.column(&study.test_column).map_err(input)?;
+    let mut store = open_store(&study)?;
     // LayerNAS is kept concrete for its per-layer statistics; the baselines are built by name.
     let mut layernas = None;
     let mut baseline = None;
@@ -185,15 +222,23 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         ProgressEvent::WaveStarted { label, .. } => bar.set_message(label.clone()),
         ProgressEvent::TrialFinished { .. } => bar.inc(1),
     };
-    let mut store = MemoryStore::new();
     let executor = Executor {
         max_trials: study.max_trials,
         workers: study.workers,
         seed: study.layernas.seed,
+        retries: study.retries,
+        trial_timeout: study.trial_timeout.map(Duration::from_secs_f64),
+        worker_name: format!("controller:{}", std::process::id()),
         progress: Some(&progress),
-        ..Executor::new(&*space, &*cost, &evaluator)
+        ..Executor::new(&*space, &*cost, evaluator)
     };
-    let summary = executor.run(strategy, &mut store)?;
+    if study.workers == 0 {
+        bar.set_message("waiting for workers");
+    }
+    let summary = executor.run(strategy, &mut *store)?;
+    if !summary.budget_exhausted {
+        store.set_done(true)?;
+    }
     bar.finish_and_clear();
 
     let trials = store.trials()?;
@@ -225,7 +270,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             .unwrap_or(f64::NAN);
         point(&arch, reward)
     });
-    let sim_seconds = evaluator.has_sim_time().then(|| {
+    let sim_seconds = has_sim_time.then(|| {
         trials
             .iter()
             .filter_map(|t| t.metrics.get("sim_seconds"))

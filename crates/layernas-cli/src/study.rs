@@ -2,12 +2,14 @@
 //! then validated once into [`Study`].
 
 use clap::{Args, ValueEnum};
+use layernas_core::StudySpec;
 use layernas_search::{
     EvolutionConfig, LayerNasConfig, ReinforceConfig, Selection, Spacing, StrategyConfig,
     STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// A bad input: a malformed or invalid study. Exit code 2.
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct InputError(pub String);
 
 /// Bucket spacing, as flags and study files spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpacingArg {
     /// Equal-width buckets.
@@ -26,7 +28,7 @@ pub enum SpacingArg {
 }
 
 /// Final selection rule, as flags and study files spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SelectArg {
     /// From the candidates kept after the last layer.
@@ -36,7 +38,7 @@ pub enum SelectArg {
 }
 
 /// The study file (`-c study.toml`). Every field is optional; see README for defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudyFile {
     space: Option<String>,
@@ -50,13 +52,18 @@ pub struct StudyFile {
     max_trials: Option<u64>,
     workers: Option<usize>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    study: Option<String>,
+    retries: Option<u32>,
+    trial_timeout: Option<f64>,
+    sim_time_scale: Option<f64>,
     strategy: Option<String>,
     layernas: Option<LayerNasFile>,
     evolution: Option<EvolutionFile>,
     reinforce: Option<ReinforceFile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvolutionFile {
     population: Option<usize>,
@@ -64,14 +71,14 @@ struct EvolutionFile {
     mutated_layers: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReinforceFile {
     learning_rate: Option<f64>,
     baseline_momentum: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LayerNasFile {
     buckets: Option<usize>,
@@ -126,6 +133,26 @@ pub struct StudyArgs {
     /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Trial store: a SQLite file (created if missing), postgres://..., or memory [default:
+    /// memory]. The same command against the same store resumes the study.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Study name within the store [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub study: Option<String>,
+    /// Continue a stored study even though its configuration changed.
+    #[arg(long)]
+    pub allow_changed_config: bool,
+    /// Extra attempts for a failed trial before the search goes on without it [default: 0].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// A trial running longer than SECONDS fails ("timed out").
+    #[arg(long, value_name = "SECONDS")]
+    pub trial_timeout: Option<f64>,
+    /// Table evaluator: sleep SCALE x each trial's simulated training time (CIFAR-10), to
+    /// rehearse long or distributed searches [default: 0].
+    #[arg(long, value_name = "SCALE")]
+    pub sim_time_scale: Option<f64>,
     /// LayerNAS: cost buckets per layer, H [default: 100].
     #[arg(long, value_name = "H")]
     pub buckets: Option<usize>,
@@ -173,6 +200,14 @@ pub struct Study {
     pub data: DataSource,
     pub layernas: LayerNasConfig,
     pub strategies: StrategyConfig,
+    pub store: Option<String>,
+    pub study: String,
+    pub allow_changed_config: bool,
+    pub retries: u32,
+    pub trial_timeout: Option<f64>,
+    pub sim_time_scale: f64,
+    /// The merged study file: what is stored with the study and what workers rebuild it from.
+    pub file: StudyFile,
 }
 
 fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
@@ -198,6 +233,11 @@ impl StudyArgs {
             Some(path) => read_study_file(path)?,
             None => StudyFile::default(),
         };
+        self.merge(file)
+    }
+
+    /// Merges `file` under the flags and validates the result.
+    pub fn merge(&self, file: StudyFile) -> Result<Study, InputError> {
         let lf = file.layernas.unwrap_or_default();
         let ef = file.evolution.unwrap_or_default();
         let rf = file.reinforce.unwrap_or_default();
@@ -260,10 +300,27 @@ impl StudyArgs {
             .unwrap_or_else(|| "cifar10".into());
         let dataset = Dataset::parse(&dataset_name).map_err(|e| InputError(e.to_string()))?;
         let workers = self.workers.or(file.workers).unwrap_or(1);
-        if workers == 0 {
-            return Err(InputError("invalid workers 0: must be at least 1".into()));
-        }
         let max_trials = self.max_trials.or(file.max_trials);
+        let trial_timeout = self.trial_timeout.or(file.trial_timeout);
+        if trial_timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return Err(InputError(format!(
+                "invalid trial_timeout {}: must be a positive number of seconds",
+                trial_timeout.unwrap_or_default()
+            )));
+        }
+        let sim_time_scale = self.sim_time_scale.or(file.sim_time_scale).unwrap_or(0.0);
+        if !(sim_time_scale.is_finite() && sim_time_scale >= 0.0) {
+            return Err(InputError(format!(
+                "invalid sim_time_scale {sim_time_scale}: must be 0 or positive"
+            )));
+        }
+        let store = self.store.clone().or(file.store.clone());
+        let study_name = self
+            .study
+            .clone()
+            .or(file.study.clone())
+            .unwrap_or_else(|| "default".into());
+        let retries = self.retries.or(file.retries).unwrap_or(0);
         if max_trials == Some(0) {
             return Err(InputError(
                 "invalid max_trials 0: must be at least 1".into(),
@@ -289,7 +346,14 @@ impl StudyArgs {
                 SelectArg::Evaluated => Selection::Evaluated,
             },
         };
-        Ok(Study {
+        let mut study = Study {
+            store,
+            study: study_name,
+            allow_changed_config: self.allow_changed_config,
+            retries,
+            trial_timeout,
+            sim_time_scale,
+            file: StudyFile::default(),
             space: space.clone(),
             strategy,
             strategies: StrategyConfig {
@@ -321,7 +385,91 @@ impl StudyArgs {
             workers,
             data,
             layernas,
-        })
+        };
+        study.file = study.to_file();
+        Ok(study)
+    }
+}
+
+impl Study {
+    /// The complete study file of this study: stored with it, so that workers and `status`
+    /// can rebuild it.
+    pub fn to_file(&self) -> StudyFile {
+        let l = &self.layernas;
+        let e = &self.strategies.evolution;
+        let r = &self.strategies.reinforce;
+        StudyFile {
+            space: Some(self.space.clone()),
+            dataset: Some(self.dataset.name().into()),
+            cost: Some(self.cost.clone()),
+            min_cost: l.min_cost,
+            max_cost: l.max_cost,
+            reward_column: Some(self.reward_column.clone()),
+            test_column: Some(self.test_column.clone()),
+            seed: Some(l.seed),
+            max_trials: self.max_trials,
+            workers: Some(self.workers),
+            data_dir: match &self.data {
+                DataSource::Dir(d) => Some(d.clone()),
+                DataSource::Embedded => None,
+            },
+            store: None,
+            study: Some(self.study.clone()),
+            retries: Some(self.retries),
+            trial_timeout: self.trial_timeout,
+            sim_time_scale: Some(self.sim_time_scale),
+            strategy: Some(self.strategy.clone()),
+            layernas: Some(LayerNasFile {
+                buckets: Some(l.buckets),
+                spacing: Some(match l.spacing {
+                    Spacing::Linear => SpacingArg::Linear,
+                    Spacing::Log => SpacingArg::Log,
+                }),
+                keep: Some(l.keep),
+                children_per_layer: l.children_per_layer,
+                select: Some(match l.select {
+                    Selection::Kept => SelectArg::Kept,
+                    Selection::Evaluated => SelectArg::Evaluated,
+                }),
+            }),
+            evolution: Some(EvolutionFile {
+                population: Some(e.population),
+                sample_size: Some(e.sample_size),
+                mutated_layers: Some(e.mutated_layers),
+            }),
+            reinforce: Some(ReinforceFile {
+                learning_rate: Some(r.learning_rate),
+                baseline_momentum: Some(r.baseline_momentum),
+            }),
+        }
+    }
+
+    /// Hash of what decides the study's trials: everything but the budget, workers, retries,
+    /// timeouts, time scaling, data location and store.
+    pub fn config_hash(&self) -> String {
+        let mut f = self.to_file();
+        f.max_trials = None;
+        f.workers = None;
+        f.data_dir = None;
+        f.store = None;
+        f.study = None;
+        f.retries = None;
+        f.trial_timeout = None;
+        f.sim_time_scale = None;
+        let json = serde_json::to_string(&f).expect("a study file serializes");
+        Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The study as stored: its name, configuration and hash.
+    pub fn spec(&self) -> StudySpec {
+        StudySpec {
+            name: self.study.clone(),
+            config: serde_json::to_string(&self.file).expect("a study file serializes"),
+            hash: self.config_hash(),
+        }
     }
 }
 

@@ -30,6 +30,12 @@ pub enum EvalError {
     /// The reward was NaN or infinite.
     #[error("non-finite reward {0}")]
     NonFinite(f64),
+    /// The evaluation ran past the trial timeout.
+    #[error("timed out after {0} s")]
+    Timeout(f64),
+    /// The evaluator panicked.
+    #[error("evaluator crashed: {0}")]
+    Crashed(String),
 }
 
 /// Measures the reward of an architecture: expensive and fallible.

@@ -1,9 +1,11 @@
 use crate::{
-    Arch, CostModel, EvalError, Evaluator, Outcome, SearchSpace, SpaceError, StoreError, Strategy,
-    Suggestion, Trial, TrialRequest, TrialState, TrialStore,
+    Arch, CostModel, EvalError, Evaluation, Evaluator, Outcome, SearchSpace, SpaceError,
+    StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState, TrialStore,
 };
-use std::collections::{BTreeMap, HashSet};
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// Why a search run stopped with an error (a failed trial is not one: it is recorded).
 #[derive(Debug, thiserror::Error)]
@@ -19,14 +21,6 @@ pub enum ExecError {
     /// The trial store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The worker pool could not be built.
-    #[error("cannot start {workers} workers: {reason}")]
-    Workers {
-        /// Requested workers.
-        workers: usize,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// Progress of a run, for bars and logs.
@@ -55,9 +49,9 @@ pub enum ProgressEvent {
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
-    /// Distinct architectures evaluated in the study (stored trials), failed ones included.
+    /// Distinct architectures in the study's store (failed ones included).
     pub trials: u64,
-    /// Trials evaluated by this run (the rest were found in the store).
+    /// Evaluations this run performed or waited for (the rest were found in the store).
     pub evaluated_now: u64,
     /// Failed trials in the study.
     pub failed: u64,
@@ -67,31 +61,45 @@ pub struct RunSummary {
     pub budget_exhausted: bool,
 }
 
-/// Runs a strategy to completion: asks for waves, evaluates what the store does not already
-/// hold, records every trial and tells the strategy the outcomes, in wave order.
+/// Runs a strategy to completion: asks for waves, plans what the store does not already hold as
+/// pending trials, has them evaluated (here, by `workers` threads; or, with `workers == 0`, by
+/// external workers claiming them from the store), writes each result as it arrives, and tells
+/// the strategy the outcomes in wave order.
+///
+/// Because the strategy is replayed from the store, running the same study against the same
+/// store again resumes it: stored results are reused, trials planned but unfinished keep their
+/// ids, and nothing completed is evaluated again.
 pub struct Executor<'a> {
     /// The search space; every proposed architecture is checked against it.
     pub space: &'a dyn SearchSpace,
     /// Cost model, for the trial records.
     pub cost: &'a dyn CostModel,
     /// Evaluator.
-    pub evaluator: &'a dyn Evaluator,
-    /// Most distinct architectures to evaluate in the study.
+    pub evaluator: Arc<dyn Evaluator>,
+    /// Most distinct architectures in the study.
     pub max_trials: Option<u64>,
-    /// Evaluations run concurrently within a wave (1 = sequential).
+    /// Evaluations run concurrently within a wave; 0 = external workers evaluate.
     pub workers: usize,
     /// Study seed; each trial gets a seed derived from it and its id.
     pub seed: u64,
+    /// Extra attempts for a failed evaluation.
+    pub retries: u32,
+    /// Longest an evaluation may take.
+    pub trial_timeout: Option<Duration>,
+    /// How often to look at the store while external workers evaluate.
+    pub poll: Duration,
+    /// Name recorded as the worker of in-process evaluations.
+    pub worker_name: String,
     /// Called on progress, possibly from worker threads.
     pub progress: Option<&'a (dyn Fn(&ProgressEvent) + Sync)>,
 }
 
 impl<'a> Executor<'a> {
-    /// An executor with one worker, no budget, seed 0 and no progress reporting.
+    /// An executor with one worker, no budget, no retries, seed 0 and no progress reporting.
     pub fn new(
         space: &'a dyn SearchSpace,
         cost: &'a dyn CostModel,
-        evaluator: &'a dyn Evaluator,
+        evaluator: Arc<dyn Evaluator>,
     ) -> Self {
         Executor {
             space,
@@ -100,6 +108,10 @@ impl<'a> Executor<'a> {
             max_trials: None,
             workers: 1,
             seed: 0,
+            retries: 0,
+            trial_timeout: None,
+            poll: Duration::from_millis(200),
+            worker_name: "local".into(),
             progress: None,
         }
     }
@@ -110,25 +122,13 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Runs `strategy` against `store` until it is done or the budget runs out.
+    /// Runs `strategy` against `store` (whose study must be open) until it is done or the
+    /// budget runs out.
     pub fn run(
         &self,
         strategy: &mut dyn Strategy,
         store: &mut dyn TrialStore,
     ) -> Result<RunSummary, ExecError> {
-        let pool = if self.workers > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(self.workers)
-                    .build()
-                    .map_err(|e| ExecError::Workers {
-                        workers: self.workers,
-                        reason: e.to_string(),
-                    })?,
-            )
-        } else {
-            None
-        };
         let mut summary = RunSummary {
             trials: 0,
             evaluated_now: 0,
@@ -144,62 +144,60 @@ impl<'a> Executor<'a> {
             let wave_index = summary.waves;
             summary.waves += 1;
 
-            // Resolve what the store knows; plan the rest as new trials.
-            let mut known: Vec<Option<Trial>> = Vec::with_capacity(wave.archs.len());
-            let mut planned: Vec<(usize, Trial)> = Vec::new();
+            // Resolve what the store knows; plan the rest as pending trials, in one write.
+            let mut finished: HashMap<Arch, Trial> = HashMap::new();
+            let mut todo: Vec<Trial> = Vec::new();
+            let mut planned: Vec<Trial> = Vec::new();
             let mut in_wave: HashSet<&Arch> = HashSet::new();
-            let mut next_id = store.len()? as u64;
-            for (i, arch) in wave.archs.iter().enumerate() {
+            let mut next_id = store.next_id()?;
+            for arch in &wave.archs {
                 self.space
                     .check(arch)
                     .map_err(|source| ExecError::InvalidArch {
                         strategy: strategy.name().to_string(),
                         source,
                     })?;
-                let stored = store.lookup(arch)?;
-                if stored.is_none() && in_wave.insert(arch) {
-                    if self.max_trials.is_some_and(|m| next_id >= m) {
-                        summary.budget_exhausted = true;
-                    } else {
-                        planned.push((i, self.plan(next_id, arch, wave_index)));
-                        next_id += 1;
+                if !in_wave.insert(arch) {
+                    continue;
+                }
+                match store.lookup(arch)? {
+                    Some(t) if t.state.is_final() => {
+                        finished.insert(arch.clone(), t);
+                    }
+                    Some(t) => todo.push(t),
+                    None => {
+                        if self.max_trials.is_some_and(|m| next_id >= m) {
+                            summary.budget_exhausted = true;
+                        } else {
+                            let t = self.plan(next_id, arch, wave_index);
+                            next_id += 1;
+                            planned.push(t.clone());
+                            todo.push(t);
+                        }
                     }
                 }
-                known.push(stored);
+            }
+            if !planned.is_empty() {
+                store.enqueue(&planned)?;
             }
             self.emit(ProgressEvent::WaveStarted {
                 index: wave_index,
                 label: wave.label.clone(),
-                new: planned.len(),
-                reused: known.iter().filter(|k| k.is_some()).count(),
+                new: todo.len(),
+                reused: finished.len(),
             });
 
-            let finished: Vec<Trial> = match &pool {
-                Some(pool) => pool.install(|| {
-                    use rayon::prelude::*;
-                    planned
-                        .par_iter()
-                        .map(|(_, t)| self.evaluate(t.clone()))
-                        .collect()
-                }),
-                None => planned
-                    .iter()
-                    .map(|(_, t)| self.evaluate(t.clone()))
-                    .collect(),
+            let done = if self.workers == 0 {
+                self.wait_for_workers(&todo, store)?
+            } else {
+                self.evaluate_here(&todo, store)?
             };
-            for ((i, _), trial) in planned.iter().zip(finished) {
-                store.record(trial.clone())?;
-                summary.evaluated_now += 1;
-                known[*i] = Some(trial);
+            summary.evaluated_now += done.len() as u64;
+            for t in done {
+                finished.insert(t.arch.clone(), t);
             }
-            // Duplicates within the wave take the result of their first occurrence.
-            for (i, arch) in wave.archs.iter().enumerate() {
-                if known[i].is_none() {
-                    known[i] = store.lookup(arch)?;
-                }
-            }
-            for (arch, trial) in wave.archs.iter().zip(&known) {
-                if let Some(trial) = trial {
+            for arch in &wave.archs {
+                if let Some(trial) = finished.get(arch) {
                     let outcome = match (trial.state, trial.reward) {
                         (TrialState::Complete, Some(r)) => Outcome::Reward(r),
                         _ => Outcome::Failed,
@@ -228,41 +226,162 @@ impl<'a> Executor<'a> {
             error: None,
             wave,
             seconds: 0.0,
+            attempts: 0,
+            worker: None,
         }
     }
 
-    fn evaluate(&self, mut trial: Trial) -> Trial {
-        let start = Instant::now();
-        let request = TrialRequest {
-            id: trial.id,
-            arch: &trial.arch,
-            seed: trial_seed(self.seed, trial.id),
-        };
-        let result = self.evaluator.evaluate(&request).and_then(|e| {
-            if e.reward.is_finite() {
-                Ok(e)
-            } else {
-                Err(EvalError::NonFinite(e.reward))
-            }
-        });
-        trial.seconds = start.elapsed().as_secs_f64();
-        match result {
-            Ok(eval) => {
-                trial.state = TrialState::Complete;
-                trial.reward = Some(eval.reward);
-                trial.metrics = eval.metrics;
-            }
-            Err(err) => {
-                trial.state = TrialState::Failed;
-                trial.error = Some(err.to_string());
-            }
+    /// Evaluates `todo` on `workers` threads; the calling thread writes each start and result
+    /// to the store as it arrives.
+    fn evaluate_here(
+        &self,
+        todo: &[Trial],
+        store: &mut dyn TrialStore,
+    ) -> Result<Vec<Trial>, ExecError> {
+        if todo.is_empty() {
+            return Ok(Vec::new());
         }
-        self.emit(ProgressEvent::TrialFinished {
-            id: trial.id,
-            reward: trial.reward,
-        });
-        trial
+        enum Msg {
+            Started(u64),
+            Done(Box<Trial>),
+        }
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let threads = self.workers.min(todo.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(trial) = todo.get(i) else { break };
+                    let mut trial = trial.clone();
+                    let max_attempts = trial.attempts + self.retries + 1;
+                    loop {
+                        if tx.send(Msg::Started(trial.id)).is_err() {
+                            return;
+                        }
+                        trial.attempts += 1;
+                        let start = Instant::now();
+                        let result = evaluate_guarded(
+                            &self.evaluator,
+                            trial.id,
+                            &trial.arch,
+                            trial_seed(self.seed, trial.id),
+                            self.trial_timeout,
+                        );
+                        trial.seconds = start.elapsed().as_secs_f64();
+                        trial.worker = Some(self.worker_name.clone());
+                        match result {
+                            Ok(eval) => {
+                                trial.state = TrialState::Complete;
+                                trial.reward = Some(eval.reward);
+                                trial.metrics = eval.metrics;
+                                trial.error = None;
+                                break;
+                            }
+                            Err(err) => {
+                                trial.state = TrialState::Failed;
+                                trial.error = Some(err.to_string());
+                                if trial.attempts >= max_attempts {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if tx.send(Msg::Done(Box::new(trial))).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(tx);
+            let mut done = Vec::with_capacity(todo.len());
+            for msg in rx {
+                match msg {
+                    Msg::Started(id) => store.start(id, &self.worker_name)?,
+                    Msg::Done(trial) => {
+                        store.finish(&trial)?;
+                        self.emit(ProgressEvent::TrialFinished {
+                            id: trial.id,
+                            reward: trial.reward,
+                        });
+                        done.push(*trial);
+                    }
+                }
+            }
+            Ok(done)
+        })
     }
+
+    /// Waits until external workers have finished every trial of `todo`.
+    fn wait_for_workers(
+        &self,
+        todo: &[Trial],
+        store: &mut dyn TrialStore,
+    ) -> Result<Vec<Trial>, ExecError> {
+        let ids: Vec<u64> = todo.iter().map(|t| t.id).collect();
+        let mut reported: HashSet<u64> = HashSet::new();
+        loop {
+            let trials = store.get(&ids)?;
+            for t in trials.iter().filter(|t| t.state.is_final()) {
+                if reported.insert(t.id) {
+                    self.emit(ProgressEvent::TrialFinished {
+                        id: t.id,
+                        reward: t.reward,
+                    });
+                }
+            }
+            if trials.len() == ids.len() && trials.iter().all(|t| t.state.is_final()) {
+                return Ok(trials);
+            }
+            std::thread::sleep(self.poll);
+        }
+    }
+}
+
+/// Runs one evaluation, turning a panic, a non-finite reward or (with `timeout`) an overrun into
+/// an [`EvalError`]. A timed-out evaluation is abandoned on its thread.
+pub fn evaluate_guarded(
+    evaluator: &Arc<dyn Evaluator>,
+    id: u64,
+    arch: &Arch,
+    seed: u64,
+    timeout: Option<Duration>,
+) -> Result<Evaluation, EvalError> {
+    let run = move |evaluator: &dyn Evaluator, arch: &Arch| {
+        let request = TrialRequest { id, arch, seed };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            evaluator.evaluate(&request)
+        }))
+        .unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(EvalError::Crashed(text))
+        })
+    };
+    let result = match timeout {
+        None => run(&**evaluator, arch),
+        Some(limit) => {
+            let (tx, rx) = mpsc::channel();
+            let evaluator = evaluator.clone();
+            let arch = arch.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(run(&*evaluator, &arch));
+            });
+            rx.recv_timeout(limit)
+                .unwrap_or(Err(EvalError::Timeout(limit.as_secs_f64())))
+        }
+    };
+    result.and_then(|e| {
+        if e.reward.is_finite() {
+            Ok(e)
+        } else {
+            Err(EvalError::NonFinite(e.reward))
+        }
+    })
 }
 
 /// The seed of trial `id` in a study seeded with `seed` (SplitMix64 of both).

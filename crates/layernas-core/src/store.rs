@@ -1,70 +1,435 @@
-use crate::{Arch, Trial};
+use crate::{Arch, Evaluation, Trial, TrialState};
 use std::collections::HashMap;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed.
+    /// The backend failed (connection, SQL, disk).
     #[error("trial store: {0}")]
     Backend(String),
+    /// The study exists with another configuration.
+    #[error("study {study} exists in this store with a different configuration (stored hash {stored}, this run {given}); use a new --study name, or --allow-changed-config to continue it anyway")]
+    ConfigChanged {
+        /// Study name.
+        study: String,
+        /// Hash stored.
+        stored: String,
+        /// Hash of this run.
+        given: String,
+    },
+    /// A stored row cannot be read back.
+    #[error("trial store: corrupt record: {0}")]
+    Corrupt(String),
+    /// No study is open.
+    #[error("trial store: no study is open")]
+    NoStudy,
 }
 
-/// The single source of truth for a study's trials.
+/// A study as stored: name, configuration (JSON) and its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudySpec {
+    /// Study name, unique in the store.
+    pub name: String,
+    /// The configuration, as JSON.
+    pub config: String,
+    /// Hash of the configuration's search-relevant part.
+    pub hash: String,
+}
+
+/// What opening a study found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StudyOpen {
+    /// A new study.
+    Created,
+    /// An existing study with this many trials.
+    Resumed {
+        /// Stored trials.
+        trials: usize,
+    },
+}
+
+/// A trial handed to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// Study.
+    pub study: String,
+    /// Trial id.
+    pub id: u64,
+    /// Architecture.
+    pub arch: Arch,
+    /// This attempt's number (1 = first).
+    pub attempt: u32,
+    /// Lease token: only the holder of the current token may report.
+    pub token: i64,
+}
+
+/// What became of a reported result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// Recorded as complete.
+    Complete,
+    /// Failed; back to pending for another attempt.
+    Retry,
+    /// Failed for good.
+    Failed,
+    /// The lease had passed to someone else: the result was not recorded.
+    Stale,
+}
+
+/// The single source of truth for a study: its configuration and every trial.
+///
+/// A store serves one open study at a time ([`open_study`](TrialStore::open_study)) for the
+/// controller, and any study for workers ([`claim`](TrialStore::claim)).
 pub trait TrialStore: Send {
-    /// Records a finished (complete or failed) trial.
-    fn record(&mut self, trial: Trial) -> Result<(), StoreError>;
+    /// Creates the study or, if it exists, checks its configuration hash (a different hash is
+    /// refused unless `allow_changed`). Makes it the open study.
+    fn open_study(
+        &mut self,
+        spec: &StudySpec,
+        allow_changed: bool,
+    ) -> Result<StudyOpen, StoreError>;
 
-    /// The finished trial of `arch`, if there is one.
-    fn lookup(&self, arch: &Arch) -> Result<Option<Trial>, StoreError>;
+    /// The open study's trial of `arch`, in any state.
+    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError>;
 
-    /// Number of finished trials.
-    fn len(&self) -> Result<usize, StoreError>;
+    /// The open study's trials with these ids.
+    fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError>;
 
-    /// True when no trial is stored.
-    fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.len()? == 0)
-    }
+    /// The id the next new trial gets (one more than the largest).
+    fn next_id(&mut self) -> Result<u64, StoreError>;
 
-    /// Every finished trial, by id.
-    fn trials(&self) -> Result<Vec<Trial>, StoreError>;
+    /// Inserts planned trials as pending, in one transaction.
+    fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError>;
+
+    /// Marks a trial running for an evaluation in this process (attempts + 1).
+    fn start(&mut self, id: u64, worker: &str) -> Result<(), StoreError>;
+
+    /// Writes a trial's final or retried state as evaluated in this process.
+    fn finish(&mut self, trial: &Trial) -> Result<(), StoreError>;
+
+    /// Every trial of the open study, by id.
+    fn trials(&mut self) -> Result<Vec<Trial>, StoreError>;
+
+    /// Marks the open study finished (workers waiting on it exit).
+    fn set_done(&mut self, done: bool) -> Result<(), StoreError>;
+
+    /// Whether `study` is finished; `None` if it does not exist.
+    fn is_done(&mut self, study: &str) -> Result<Option<bool>, StoreError>;
+
+    /// The configuration JSON of `study`.
+    fn study_config(&mut self, study: &str) -> Result<Option<String>, StoreError>;
+
+    /// Atomically hands one pending trial (or a running one whose lease of `lease_seconds`
+    /// expired) of `study` (or of any study) to `worker`.
+    fn claim(
+        &mut self,
+        study: Option<&str>,
+        worker: &str,
+        lease_seconds: f64,
+    ) -> Result<Option<Claim>, StoreError>;
+
+    /// Renews a lease; false when it was lost.
+    fn heartbeat(&mut self, claim: &Claim) -> Result<bool, StoreError>;
+
+    /// Records the result of a claimed trial, if the lease is still held. A failure goes back to
+    /// pending while attempts < `max_attempts`.
+    fn report(
+        &mut self,
+        claim: &Claim,
+        result: Result<&Evaluation, &str>,
+        seconds: f64,
+        max_attempts: u32,
+    ) -> Result<Reported, StoreError>;
+
+    /// Workers seen: name, last seen (unix seconds), trials reported.
+    fn workers(&mut self) -> Result<Vec<(String, f64, u64)>, StoreError>;
+
+    /// Names of the studies in the store.
+    fn studies(&mut self) -> Result<Vec<String>, StoreError>;
 }
 
-/// A store in memory: the default for table searches and tests.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryStore {
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemStudy {
+    config: String,
+    hash: String,
+    done: bool,
     trials: Vec<Trial>,
     by_arch: HashMap<Arch, usize>,
+    tokens: HashMap<u64, (i64, f64)>,
+}
+
+/// A store in memory: the default when no `--store` is given, and the reference for the
+/// conformance suite.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    studies: HashMap<String, MemStudy>,
+    open: Option<String>,
+    workers: HashMap<String, (f64, u64)>,
+    next_token: i64,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store with one open study named `default`.
     pub fn new() -> Self {
-        Self::default()
+        let mut store = MemoryStore::default();
+        store
+            .open_study(
+                &StudySpec {
+                    name: "default".into(),
+                    config: "{}".into(),
+                    hash: String::new(),
+                },
+                true,
+            )
+            .expect("memory store cannot fail");
+        store
+    }
+
+    fn study(&mut self) -> Result<&mut MemStudy, StoreError> {
+        let name = self.open.as_ref().ok_or(StoreError::NoStudy)?;
+        self.studies.get_mut(name).ok_or(StoreError::NoStudy)
     }
 }
 
 impl TrialStore for MemoryStore {
-    fn record(&mut self, trial: Trial) -> Result<(), StoreError> {
-        if let Some(&i) = self.by_arch.get(&trial.arch) {
-            self.trials[i] = trial;
-        } else {
-            self.by_arch.insert(trial.arch.clone(), self.trials.len());
-            self.trials.push(trial);
+    fn open_study(
+        &mut self,
+        spec: &StudySpec,
+        allow_changed: bool,
+    ) -> Result<StudyOpen, StoreError> {
+        let opened = match self.studies.get_mut(&spec.name) {
+            Some(s) => {
+                if s.hash != spec.hash && !allow_changed {
+                    return Err(StoreError::ConfigChanged {
+                        study: spec.name.clone(),
+                        stored: s.hash.clone(),
+                        given: spec.hash.clone(),
+                    });
+                }
+                StudyOpen::Resumed {
+                    trials: s.trials.len(),
+                }
+            }
+            None => {
+                self.studies.insert(
+                    spec.name.clone(),
+                    MemStudy {
+                        config: spec.config.clone(),
+                        hash: spec.hash.clone(),
+                        ..MemStudy::default()
+                    },
+                );
+                StudyOpen::Created
+            }
+        };
+        self.open = Some(spec.name.clone());
+        Ok(opened)
+    }
+
+    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
+        let s = self.study()?;
+        Ok(s.by_arch.get(arch).map(|&i| s.trials[i].clone()))
+    }
+
+    fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError> {
+        let s = self.study()?;
+        Ok(ids
+            .iter()
+            .filter_map(|&id| s.trials.iter().find(|t| t.id == id).cloned())
+            .collect())
+    }
+
+    fn next_id(&mut self) -> Result<u64, StoreError> {
+        Ok(self
+            .study()?
+            .trials
+            .iter()
+            .map(|t| t.id + 1)
+            .max()
+            .unwrap_or(0))
+    }
+
+    fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError> {
+        let s = self.study()?;
+        for t in trials {
+            if !s.by_arch.contains_key(&t.arch) {
+                s.by_arch.insert(t.arch.clone(), s.trials.len());
+                let mut t = t.clone();
+                t.state = TrialState::Pending;
+                s.trials.push(t);
+            }
         }
         Ok(())
     }
 
-    fn lookup(&self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
-        Ok(self.by_arch.get(arch).map(|&i| self.trials[i].clone()))
+    fn start(&mut self, id: u64, worker: &str) -> Result<(), StoreError> {
+        let s = self.study()?;
+        if let Some(t) = s.trials.iter_mut().find(|t| t.id == id) {
+            t.state = TrialState::Running;
+            t.attempts += 1;
+            t.worker = Some(worker.to_string());
+        }
+        Ok(())
     }
 
-    fn len(&self) -> Result<usize, StoreError> {
-        Ok(self.trials.len())
+    fn finish(&mut self, trial: &Trial) -> Result<(), StoreError> {
+        let s = self.study()?;
+        match s.by_arch.get(&trial.arch) {
+            Some(&i) => s.trials[i] = trial.clone(),
+            None => {
+                s.by_arch.insert(trial.arch.clone(), s.trials.len());
+                s.trials.push(trial.clone());
+            }
+        }
+        Ok(())
     }
 
-    fn trials(&self) -> Result<Vec<Trial>, StoreError> {
-        let mut all = self.trials.clone();
+    fn trials(&mut self) -> Result<Vec<Trial>, StoreError> {
+        let mut all = self.study()?.trials.clone();
         all.sort_by_key(|t| t.id);
         Ok(all)
+    }
+
+    fn set_done(&mut self, done: bool) -> Result<(), StoreError> {
+        self.study()?.done = done;
+        Ok(())
+    }
+
+    fn is_done(&mut self, study: &str) -> Result<Option<bool>, StoreError> {
+        Ok(self.studies.get(study).map(|s| s.done))
+    }
+
+    fn study_config(&mut self, study: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.studies.get(study).map(|s| s.config.clone()))
+    }
+
+    fn claim(
+        &mut self,
+        study: Option<&str>,
+        worker: &str,
+        lease_seconds: f64,
+    ) -> Result<Option<Claim>, StoreError> {
+        let t_now = now();
+        let mut names: Vec<String> = self.studies.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            if study.is_some_and(|s| s != name) {
+                continue;
+            }
+            let token = self.next_token + 1;
+            let s = self.studies.get_mut(&name).expect("listed");
+            let mut order: Vec<usize> = (0..s.trials.len()).collect();
+            order.sort_by_key(|&i| s.trials[i].id);
+            for i in order {
+                let t = &mut s.trials[i];
+                let expired = t.state == TrialState::Running
+                    && s.tokens
+                        .get(&t.id)
+                        .is_some_and(|&(_, beat)| beat < t_now - lease_seconds);
+                if t.state == TrialState::Pending || expired {
+                    t.state = TrialState::Running;
+                    t.attempts += 1;
+                    t.worker = Some(worker.to_string());
+                    s.tokens.insert(t.id, (token, t_now));
+                    self.next_token = token;
+                    self.workers
+                        .entry(worker.to_string())
+                        .or_insert((t_now, 0))
+                        .0 = t_now;
+                    return Ok(Some(Claim {
+                        study: name.clone(),
+                        id: t.id,
+                        arch: t.arch.clone(),
+                        attempt: t.attempts,
+                        token,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn heartbeat(&mut self, claim: &Claim) -> Result<bool, StoreError> {
+        let Some(s) = self.studies.get_mut(&claim.study) else {
+            return Ok(false);
+        };
+        match s.tokens.get_mut(&claim.id) {
+            Some((token, beat)) if *token == claim.token => {
+                *beat = now();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn report(
+        &mut self,
+        claim: &Claim,
+        result: Result<&Evaluation, &str>,
+        seconds: f64,
+        max_attempts: u32,
+    ) -> Result<Reported, StoreError> {
+        let Some(s) = self.studies.get_mut(&claim.study) else {
+            return Ok(Reported::Stale);
+        };
+        if s.tokens.get(&claim.id).map(|t| t.0) != Some(claim.token) {
+            return Ok(Reported::Stale);
+        }
+        let Some(t) = s.trials.iter_mut().find(|t| t.id == claim.id) else {
+            return Ok(Reported::Stale);
+        };
+        if t.state != TrialState::Running {
+            return Ok(Reported::Stale);
+        }
+        s.tokens.remove(&claim.id);
+        t.seconds = seconds;
+        let outcome = match result {
+            Ok(e) => {
+                t.state = TrialState::Complete;
+                t.reward = Some(e.reward);
+                t.metrics = e.metrics.clone();
+                t.error = None;
+                Reported::Complete
+            }
+            Err(reason) => {
+                t.error = Some(reason.to_string());
+                if t.attempts < max_attempts {
+                    t.state = TrialState::Pending;
+                    Reported::Retry
+                } else {
+                    t.state = TrialState::Failed;
+                    Reported::Failed
+                }
+            }
+        };
+        if let Some(w) = t.worker.clone() {
+            let entry = self.workers.entry(w).or_insert((0.0, 0));
+            entry.0 = now();
+            entry.1 += 1;
+        }
+        Ok(outcome)
+    }
+
+    fn workers(&mut self) -> Result<Vec<(String, f64, u64)>, StoreError> {
+        let mut all: Vec<_> = self
+            .workers
+            .iter()
+            .map(|(n, (seen, count))| (n.clone(), *seen, *count))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    fn studies(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self.studies.keys().cloned().collect();
+        names.sort();
+        Ok(names)
     }
 }

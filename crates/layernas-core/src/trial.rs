@@ -1,9 +1,9 @@
 use crate::Arch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where a trial is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrialState {
     /// Planned, not yet handed to an evaluator.
@@ -17,7 +17,7 @@ pub enum TrialState {
 }
 
 /// The record of one evaluation of one architecture.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
     /// Sequential id within the study, in the order trials were planned.
     pub id: u64,
@@ -35,6 +35,38 @@ pub struct Trial {
     pub error: Option<String>,
     /// Index of the wave that planned it.
     pub wave: u32,
-    /// Wall-clock seconds the evaluation took.
+    /// Wall-clock seconds the (last) evaluation took.
     pub seconds: f64,
+    /// Evaluations started for this trial (retries and re-issued leases count).
+    pub attempts: u32,
+    /// Who evaluated it last.
+    pub worker: Option<String>,
+}
+
+impl TrialState {
+    /// Name as stores and exports write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Pending => "pending",
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Failed => "failed",
+        }
+    }
+
+    /// Parses [`name`](TrialState::name).
+    pub fn parse(name: &str) -> Option<TrialState> {
+        match name {
+            "pending" => Some(TrialState::Pending),
+            "running" => Some(TrialState::Running),
+            "complete" => Some(TrialState::Complete),
+            "failed" => Some(TrialState::Failed),
+            _ => None,
+        }
+    }
+
+    /// Complete or failed: nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(self, TrialState::Complete | TrialState::Failed)
+    }
 }

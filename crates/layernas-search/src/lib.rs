@@ -20,12 +20,12 @@
 //! let bench = Nb201Bench::embedded().unwrap();
 //! let space = Arc::new(Nb201Space::new());
 //! let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
-//! let eval = TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap();
+//! let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
 //! let config = LayerNasConfig { max_cost: Some(60.0), ..LayerNasConfig::default() };
 //! let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
 //! let bound = strategy.trial_bound().unwrap();
 //! let mut store = MemoryStore::new();
-//! let summary = Executor::new(&*space, &*cost, &eval).run(&mut strategy, &mut store).unwrap();
+//! let summary = Executor::new(&*space, &*cost, eval.clone()).run(&mut strategy, &mut store).unwrap();
 //! assert!(summary.trials <= bound);
 //! assert!(strategy.best().is_some());
 //! ```

@@ -77,10 +77,10 @@ fn run(
     let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
     let cost: Arc<dyn CostModel> =
         Arc::new(TableCost::new(&bench, cost, Dataset::Cifar100).unwrap());
-    let eval = Counting {
+    let eval = Arc::new(Counting {
         inner: TableEvaluator::for_dataset(&bench, Dataset::Cifar100).unwrap(),
         calls: Mutex::new(HashMap::new()),
-    };
+    });
     let config = StrategyConfig {
         layernas: LayerNasConfig {
             min_cost: window.0,
@@ -101,7 +101,7 @@ fn run(
     let executor = Executor {
         max_trials: if name == "layernas" { budget } else { None },
         workers: 2,
-        ..Executor::new(&*space, &*cost, &eval)
+        ..Executor::new(&*space, &*cost, eval.clone())
     };
     executor.run(&mut strategy, &mut store).unwrap();
     let trials = store
@@ -114,10 +114,11 @@ fn run(
         let c = cost.cost(&a);
         (a, c)
     });
+    let calls = std::mem::take(&mut *eval.calls.lock().unwrap());
     Run {
         trials,
         proposed: strategy.proposed,
-        calls: eval.calls.into_inner().unwrap(),
+        calls,
         best,
     }
 }

@@ -17,16 +17,16 @@ fn run(dataset: Dataset, cost: &str, config: LayerNasConfig) -> Run {
     let bench = Nb201Bench::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, cost, dataset).unwrap());
-    let eval = TableEvaluator::for_dataset(&bench, dataset).unwrap();
+    let eval = Arc::new(TableEvaluator::for_dataset(&bench, dataset).unwrap());
     let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
     let mut store = MemoryStore::new();
-    let summary = Executor::new(&*space, &*cost, &eval)
+    let summary = Executor::new(&*space, &*cost, eval.clone())
         .run(&mut strategy, &mut store)
         .unwrap();
     let best = strategy.best().expect("an answer");
     let test = bench.column(&dataset.test_column()).unwrap()[Nb201Space::code(&best)];
-    assert_eq!(summary.trials, store.len().unwrap() as u64);
+    assert_eq!(summary.trials, store.trials().unwrap().len() as u64);
     eprintln!(
         "{} {}: trials {} (bound {bound}), best {} cost {:.3} test {test:.3}",
         dataset.name(),

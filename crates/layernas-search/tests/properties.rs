@@ -94,11 +94,11 @@ fn run(
             .map(Nb201Space::from_code)
             .collect()
     };
-    let eval = Counting {
+    let eval = Arc::new(Counting {
         inner: TableEvaluator::for_dataset(&bench, dataset).unwrap(),
         calls: Mutex::new(HashMap::new()),
         fail,
-    };
+    });
     let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
     let mut recording = Recording {
@@ -108,7 +108,7 @@ fn run(
     let mut store = MemoryStore::new();
     let executor = Executor {
         workers,
-        ..Executor::new(&*space, &*cost, &eval)
+        ..Executor::new(&*space, &*cost, eval.clone())
     };
     executor.run(&mut recording, &mut store).unwrap();
     let proposed = recording.proposed;
@@ -116,6 +116,7 @@ fn run(
     for k in strategy.kept_final() {
         *kept_per_bucket.entry(k.bucket).or_default() += 1;
     }
+    let calls = std::mem::take(&mut *eval.calls.lock().unwrap());
     RunResult {
         trials: store
             .trials()
@@ -125,7 +126,7 @@ fn run(
             .collect(),
         best: strategy.best(),
         proposed,
-        calls: eval.calls.into_inner().unwrap(),
+        calls,
         bound,
         kept_per_bucket,
     }
@@ -233,13 +234,13 @@ fn a_budget_stops_the_search_early_with_an_answer() {
     let bench = Nb201Bench::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
-    let eval = TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap();
+    let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
     let mut strategy =
         LayerNas::new(LayerNasConfig::default(), space.clone(), cost.clone()).unwrap();
     let mut store = MemoryStore::new();
     let summary = Executor {
         max_trials: Some(50),
-        ..Executor::new(&*space, &*cost, &eval)
+        ..Executor::new(&*space, &*cost, eval.clone())
     }
     .run(&mut strategy, &mut store)
     .unwrap();
@@ -264,9 +265,9 @@ fn the_dry_run_plan_bounds_what_the_search_does() {
         };
         let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
         let plan = strategy.plan();
-        let eval = TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap();
+        let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
         let mut store = MemoryStore::new();
-        Executor::new(&*space, &*cost, &eval)
+        Executor::new(&*space, &*cost, eval.clone())
             .run(&mut strategy, &mut store)
             .unwrap();
         let planned: u64 = 1 + plan.iter().map(|r| r.children).sum::<u64>();

@@ -1,0 +1,392 @@
+//! `layernas worker`, `layernas status`, `layernas export`.
+
+use crate::search::table_evaluator;
+use crate::study::{InputError, StudyArgs, StudyFile};
+use clap::{Args, ValueEnum};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use layernas_core::{
+    evaluate_guarded, now, trial_seed, Claim, Evaluator, Reported, TrialState, TrialStore,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const WORKER_EXAMPLES: &str = "Examples:
+  # evaluate trials of study `s1` until it is finished
+  layernas worker --store postgres://user@db:5432/nas --study s1
+
+  # any study in the store; exit after 5 idle minutes
+  layernas worker --store postgres://user@db:5432/nas --idle-exit 300";
+
+pub const STATUS_EXAMPLES: &str = "Examples:
+  layernas status --store study.db
+  layernas status --store postgres://user@db:5432/nas --study s1 --json";
+
+pub const EXPORT_EXAMPLES: &str = "Examples:
+  layernas export --store study.db --format csv > trials.csv
+  layernas export --store postgres://user@db:5432/nas --study s1 --format json --output trials.json";
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Trial store shared with the controller: postgres://... or a SQLite file on this machine.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// Only this study [default: any study with pending trials].
+    #[arg(long, value_name = "NAME")]
+    pub study: Option<String>,
+    /// Worker name in the store [default: <hostname>:<pid>].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds without a heartbeat after which a trial is handed to another worker.
+    #[arg(long, default_value_t = 30.0)]
+    pub lease: f64,
+    /// Seconds between heartbeats (well under the lease).
+    #[arg(long, default_value_t = 5.0)]
+    pub heartbeat: f64,
+    /// Exit after this many seconds without work (never when --study is given: then the
+    /// worker exits when the study is finished).
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_exit: Option<f64>,
+    /// Seconds between looks at the store while idle.
+    #[arg(long, default_value_t = 0.2)]
+    pub poll: f64,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+struct StudyRuntime {
+    evaluator: Arc<dyn Evaluator>,
+    seed: u64,
+    max_attempts: u32,
+    timeout: Option<Duration>,
+}
+
+fn runtime(store: &mut dyn TrialStore, study: &str) -> anyhow::Result<StudyRuntime> {
+    let config = store
+        .study_config(study)?
+        .ok_or_else(|| InputError(format!("study {study} is not in the store")))?;
+    let file: StudyFile = serde_json::from_str(&config).map_err(|e| {
+        InputError(format!(
+            "study {study}: unreadable stored configuration: {e}"
+        ))
+    })?;
+    let study = StudyArgs::default().merge(file)?;
+    if study.space != "nb201" {
+        return Err(InputError(format!(
+            "study {}: space {} has no evaluator yet",
+            study.study, study.space
+        ))
+        .into());
+    }
+    Ok(StudyRuntime {
+        evaluator: Arc::new(table_evaluator(&study)?),
+        seed: study.layernas.seed,
+        max_attempts: study.retries + 1,
+        timeout: study.trial_timeout.map(Duration::from_secs_f64),
+    })
+}
+
+pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    if !(args.lease > 0.0 && args.heartbeat > 0.0 && args.heartbeat < args.lease) {
+        return Err(
+            InputError("--heartbeat must be positive and shorter than --lease".into()).into(),
+        );
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
+    let mut store = layernas_store::open(&args.store)?;
+    let mut runtimes: HashMap<String, StudyRuntime> = HashMap::new();
+    let mut idle_since = Instant::now();
+    eprintln!(
+        "worker {name}: waiting for trials in {}",
+        args.study.as_deref().unwrap_or("any study")
+    );
+    loop {
+        let Some(claim) = store.claim(args.study.as_deref(), &name, args.lease)? else {
+            if let Some(study) = &args.study {
+                if store.is_done(study)? == Some(true) {
+                    eprintln!("worker {name}: study {study} is finished");
+                    return Ok(());
+                }
+            } else if args
+                .idle_exit
+                .is_some_and(|s| idle_since.elapsed().as_secs_f64() > s)
+            {
+                eprintln!("worker {name}: idle, exiting");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs_f64(args.poll));
+            continue;
+        };
+        if !runtimes.contains_key(&claim.study) {
+            let rt = runtime(&mut *store, &claim.study)?;
+            runtimes.insert(claim.study.clone(), rt);
+        }
+        let rt = &runtimes[&claim.study];
+        let (result, seconds) = evaluate_with_heartbeat(&args.store, &claim, rt, args.heartbeat)?;
+        let reported = store.report(
+            &claim,
+            result.as_ref().map_err(|e| e.as_str()),
+            seconds,
+            rt.max_attempts,
+        )?;
+        let what = match (&result, reported) {
+            (_, Reported::Stale) => "lease lost: result discarded".to_string(),
+            (Ok(e), _) => format!("reward {:.3}", e.reward),
+            (Err(e), Reported::Retry) => format!("failed ({e}), will retry"),
+            (Err(e), _) => format!("failed ({e})"),
+        };
+        eprintln!(
+            "worker {name}: study {} trial {} attempt {}: {what} in {seconds:.2} s",
+            claim.study, claim.id, claim.attempt
+        );
+        idle_since = Instant::now();
+    }
+}
+
+/// Evaluates a claimed trial while a second connection renews its lease.
+fn evaluate_with_heartbeat(
+    url: &str,
+    claim: &Claim,
+    rt: &StudyRuntime,
+    every: f64,
+) -> anyhow::Result<(Result<layernas_core::Evaluation, String>, f64)> {
+    let mut beat_store = layernas_store::open(url)?;
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+                if last.elapsed().as_secs_f64() >= every {
+                    last = Instant::now();
+                    if !matches!(beat_store.heartbeat(claim), Ok(true)) {
+                        return;
+                    }
+                }
+            }
+        });
+        let r = evaluate_guarded(
+            &rt.evaluator,
+            claim.id,
+            &claim.arch,
+            trial_seed(rt.seed, claim.id),
+            rt.timeout,
+        )
+        .map_err(|e| e.to_string());
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
+    Ok((result, start.elapsed().as_secs_f64()))
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Trial store.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// Study [default: every study in the store].
+    #[arg(long)]
+    pub study: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn open_existing(url: &str, study: &str, store: &mut dyn TrialStore) -> anyhow::Result<()> {
+    let config = store
+        .study_config(study)?
+        .ok_or_else(|| InputError(format!("study {study} is not in store {url}")))?;
+    let spec = layernas_core::StudySpec {
+        name: study.into(),
+        config,
+        hash: String::new(),
+    };
+    store.open_study(&spec, true)?;
+    Ok(())
+}
+
+fn store_for(url: &str) -> anyhow::Result<Box<dyn TrialStore>> {
+    if url != "memory" && !url.contains("://") && !std::path::Path::new(url).exists() {
+        return Err(InputError(format!("no store at {url}")).into());
+    }
+    Ok(layernas_store::open(url)?)
+}
+
+pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let mut store = store_for(&args.store)?;
+    let studies = match &args.study {
+        Some(s) => vec![s.clone()],
+        None => store.studies()?,
+    };
+    let mut report = Vec::new();
+    for study in &studies {
+        open_existing(&args.store, study, &mut *store)?;
+        let trials = store.trials()?;
+        let mut by_state: HashMap<&str, usize> = HashMap::new();
+        for t in &trials {
+            *by_state.entry(t.state.name()).or_default() += 1;
+        }
+        let waves = trials.iter().map(|t| t.wave).max().map_or(0, |w| w + 1);
+        let failures: Vec<serde_json::Value> = trials
+            .iter()
+            .filter(|t| t.state == TrialState::Failed || (t.error.is_some() && !t.state.is_final()))
+            .map(|t| serde_json::json!({"id": t.id, "arch": t.arch.key(), "state": t.state.name(), "attempts": t.attempts, "error": t.error}))
+            .collect();
+        let best = trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete)
+            .max_by(|a, b| {
+                a.reward
+                    .unwrap_or(f64::MIN)
+                    .total_cmp(&b.reward.unwrap_or(f64::MIN))
+            });
+        report.push(serde_json::json!({
+            "study": study,
+            "done": store.is_done(study)?,
+            "trials": trials.len(),
+            "waves": waves,
+            "pending": by_state.get("pending").copied().unwrap_or(0),
+            "running": by_state.get("running").copied().unwrap_or(0),
+            "complete": by_state.get("complete").copied().unwrap_or(0),
+            "failed": by_state.get("failed").copied().unwrap_or(0),
+            "best_reward": best.and_then(|t| t.reward),
+            "failures": failures,
+        }));
+    }
+    let workers: Vec<serde_json::Value> = store
+        .workers()?
+        .into_iter()
+        .map(|(n, seen, count)| serde_json::json!({"name": n, "seconds_since_seen": (now() - seen).max(0.0), "trials": count}))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"studies": report, "workers": workers})
+            )?
+        );
+        return Ok(());
+    }
+    for s in &report {
+        println!(
+            "study {}: {} — {} trials in {} waves: {} pending, {} running, {} complete, {} failed; best reward {}",
+            s["study"].as_str().unwrap_or_default(),
+            if s["done"] == true { "finished" } else { "in progress" },
+            s["trials"], s["waves"], s["pending"], s["running"], s["complete"], s["failed"],
+            s["best_reward"].as_f64().map_or("-".into(), |r| format!("{r:.3}")),
+        );
+        for f in s["failures"].as_array().into_iter().flatten() {
+            println!(
+                "  trial {} ({}, {} attempts): {}",
+                f["id"],
+                f["state"].as_str().unwrap_or_default(),
+                f["attempts"],
+                f["error"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    if !workers.is_empty() {
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
+            "worker",
+            "last seen (s ago)",
+            "trials",
+        ]);
+        for w in &workers {
+            table.add_row(vec![
+                w["name"].as_str().unwrap_or_default().to_string(),
+                format!("{:.0}", w["seconds_since_seen"].as_f64().unwrap_or(0.0)),
+                w["trials"].to_string(),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Trial store.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// Study [default: default].
+    #[arg(long, default_value = "default")]
+    pub study: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let mut store = store_for(&args.store)?;
+    open_existing(&args.store, &args.study, &mut *store)?;
+    let trials = store.trials()?;
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&trials)? + "\n",
+        Format::Csv => {
+            let metric_names: Vec<String> = {
+                let mut names: Vec<String> = trials
+                    .iter()
+                    .flat_map(|t| t.metrics.keys().cloned())
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            };
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut header = vec![
+                "id", "arch", "state", "cost", "reward", "wave", "attempts", "worker", "seconds",
+                "error",
+            ];
+            header.extend(metric_names.iter().map(String::as_str));
+            w.write_record(&header)?;
+            for t in &trials {
+                let mut row = vec![
+                    t.id.to_string(),
+                    t.arch.key(),
+                    t.state.name().to_string(),
+                    t.cost.to_string(),
+                    t.reward.map_or(String::new(), |r| r.to_string()),
+                    t.wave.to_string(),
+                    t.attempts.to_string(),
+                    t.worker.clone().unwrap_or_default(),
+                    t.seconds.to_string(),
+                    t.error.clone().unwrap_or_default(),
+                ];
+                row.extend(
+                    metric_names
+                        .iter()
+                        .map(|m| t.metrics.get(m).map_or(String::new(), |v| v.to_string())),
+                );
+                w.write_record(&row)?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Converting trial fields to and from their stored form.
+
+use layernas_core::{Arch, StoreError, Trial, TrialState};
+use std::collections::BTreeMap;
+
+/// A trial row as both backends read it.
+pub(crate) struct Row {
+    pub id: i64,
+    pub arch: String,
+    pub cost: f64,
+    pub wave: i64,
+    pub state: String,
+    pub reward: Option<f64>,
+    pub metrics: Option<String>,
+    pub error: Option<String>,
+    pub worker: Option<String>,
+    pub attempts: i64,
+    pub seconds: Option<f64>,
+}
+
+pub(crate) const COLUMNS: &str =
+    "id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds";
+
+pub(crate) fn metrics_json(trial: &Trial) -> String {
+    serde_json::to_string(&trial.metrics).expect("a map of numbers serializes")
+}
+
+impl Row {
+    pub fn into_trial(self) -> Result<Trial, StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt(format!("trial {}: {what}", self.id));
+        let arch =
+            Arch::from_key(&self.arch).ok_or_else(|| corrupt(format!("arch {:?}", self.arch)))?;
+        let state = TrialState::parse(&self.state)
+            .ok_or_else(|| corrupt(format!("state {:?}", self.state)))?;
+        let metrics: BTreeMap<String, f64> = match &self.metrics {
+            Some(text) => {
+                serde_json::from_str(text).map_err(|e| corrupt(format!("metrics: {e}")))?
+            }
+            None => BTreeMap::new(),
+        };
+        Ok(Trial {
+            id: self.id as u64,
+            arch,
+            cost: self.cost,
+            state,
+            reward: self.reward,
+            metrics,
+            error: self.error,
+            wave: self.wave as u32,
+            seconds: self.seconds.unwrap_or(0.0),
+            attempts: self.attempts as u32,
+            worker: self.worker,
+        })
+    }
+}

@@ -1,0 +1,436 @@
+use crate::row::{metrics_json, Row, COLUMNS};
+use layernas_core::{
+    now, Arch, Claim, Evaluation, Reported, StoreError, StudyOpen, StudySpec, Trial, TrialStore,
+};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    study TEXT NOT NULL REFERENCES studies(name),
+    id INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    cost REAL NOT NULL,
+    wave INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reward REAL,
+    metrics TEXT,
+    error TEXT,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    token INTEGER,
+    heartbeat_at REAL,
+    seconds REAL,
+    finished_at REAL,
+    PRIMARY KEY (study, id),
+    UNIQUE (study, arch)
+);
+CREATE INDEX IF NOT EXISTS trials_state ON trials(state, study, id);
+CREATE TABLE IF NOT EXISTS workers (
+    name TEXT PRIMARY KEY,
+    last_seen REAL NOT NULL,
+    trials INTEGER NOT NULL DEFAULT 0
+);
+";
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// A study store in one SQLite file: the embedded default. WAL journal, so a process killed at
+/// any point loses nothing it committed; each result is committed as it arrives.
+pub struct SqliteStore {
+    conn: Connection,
+    study: Option<String>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open SQLite store {path}: {e}")))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError::Backend(format!("{path} is not a layernas store: {e}")))?;
+        Ok(SqliteStore { conn, study: None })
+    }
+
+    fn study(&self) -> Result<&str, StoreError> {
+        self.study.as_deref().ok_or(StoreError::NoStudy)
+    }
+
+    fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            id: r.get(0)?,
+            arch: r.get(1)?,
+            cost: r.get(2)?,
+            wave: r.get(3)?,
+            state: r.get(4)?,
+            reward: r.get(5)?,
+            metrics: r.get(6)?,
+            error: r.get(7)?,
+            worker: r.get(8)?,
+            attempts: r.get(9)?,
+            seconds: r.get(10)?,
+        })
+    }
+
+    fn query_trials(
+        &self,
+        sql: &str,
+        p: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Trial>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
+        let rows = stmt.query_map(p, Self::read_row).map_err(backend)?;
+        rows.map(|r| r.map_err(backend).and_then(Row::into_trial))
+            .collect()
+    }
+
+    fn touch_worker(
+        tx: &rusqlite::Transaction<'_>,
+        worker: &str,
+        reported: i64,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO workers (name, last_seen, trials) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, trials = workers.trials + excluded.trials",
+            params![worker, now(), reported],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl TrialStore for SqliteStore {
+    fn open_study(
+        &mut self,
+        spec: &StudySpec,
+        allow_changed: bool,
+    ) -> Result<StudyOpen, StoreError> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT config_hash FROM studies WHERE name = ?1",
+                [&spec.name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        let opened = match stored {
+            Some(hash) => {
+                if hash != spec.hash && !allow_changed {
+                    return Err(StoreError::ConfigChanged {
+                        study: spec.name.clone(),
+                        stored: hash,
+                        given: spec.hash.clone(),
+                    });
+                }
+                let trials: i64 = self
+                    .conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM trials WHERE study = ?1",
+                        [&spec.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                StudyOpen::Resumed {
+                    trials: trials as usize,
+                }
+            }
+            None => {
+                self.conn
+                    .execute(
+                        "INSERT INTO studies (name, config, config_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![spec.name, spec.config, spec.hash, now()],
+                    )
+                    .map_err(backend)?;
+                StudyOpen::Created
+            }
+        };
+        self.study = Some(spec.name.clone());
+        Ok(opened)
+    }
+
+    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM trials WHERE study = ?1 AND arch = ?2");
+        let study = self.study()?.to_string();
+        Ok(self.query_trials(&sql, &[&study, &arch.key()])?.pop())
+    }
+
+    fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError> {
+        let study = self.study()?.to_string();
+        let sql = format!("SELECT {COLUMNS} FROM trials WHERE study = ?1 AND id = ?2");
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            out.extend(self.query_trials(&sql, &[&study, &(id as i64)])?);
+        }
+        Ok(out)
+    }
+
+    fn next_id(&mut self) -> Result<u64, StoreError> {
+        let study = self.study()?.to_string();
+        let next: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(id) + 1, 0) FROM trials WHERE study = ?1",
+                [&study],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(next as u64)
+    }
+
+    fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError> {
+        let study = self.study()?.to_string();
+        let tx = self.conn.transaction().map_err(backend)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO trials (study, id, arch, cost, wave, state, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0) ON CONFLICT DO NOTHING",
+                )
+                .map_err(backend)?;
+            for t in trials {
+                stmt.execute(params![study, t.id as i64, t.arch.key(), t.cost, t.wave])
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn start(&mut self, id: u64, worker: &str) -> Result<(), StoreError> {
+        let study = self.study()?.to_string();
+        self.conn
+            .prepare_cached(
+                "UPDATE trials SET state = 'running', attempts = attempts + 1, worker = ?3, heartbeat_at = ?4
+                 WHERE study = ?1 AND id = ?2",
+            )
+            .and_then(|mut s| s.execute(params![study, id as i64, worker, now()]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, t: &Trial) -> Result<(), StoreError> {
+        let study = self.study()?.to_string();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO trials (study, id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(study, id) DO UPDATE SET state = excluded.state, reward = excluded.reward,
+                   metrics = excluded.metrics, error = excluded.error, worker = excluded.worker,
+                   attempts = excluded.attempts, seconds = excluded.seconds, finished_at = excluded.finished_at,
+                   token = NULL",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    study,
+                    t.id as i64,
+                    t.arch.key(),
+                    t.cost,
+                    t.wave,
+                    t.state.name(),
+                    t.reward,
+                    metrics_json(t),
+                    t.error,
+                    t.worker,
+                    t.attempts,
+                    t.seconds,
+                    now()
+                ])
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn trials(&mut self) -> Result<Vec<Trial>, StoreError> {
+        let study = self.study()?.to_string();
+        let sql = format!("SELECT {COLUMNS} FROM trials WHERE study = ?1 ORDER BY id");
+        self.query_trials(&sql, &[&study])
+    }
+
+    fn set_done(&mut self, done: bool) -> Result<(), StoreError> {
+        let study = self.study()?.to_string();
+        self.conn
+            .execute(
+                "UPDATE studies SET done = ?2 WHERE name = ?1",
+                params![study, done],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn is_done(&mut self, study: &str) -> Result<Option<bool>, StoreError> {
+        self.conn
+            .query_row("SELECT done FROM studies WHERE name = ?1", [study], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)
+    }
+
+    fn study_config(&mut self, study: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT config FROM studies WHERE name = ?1", [study], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)
+    }
+
+    fn claim(
+        &mut self,
+        study: Option<&str>,
+        worker: &str,
+        lease_seconds: f64,
+    ) -> Result<Option<Claim>, StoreError> {
+        let t_now = now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let found: Option<(String, i64, String, i64)> = tx
+            .query_row(
+                "SELECT study, id, arch, attempts FROM trials
+                 WHERE (?1 IS NULL OR study = ?1)
+                   AND (state = 'pending' OR (state = 'running' AND heartbeat_at < ?2))
+                 ORDER BY study, id LIMIT 1",
+                params![study, t_now - lease_seconds],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let Some((study, id, arch, attempts)) = found else {
+            return Ok(None);
+        };
+        let token: i64 = tx
+            .query_row("SELECT COALESCE(MAX(token), 0) + 1 FROM trials", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        tx.execute(
+            "UPDATE trials SET state = 'running', attempts = attempts + 1, worker = ?3, token = ?4, heartbeat_at = ?5
+             WHERE study = ?1 AND id = ?2",
+            params![study, id, worker, token, t_now],
+        )
+        .map_err(backend)?;
+        Self::touch_worker(&tx, worker, 0)?;
+        tx.commit().map_err(backend)?;
+        let arch = Arch::from_key(&arch)
+            .ok_or_else(|| StoreError::Corrupt(format!("trial {id}: arch {arch:?}")))?;
+        Ok(Some(Claim {
+            study,
+            id: id as u64,
+            arch,
+            attempt: attempts as u32 + 1,
+            token,
+        }))
+    }
+
+    fn heartbeat(&mut self, claim: &Claim) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE trials SET heartbeat_at = ?4 WHERE study = ?1 AND id = ?2 AND token = ?3 AND state = 'running'",
+                params![claim.study, claim.id as i64, claim.token, now()],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn report(
+        &mut self,
+        claim: &Claim,
+        result: Result<&Evaluation, &str>,
+        seconds: f64,
+        max_attempts: u32,
+    ) -> Result<Reported, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let held: Option<(i64, Option<String>)> = tx
+            .query_row(
+                "SELECT attempts, worker FROM trials WHERE study = ?1 AND id = ?2 AND token = ?3 AND state = 'running'",
+                params![claim.study, claim.id as i64, claim.token],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let Some((attempts, worker)) = held else {
+            return Ok(Reported::Stale);
+        };
+        let (state, reward, metrics, error, outcome) = match result {
+            Ok(e) => (
+                "complete",
+                Some(e.reward),
+                Some(serde_json::to_string(&e.metrics).expect("numbers serialize")),
+                None,
+                Reported::Complete,
+            ),
+            Err(reason) if (attempts as u32) < max_attempts => (
+                "pending",
+                None,
+                None,
+                Some(reason.to_string()),
+                Reported::Retry,
+            ),
+            Err(reason) => (
+                "failed",
+                None,
+                None,
+                Some(reason.to_string()),
+                Reported::Failed,
+            ),
+        };
+        tx.execute(
+            "UPDATE trials SET state = ?3, reward = ?4, metrics = ?5, error = ?6, seconds = ?7, finished_at = ?8, token = NULL
+             WHERE study = ?1 AND id = ?2",
+            params![claim.study, claim.id as i64, state, reward, metrics, error, seconds, now()],
+        )
+        .map_err(backend)?;
+        if let Some(w) = worker {
+            Self::touch_worker(&tx, &w, 1)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(outcome)
+    }
+
+    fn workers(&mut self) -> Result<Vec<(String, f64, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, last_seen, trials FROM workers ORDER BY name")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|r| r.map_err(backend)).collect()
+    }
+
+    fn studies(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM studies ORDER BY name")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        rows.map(|r| r.map_err(backend)).collect()
+    }
+}
