@@ -5,7 +5,8 @@ use crate::study::{InputError, StudyArgs, StudyFile};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use layernas_core::{
-    evaluate_guarded, now, trial_seed, Claim, Evaluator, Reported, TrialState, TrialStore,
+    evaluate_guarded, now, trial_seed, Claim, Evaluator, Reported, StoreError, TrialState,
+    TrialStore,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -105,63 +106,121 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
     let mut store = layernas_store::open(&args.store)?;
+    let mut beat_store = layernas_store::open(&args.store)?;
     let mut runtimes: HashMap<String, StudyRuntime> = HashMap::new();
     let mut idle_since = Instant::now();
+    let mut store_errors = 0;
     eprintln!(
         "worker {name}: waiting for trials in {}",
         args.study.as_deref().unwrap_or("any study")
     );
     loop {
-        let Some(claim) = store.claim(args.study.as_deref(), &name, args.lease)? else {
-            if let Some(study) = &args.study {
-                if store.is_done(study)? == Some(true) {
-                    eprintln!("worker {name}: study {study} is finished");
-                    return Ok(());
-                }
-            } else if args
-                .idle_exit
-                .is_some_and(|s| idle_since.elapsed().as_secs_f64() > s)
+        // Store errors (a busy SQLite file, a dropped connection) are retried: a worker must
+        // outlive them. Evaluation errors are results, not errors.
+        let step = worker_step(
+            args,
+            &name,
+            &mut *store,
+            &mut *beat_store,
+            &mut runtimes,
+            &mut idle_since,
+        );
+        match step {
+            Ok(Step::Exit) => return Ok(()),
+            Ok(Step::Worked) | Ok(Step::Idle) => store_errors = 0,
+            Err(e)
+                if e.downcast_ref::<StoreError>().is_some() && store_errors < MAX_STORE_ERRORS =>
             {
-                eprintln!("worker {name}: idle, exiting");
-                return Ok(());
+                store_errors += 1;
+                eprintln!("worker {name}: store error ({e}); retrying");
+                std::thread::sleep(Duration::from_secs_f64(args.poll.max(0.05) * 5.0));
             }
-            std::thread::sleep(Duration::from_secs_f64(args.poll));
-            continue;
-        };
-        if !runtimes.contains_key(&claim.study) {
-            let rt = runtime(&mut *store, &claim.study)?;
-            runtimes.insert(claim.study.clone(), rt);
+            Err(e) => return Err(e),
         }
-        let rt = &runtimes[&claim.study];
-        let (result, seconds) = evaluate_with_heartbeat(&args.store, &claim, rt, args.heartbeat)?;
-        let reported = store.report(
+    }
+}
+
+const MAX_STORE_ERRORS: u32 = 100;
+
+enum Step {
+    Worked,
+    Idle,
+    Exit,
+}
+
+fn worker_step(
+    args: &WorkerArgs,
+    name: &str,
+    store: &mut dyn TrialStore,
+    beat_store: &mut dyn TrialStore,
+    runtimes: &mut HashMap<String, StudyRuntime>,
+    idle_since: &mut Instant,
+) -> anyhow::Result<Step> {
+    let Some(claim) = store.claim(args.study.as_deref(), name, args.lease)? else {
+        if let Some(study) = &args.study {
+            if store.is_done(study)? == Some(true) {
+                eprintln!("worker {name}: study {study} is finished");
+                return Ok(Step::Exit);
+            }
+        } else if args
+            .idle_exit
+            .is_some_and(|s| idle_since.elapsed().as_secs_f64() > s)
+        {
+            eprintln!("worker {name}: idle, exiting");
+            return Ok(Step::Exit);
+        }
+        std::thread::sleep(Duration::from_secs_f64(args.poll));
+        return Ok(Step::Idle);
+    };
+    if !runtimes.contains_key(&claim.study) {
+        let rt = runtime(store, &claim.study)?;
+        runtimes.insert(claim.study.clone(), rt);
+    }
+    let rt = &runtimes[&claim.study];
+    let (result, seconds) = evaluate_with_heartbeat(beat_store, &claim, rt, args.heartbeat);
+    // A result is worth a few tries to record; if it cannot be, the lease expires and the
+    // trial is handed out again.
+    let mut tries = 0;
+    let reported = loop {
+        match store.report(
             &claim,
             result.as_ref().map_err(|e| e.as_str()),
             seconds,
             rt.max_attempts,
-        )?;
-        let what = match (&result, reported) {
-            (_, Reported::Stale) => "lease lost: result discarded".to_string(),
-            (Ok(e), _) => format!("reward {:.3}", e.reward),
-            (Err(e), Reported::Retry) => format!("failed ({e}), will retry"),
-            (Err(e), _) => format!("failed ({e})"),
-        };
-        eprintln!(
-            "worker {name}: study {} trial {} attempt {}: {what} in {seconds:.2} s",
-            claim.study, claim.id, claim.attempt
-        );
-        idle_since = Instant::now();
-    }
+        ) {
+            Ok(r) => break r,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!(
+                    "worker {name}: cannot record trial {} yet ({e}); retrying",
+                    claim.id
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let what = match (&result, reported) {
+        (_, Reported::Stale) => "lease lost: result discarded".to_string(),
+        (Ok(e), _) => format!("reward {:.3}", e.reward),
+        (Err(e), Reported::Retry) => format!("failed ({e}), will retry"),
+        (Err(e), _) => format!("failed ({e})"),
+    };
+    eprintln!(
+        "worker {name}: study {} trial {} attempt {}: {what} in {seconds:.2} s",
+        claim.study, claim.id, claim.attempt
+    );
+    *idle_since = Instant::now();
+    Ok(Step::Worked)
 }
 
 /// Evaluates a claimed trial while a second connection renews its lease.
 fn evaluate_with_heartbeat(
-    url: &str,
+    beat_store: &mut dyn TrialStore,
     claim: &Claim,
     rt: &StudyRuntime,
     every: f64,
-) -> anyhow::Result<(Result<layernas_core::Evaluation, String>, f64)> {
-    let mut beat_store = layernas_store::open(url)?;
+) -> (Result<layernas_core::Evaluation, String>, f64) {
     let stop = AtomicBool::new(false);
     let start = Instant::now();
     let result = std::thread::scope(|scope| {
@@ -171,7 +230,8 @@ fn evaluate_with_heartbeat(
                 std::thread::sleep(Duration::from_millis(20));
                 if last.elapsed().as_secs_f64() >= every {
                     last = Instant::now();
-                    if !matches!(beat_store.heartbeat(claim), Ok(true)) {
+                    // A failed heartbeat is retried at the next beat; a lost lease ends them.
+                    if let Ok(false) = beat_store.heartbeat(claim) {
                         return;
                     }
                 }
@@ -188,7 +248,7 @@ fn evaluate_with_heartbeat(
         stop.store(true, Ordering::SeqCst);
         r
     });
-    Ok((result, start.elapsed().as_secs_f64()))
+    (result, start.elapsed().as_secs_f64())
 }
 
 #[derive(Debug, Args)]
@@ -338,12 +398,46 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Formats architectures the way the stored study's space writes them (the key if the space
+/// cannot be rebuilt, e.g. a space file that moved).
+fn formatter(
+    store: &mut dyn TrialStore,
+    study: &str,
+) -> Box<dyn Fn(&layernas_core::Arch) -> String> {
+    let space = store
+        .study_config(study)
+        .ok()
+        .flatten()
+        .and_then(|c| serde_json::from_str::<StudyFile>(&c).ok())
+        .and_then(|f| StudyArgs::default().merge(f).ok())
+        .and_then(|s| crate::spaces::resolve(&s.space, s.dataset).ok())
+        .map(|s| s.dyn_space());
+    match space {
+        Some(space) => Box::new(move |a| space.format(a)),
+        None => Box::new(|a| a.key()),
+    }
+}
+
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let mut store = store_for(&args.store)?;
     open_existing(&args.store, &args.study, &mut *store)?;
+    let format = formatter(&mut *store, &args.study);
     let trials = store.trials()?;
     let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&trials)? + "\n",
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = trials
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "id": t.id, "arch": format(&t.arch), "key": t.arch.key(),
+                        "state": t.state.name(), "cost": t.cost, "reward": t.reward,
+                        "metrics": t.metrics, "wave": t.wave, "attempts": t.attempts,
+                        "worker": t.worker, "seconds": t.seconds, "error": t.error,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&rows)? + "\n"
+        }
         Format::Csv => {
             let metric_names: Vec<String> = {
                 let mut names: Vec<String> = trials
@@ -356,14 +450,15 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
             };
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = vec![
-                "id", "arch", "state", "cost", "reward", "wave", "attempts", "worker", "seconds",
-                "error",
+                "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker",
+                "seconds", "error",
             ];
             header.extend(metric_names.iter().map(String::as_str));
             w.write_record(&header)?;
             for t in &trials {
                 let mut row = vec![
                     t.id.to_string(),
+                    format(&t.arch),
                     t.arch.key(),
                     t.state.name().to_string(),
                     t.cost.to_string(),

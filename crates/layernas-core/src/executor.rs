@@ -321,8 +321,22 @@ impl<'a> Executor<'a> {
     ) -> Result<Vec<Trial>, ExecError> {
         let ids: Vec<u64> = todo.iter().map(|t| t.id).collect();
         let mut reported: HashSet<u64> = HashSet::new();
+        let mut errors = 0;
         loop {
-            let trials = store.get(&ids)?;
+            // The store is shared with the workers: a transient error is retried.
+            let trials = match store.get(&ids) {
+                Ok(t) => {
+                    errors = 0;
+                    t
+                }
+                Err(e) if errors < 50 => {
+                    errors += 1;
+                    let _ = e;
+                    std::thread::sleep(self.poll);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             for t in trials.iter().filter(|t| t.state.is_final()) {
                 if reported.insert(t.id) {
                     self.emit(ProgressEvent::TrialFinished {
