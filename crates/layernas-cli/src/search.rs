@@ -11,8 +11,9 @@ use layernas_core::{
     pareto_front, Arch, CostModel, Evaluator, Executor, MemoryStore, ProgressEvent, SearchSpace,
     StoreError, Strategy, StudyOpen, TrialState, TrialStore,
 };
+use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
-use layernas_spaces::{Nb201Space, NetworkCost};
+use layernas_spaces::NetworkCost;
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,6 +81,73 @@ pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, In
     })
 }
 
+/// A study's evaluator, and the timeout the executor must enforce (the command evaluator
+/// enforces its own by killing the command).
+pub struct Built {
+    pub evaluator: Arc<dyn Evaluator>,
+    /// True for the benchmark table (reward and test are its columns).
+    pub table: bool,
+    pub executor_timeout: Option<Duration>,
+    pub has_sim_time: bool,
+}
+
+/// Evaluator names.
+pub const EVALUATORS: &[&str] = &["table", "command"];
+
+/// Builds the evaluator a study names (`table` by default where the space has a table).
+pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError> {
+    let timeout = study.trial_timeout.map(Duration::from_secs_f64);
+    let name = study.evaluator.clone().unwrap_or_else(|| match space {
+        Space::Nb201(_) => "table".into(),
+        Space::Template(_) => "none".into(),
+    });
+    match (name.as_str(), space) {
+        ("table", Space::Nb201(_)) => {
+            let e = table_evaluator(study)?;
+            Ok(Built {
+                has_sim_time: e.has_sim_time(),
+                table: true,
+                evaluator: Arc::new(e),
+                executor_timeout: timeout,
+            })
+        }
+        ("table", Space::Template(t)) | ("none", Space::Template(t)) => Err(InputError(format!(
+            "space {} has no benchmark table: choose --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
+            t.name()
+        ))),
+        ("command", _) => {
+            let command = study.command.clone().ok_or_else(|| {
+                InputError("--evaluator command needs --command \"program args\"".into())
+            })?;
+            let network = match space {
+                Space::Template(t) => Some(t.clone()),
+                Space::Nb201(_) => None,
+            };
+            let context = serde_json::json!({
+                "study": study.study,
+                "dataset": study.dataset.name(),
+                "cost": study.cost,
+            });
+            Ok(Built {
+                evaluator: Arc::new(CommandEvaluator::new(
+                    command,
+                    space.dyn_space(),
+                    network,
+                    context,
+                    timeout,
+                )),
+                executor_timeout: None,
+                has_sim_time: false,
+                table: false,
+            })
+        }
+        (other, _) => Err(InputError(format!(
+            "unknown evaluator {other:?} (allowed: {})",
+            EVALUATORS.join(", ")
+        ))),
+    }
+}
+
 /// The table evaluator of a study (nb201).
 pub fn table_evaluator(study: &Study) -> Result<TableEvaluator, InputError> {
     let bench = load_bench(study)?;
@@ -128,18 +196,19 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     if args.dry_run {
         return dry_run(args, &study, space, cost);
     }
-    if let Space::Template(t) = &resolved {
-        return Err(InputError(format!(
-            "space {} has no evaluator yet: the benchmark table covers nb201 only (use --dry-run to see the LayerNAS plan)",
-            t.name()
-        ))
-        .into());
-    }
-    let bench = load_bench(&study)?;
-    let table_evaluator = table_evaluator(&study)?;
-    let has_sim_time = table_evaluator.has_sim_time();
-    let evaluator: Arc<dyn Evaluator> = Arc::new(table_evaluator);
-    let test_values = bench.column(&study.test_column).map_err(input)?;
+    let built = build_evaluator(&study, &resolved)?;
+    let has_sim_time = built.has_sim_time;
+    let (reward_label, test_label) = if built.table {
+        (study.reward_column.clone(), study.test_column.clone())
+    } else {
+        ("reward".to_string(), "test".to_string())
+    };
+    let evaluator = built.evaluator.clone();
+    // The benchmark's architecture index, where the space is the table's.
+    let bench = match &resolved {
+        Space::Nb201(_) => Some(load_bench(&study)?),
+        Space::Template(_) => None,
+    };
     let mut store = open_store(&study)?;
     // LayerNAS is kept concrete for its per-layer statistics; the baselines are built by name.
     let mut layernas = None;
@@ -192,7 +261,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         space.num_models(),
         space.layers().len(),
         study.dataset.name(),
-        study.reward_column,
+        reward_label,
         cost.name(),
         cost.unit(),
     );
@@ -227,7 +296,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         workers: study.workers,
         seed: study.layernas.seed,
         retries: study.retries,
-        trial_timeout: study.trial_timeout.map(Duration::from_secs_f64),
+        trial_timeout: built.executor_timeout,
         worker_name: format!("controller:{}", std::process::id()),
         progress: Some(&progress),
         ..Executor::new(&*space, &*cost, evaluator)
@@ -242,12 +311,16 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let trials = store.trials()?;
+    let test_of: std::collections::HashMap<&Arch, f64> = trials
+        .iter()
+        .filter_map(|t| t.metrics.get("test").map(|v| (&t.arch, *v)))
+        .collect();
     let point = |arch: &Arch, reward: f64| Point {
         arch: space.format(arch),
         cost: cost.cost(arch),
         reward,
-        test: Some(test_values[Nb201Space::code(arch)]),
-        index: Some(bench.index(arch)),
+        test: test_of.get(arch).copied(),
+        index: bench.as_ref().map(|b| b.index(arch)),
     };
     let complete: Vec<_> = trials
         .iter()
@@ -289,8 +362,8 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             name: cost.name().to_string(),
             unit: cost.unit().to_string(),
         },
-        reward_column: study.reward_column.clone(),
-        test_column: study.test_column.clone(),
+        reward_column: reward_label.clone(),
+        test_column: test_label.clone(),
         min_cost: study.layernas.min_cost,
         max_cost: study.layernas.max_cost,
         config: study.layernas.clone(),

@@ -54,6 +54,8 @@ pub struct StudyFile {
     data_dir: Option<PathBuf>,
     store: Option<String>,
     study: Option<String>,
+    evaluator: Option<String>,
+    command: Option<String>,
     retries: Option<u32>,
     trial_timeout: Option<f64>,
     sim_time_scale: Option<f64>,
@@ -137,6 +139,13 @@ pub struct StudyArgs {
     /// memory]. The same command against the same store resumes the study.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// Evaluator: table (the benchmark table; default where the space has one) or command
+    /// (run --command per trial: the trial as JSON on stdin, a JSON result line on stdout).
+    #[arg(long)]
+    pub evaluator: Option<String>,
+    /// The command of `--evaluator command`, run with `sh -c`.
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
     /// Study name within the store [default: default].
     #[arg(long, value_name = "NAME")]
     pub study: Option<String>,
@@ -202,6 +211,8 @@ pub struct Study {
     pub strategies: StrategyConfig,
     pub store: Option<String>,
     pub study: String,
+    pub evaluator: Option<String>,
+    pub command: Option<String>,
     pub allow_changed_config: bool,
     pub retries: u32,
     pub trial_timeout: Option<f64>,
@@ -346,7 +357,11 @@ impl StudyArgs {
                 SelectArg::Evaluated => Selection::Evaluated,
             },
         };
+        let evaluator = self.evaluator.clone().or(file.evaluator.clone());
+        let command = self.command.clone().or(file.command.clone());
         let mut study = Study {
+            evaluator,
+            command,
             store,
             study: study_name,
             allow_changed_config: self.allow_changed_config,
@@ -415,6 +430,8 @@ impl Study {
             },
             store: None,
             study: Some(self.study.clone()),
+            evaluator: self.evaluator.clone(),
+            command: self.command.clone(),
             retries: Some(self.retries),
             trial_timeout: self.trial_timeout,
             sim_time_scale: Some(self.sim_time_scale),

@@ -1,6 +1,6 @@
 //! `layernas worker`, `layernas status`, `layernas export`.
 
-use crate::search::table_evaluator;
+use crate::search::build_evaluator;
 use crate::study::{InputError, StudyArgs, StudyFile};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -80,18 +80,13 @@ fn runtime(store: &mut dyn TrialStore, study: &str) -> anyhow::Result<StudyRunti
         ))
     })?;
     let study = StudyArgs::default().merge(file)?;
-    if study.space != "nb201" {
-        return Err(InputError(format!(
-            "study {}: space {} has no evaluator yet",
-            study.study, study.space
-        ))
-        .into());
-    }
+    let space = crate::spaces::resolve(&study.space, study.dataset)?;
+    let built = build_evaluator(&study, &space)?;
     Ok(StudyRuntime {
-        evaluator: Arc::new(table_evaluator(&study)?),
+        evaluator: built.evaluator,
         seed: study.layernas.seed,
         max_attempts: study.retries + 1,
-        timeout: study.trial_timeout.map(Duration::from_secs_f64),
+        timeout: built.executor_timeout,
     })
 }
 

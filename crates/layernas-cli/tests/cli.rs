@@ -514,7 +514,9 @@ fn dry_run_plans_network_space_searches() {
     assert_eq!(json["trial_bound"].as_u64(), Some(total));
     let e = fails_with(&["search", "--space", "mobilenetv2", "--max-cost", "300"]);
     assert!(
-        e.contains("no evaluator yet") && e.contains("--dry-run"),
+        e.contains("no benchmark table")
+            && e.contains("--evaluator command")
+            && e.contains("--dry-run"),
         "{e}"
     );
     let e = fails_with(&[
@@ -593,6 +595,119 @@ fn architectures_outside_the_space_are_refused() {
     let e = fails_with(&["space", "resnet"]);
     assert!(
         e.contains("unknown space \"resnet\"") && e.contains("mobilenetv3-small"),
+        "{e}"
+    );
+}
+
+/// A stand-in trainer: reward grows with the network's parameters (and the cell's conv count
+/// on nb201); fails on request for architectures whose key contains "4".
+const TOY_TRAINER: &str = r#"python3 -c '
+import json, math, os, sys
+t = json.load(sys.stdin)
+if os.environ.get("FAIL_ON_4") and "4" in t["key"]:
+    print("simulated crash", file=sys.stderr); sys.exit(1)
+size = t["network"]["params"] if t["network"] else t["arch"].count("conv")
+r = 100 * (1 - math.exp(-size / 3e5)) if t["network"] else 80 + 2 * size
+print(json.dumps({"reward": r, "test": r - 0.5}))
+'"#;
+
+#[test]
+fn the_command_evaluator_searches_any_space_with_the_same_json() {
+    let json = search_json(&[
+        "--space",
+        "nats-sss",
+        "--cost",
+        "madds",
+        "--max-cost",
+        "40",
+        "--buckets",
+        "10",
+        "--evaluator",
+        "command",
+        "--command",
+        TOY_TRAINER,
+        "--workers",
+        "2",
+    ]);
+    let best = &json["best"];
+    assert!(best["cost"].as_f64().unwrap() <= 40.0);
+    assert_eq!(
+        best["test"].as_f64().unwrap(),
+        best["reward"].as_f64().unwrap() - 0.5
+    );
+    assert!(json["front"].as_array().unwrap().len() > 3);
+    assert_eq!(json["reward_column"], "reward");
+    // nb201 takes a command too, with the arch string as the CLI prints it.
+    let json = search_json(&[
+        "--evaluator",
+        "command",
+        "--command",
+        TOY_TRAINER,
+        "--max-cost",
+        "30",
+        "--buckets",
+        "10",
+    ]);
+    assert!(json["best"]["arch"].as_str().unwrap().starts_with('|'));
+}
+
+#[test]
+fn failing_commands_become_failed_trials_and_the_search_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let out = layernas()
+        .env("FAIL_ON_4", "1")
+        .args([
+            "search",
+            "--space",
+            "nats-sss",
+            "--max-cost",
+            "40",
+            "--buckets",
+            "10",
+            "--evaluator",
+            "command",
+            "--retries",
+            "1",
+            "--quiet",
+            "--json",
+            "-",
+            "--command",
+            TOY_TRAINER,
+            "--store",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["failed"].as_u64().unwrap() > 0);
+    assert!(json["best"].is_object());
+    let status = layernas()
+        .args(["status", "--store"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        text.contains("2 attempts") && text.contains("simulated crash"),
+        "{text}"
+    );
+}
+
+#[test]
+fn evaluator_choices_are_checked() {
+    let e = fails_with(&["search", "--space", "mobilenetv2", "--evaluator", "command"]);
+    assert!(e.contains("needs --command"), "{e}");
+    let e = fails_with(&["search", "--space", "mobilenetv2", "--evaluator", "table"]);
+    assert!(e.contains("no benchmark table"), "{e}");
+    let e = fails_with(&["search", "--evaluator", "oracle"]);
+    assert!(
+        e.contains("unknown evaluator \"oracle\"") && e.contains("table, command"),
         "{e}"
     );
 }
