@@ -38,170 +38,182 @@ fn write_file(path: &Path, text: &str) -> Result<(), BenchError> {
     })
 }
 
-fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>, BenchError> {
-    csv::Writer::from_path(path).map_err(|e| BenchError::Write {
+/// Writes one CSV file.
+fn write_csv(path: &Path, header: &[&str], rows: Vec<Vec<String>>) -> Result<(), BenchError> {
+    let err = |e: csv::Error| BenchError::Write {
         path: path.display().to_string(),
         reason: e.to_string(),
-    })
-}
-
-fn csv_err(path: &Path) -> impl Fn(csv::Error) -> BenchError + '_ {
-    move |e| BenchError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
+    };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record(header).map_err(err)?;
+    for row in rows {
+        w.write_record(&row).map_err(err)?;
     }
+    w.flush().map_err(|e| err(e.into()))
 }
 
 fn write_csvs(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
     let space = Nb201Space::new();
     let arch = |code: usize| space.format(&Nb201Space::from_code(code));
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
 
-    let path = dir.join("runs.csv");
-    let mut w = csv_writer(&path)?;
-    let e = csv_err(&path);
-    w.write_record([
-        "strategy",
-        "dataset",
-        "seed",
-        "trials",
-        "seconds",
-        "answer_arch",
-        "answer_valid",
-        "answer_test",
-        "front_regret",
-        "caps_without_answer",
-    ])
-    .map_err(&e)?;
-    for run in &r.runs {
-        let (regret, missing) = front_regret(run);
-        let (a, v, t) = run
-            .answer
-            .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
-            .unwrap_or_default();
-        w.write_record([
-            run.strategy.clone(),
-            run.dataset.name().into(),
-            run.seed.to_string(),
-            run.trials.to_string(),
-            format!("{:.6}", run.seconds),
-            a,
-            v,
-            t,
-            regret.to_string(),
-            missing.to_string(),
-        ])
-        .map_err(&e)?;
-    }
-    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
-
-    let path = dir.join("curves.csv");
-    let mut w = csv_writer(&path)?;
-    let e = csv_err(&path);
-    w.write_record(["strategy", "dataset", "seed", "trial", "best_test"])
-        .map_err(&e)?;
-    for run in &r.runs {
-        for (i, t) in run.curve.iter().enumerate() {
-            w.write_record([
+    let runs = r
+        .runs
+        .iter()
+        .map(|run| {
+            let (regret, missing) = front_regret(run);
+            let (a, v, t) = run
+                .answer
+                .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
+                .unwrap_or_default();
+            vec![
                 run.strategy.clone(),
                 run.dataset.name().into(),
                 run.seed.to_string(),
-                (i + 1).to_string(),
-                t.to_string(),
-            ])
-            .map_err(&e)?;
-        }
-    }
-    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+                run.trials.to_string(),
+                format!("{:.6}", run.seconds),
+                a,
+                v,
+                t,
+                regret.to_string(),
+                missing.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("runs.csv"),
+        &[
+            "strategy",
+            "dataset",
+            "seed",
+            "trials",
+            "seconds",
+            "answer_arch",
+            "answer_valid",
+            "answer_test",
+            "front_regret",
+            "caps_without_answer",
+        ],
+        runs,
+    )?;
 
-    let path = dir.join("front_regret.csv");
-    let mut w = csv_writer(&path)?;
-    let e = csv_err(&path);
-    w.write_record([
-        "strategy",
-        "dataset",
-        "seed",
-        "cap_mflops",
-        "oracle_test",
-        "regret",
-    ])
-    .map_err(&e)?;
-    for run in &r.runs {
-        for ((cap, oracle), regret) in r.caps[&run.dataset].iter().zip(&run.cap_regret) {
-            w.write_record([
-                run.strategy.clone(),
-                run.dataset.name().into(),
-                run.seed.to_string(),
-                cap.to_string(),
-                oracle.to_string(),
-                regret.map_or(String::new(), |x| x.to_string()),
-            ])
-            .map_err(&e)?;
-        }
-    }
-    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+    let curves = r
+        .runs
+        .iter()
+        .flat_map(|run| {
+            run.curve.iter().enumerate().map(move |(i, t)| {
+                vec![
+                    run.strategy.clone(),
+                    run.dataset.name().into(),
+                    run.seed.to_string(),
+                    (i + 1).to_string(),
+                    t.to_string(),
+                ]
+            })
+        })
+        .collect();
+    write_csv(
+        &dir.join("curves.csv"),
+        &["strategy", "dataset", "seed", "trial", "best_test"],
+        curves,
+    )?;
 
-    let path = dir.join("assumption.csv");
-    let mut w = csv_writer(&path)?;
-    let e = csv_err(&path);
-    w.write_record([
-        "dataset",
-        "cost",
-        "bucket",
-        "optimum_arch",
-        "optimum_valid",
-        "optimum_test",
-        "kept_arch",
-        "kept_valid",
-        "kept_test",
-        "recovered",
-    ])
-    .map_err(&e)?;
-    for row in &r.assumption {
-        let (ka, kv, kt) = row
-            .kept
-            .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
-            .unwrap_or_default();
-        w.write_record([
-            row.dataset.name().to_string(),
-            row.cost.clone(),
-            row.bucket.to_string(),
-            arch(row.optimum.0),
-            row.optimum.1.to_string(),
-            row.optimum.2.to_string(),
-            ka,
-            kv,
-            kt,
-            row.recovered.to_string(),
-        ])
-        .map_err(&e)?;
-    }
-    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
+    let regrets =
+        r.runs
+            .iter()
+            .flat_map(|run| {
+                r.caps[&run.dataset].iter().zip(&run.cap_regret).map(
+                    move |((cap, oracle), regret)| {
+                        vec![
+                            run.strategy.clone(),
+                            run.dataset.name().into(),
+                            run.seed.to_string(),
+                            cap.to_string(),
+                            oracle.to_string(),
+                            opt(*regret),
+                        ]
+                    },
+                )
+            })
+            .collect();
+    write_csv(
+        &dir.join("front_regret.csv"),
+        &[
+            "strategy",
+            "dataset",
+            "seed",
+            "cap_mflops",
+            "oracle_test",
+            "regret",
+        ],
+        regrets,
+    )?;
 
-    let path = dir.join("ablation.csv");
-    let mut w = csv_writer(&path)?;
-    let e = csv_err(&path);
-    w.write_record([
-        "buckets",
-        "keep",
-        "dataset",
-        "trials",
-        "front_regret",
-        "caps_without_answer",
-    ])
-    .map_err(&e)?;
-    for row in &r.ablation {
-        w.write_record([
-            row.buckets.to_string(),
-            row.keep.to_string(),
-            row.dataset.name().into(),
-            row.trials.to_string(),
-            row.regret.to_string(),
-            row.missing_caps.to_string(),
-        ])
-        .map_err(&e)?;
-    }
-    w.flush().map_err(|x| csv_err(&path)(x.into()))?;
-    Ok(())
+    let assumption = r
+        .assumption
+        .iter()
+        .map(|row| {
+            let (ka, kv, kt) = row
+                .kept
+                .map(|(c, v, t)| (arch(c), v.to_string(), t.to_string()))
+                .unwrap_or_default();
+            vec![
+                row.dataset.name().to_string(),
+                row.cost.clone(),
+                row.bucket.to_string(),
+                arch(row.optimum.0),
+                row.optimum.1.to_string(),
+                row.optimum.2.to_string(),
+                ka,
+                kv,
+                kt,
+                row.recovered.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("assumption.csv"),
+        &[
+            "dataset",
+            "cost",
+            "bucket",
+            "optimum_arch",
+            "optimum_valid",
+            "optimum_test",
+            "kept_arch",
+            "kept_valid",
+            "kept_test",
+            "recovered",
+        ],
+        assumption,
+    )?;
+
+    let ablation = r
+        .ablation
+        .iter()
+        .map(|row| {
+            vec![
+                row.buckets.to_string(),
+                row.keep.to_string(),
+                row.dataset.name().into(),
+                row.trials.to_string(),
+                row.regret.to_string(),
+                row.missing_caps.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("ablation.csv"),
+        &[
+            "buckets",
+            "keep",
+            "dataset",
+            "trials",
+            "front_regret",
+            "caps_without_answer",
+        ],
+        ablation,
+    )
 }
 
 fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {

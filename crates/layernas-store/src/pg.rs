@@ -1,4 +1,4 @@
-use crate::row::{metrics_json, Row, COLUMNS};
+use crate::row::{metrics_json, report_row, Row, COLUMNS};
 use layernas_core::{
     Arch, Claim, Evaluation, Reported, StoreError, StudyOpen, StudySpec, Trial, TrialStore,
 };
@@ -370,35 +370,13 @@ impl TrialStore for PgStore {
         };
         let attempts: i32 = held.get(0);
         let worker: Option<String> = held.get(1);
-        let (state, reward, metrics, error, outcome) = match result {
-            Ok(e) => (
-                "complete",
-                Some(e.reward),
-                Some(serde_json::to_string(&e.metrics).expect("numbers serialize")),
-                None,
-                Reported::Complete,
-            ),
-            Err(reason) if (attempts as u32) < max_attempts => (
-                "pending",
-                None,
-                None,
-                Some(reason.to_string()),
-                Reported::Retry,
-            ),
-            Err(reason) => (
-                "failed",
-                None,
-                None,
-                Some(reason.to_string()),
-                Reported::Failed,
-            ),
-        };
+        let row = report_row(result, attempts as u32, max_attempts);
         tx.execute(
             &format!(
                 "UPDATE layernas_trials SET state = $3, reward = $4, metrics = $5, error = $6, seconds = $7,
                    finished_at = {NOW}, token = NULL WHERE study = $1 AND id = $2"
             ),
-            &[&claim.study, &(claim.id as i64), &state, &reward, &metrics, &error, &seconds],
+            &[&claim.study, &(claim.id as i64), &row.state, &row.reward, &row.metrics, &row.error, &seconds],
         )
         .map_err(backend)?;
         if let Some(w) = worker {
@@ -412,7 +390,7 @@ impl TrialStore for PgStore {
             .map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(outcome)
+        Ok(row.outcome)
     }
 
     fn workers(&mut self) -> Result<Vec<(String, f64, u64)>, StoreError> {

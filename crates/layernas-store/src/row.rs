@@ -1,6 +1,6 @@
 //! Converting trial fields to and from their stored form.
 
-use layernas_core::{Arch, StoreError, Trial, TrialState};
+use layernas_core::{Arch, Evaluation, Reported, StoreError, Trial, TrialState};
 use std::collections::BTreeMap;
 
 /// A trial row as both backends read it.
@@ -51,5 +51,45 @@ impl Row {
             attempts: self.attempts as u32,
             worker: self.worker,
         })
+    }
+}
+
+/// What a reported result writes: state, reward, metrics JSON, error, and the outcome. A failure
+/// goes back to pending while the attempts made are below `max_attempts`.
+pub(crate) struct ReportRow {
+    pub state: &'static str,
+    pub reward: Option<f64>,
+    pub metrics: Option<String>,
+    pub error: Option<String>,
+    pub outcome: Reported,
+}
+
+pub(crate) fn report_row(
+    result: Result<&Evaluation, &str>,
+    attempts: u32,
+    max_attempts: u32,
+) -> ReportRow {
+    match result {
+        Ok(e) => ReportRow {
+            state: "complete",
+            reward: Some(e.reward),
+            metrics: Some(serde_json::to_string(&e.metrics).expect("numbers serialize")),
+            error: None,
+            outcome: Reported::Complete,
+        },
+        Err(reason) => {
+            let retry = attempts < max_attempts;
+            ReportRow {
+                state: if retry { "pending" } else { "failed" },
+                reward: None,
+                metrics: None,
+                error: Some(reason.to_string()),
+                outcome: if retry {
+                    Reported::Retry
+                } else {
+                    Reported::Failed
+                },
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-use crate::row::{metrics_json, Row, COLUMNS};
+use crate::row::{metrics_json, report_row, Row, COLUMNS};
 use layernas_core::{
     now, Arch, Claim, Evaluation, Reported, StoreError, StudyOpen, StudySpec, Trial, TrialStore,
 };
@@ -370,40 +370,18 @@ impl TrialStore for SqliteStore {
         let Some((attempts, worker)) = held else {
             return Ok(Reported::Stale);
         };
-        let (state, reward, metrics, error, outcome) = match result {
-            Ok(e) => (
-                "complete",
-                Some(e.reward),
-                Some(serde_json::to_string(&e.metrics).expect("numbers serialize")),
-                None,
-                Reported::Complete,
-            ),
-            Err(reason) if (attempts as u32) < max_attempts => (
-                "pending",
-                None,
-                None,
-                Some(reason.to_string()),
-                Reported::Retry,
-            ),
-            Err(reason) => (
-                "failed",
-                None,
-                None,
-                Some(reason.to_string()),
-                Reported::Failed,
-            ),
-        };
+        let row = report_row(result, attempts as u32, max_attempts);
         tx.execute(
             "UPDATE trials SET state = ?3, reward = ?4, metrics = ?5, error = ?6, seconds = ?7, finished_at = ?8, token = NULL
              WHERE study = ?1 AND id = ?2",
-            params![claim.study, claim.id as i64, state, reward, metrics, error, seconds, now()],
+            params![claim.study, claim.id as i64, row.state, row.reward, row.metrics, row.error, seconds, now()],
         )
         .map_err(backend)?;
         if let Some(w) = worker {
             Self::touch_worker(&tx, &w, 1)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(outcome)
+        Ok(row.outcome)
     }
 
     fn workers(&mut self) -> Result<Vec<(String, f64, u64)>, StoreError> {
