@@ -15,6 +15,7 @@ use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::NetworkCost;
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
+use layernas_train::{FashionMnist, TrainEvaluator};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,7 @@ pub struct Built {
 }
 
 /// Evaluator names.
-pub const EVALUATORS: &[&str] = &["table", "command"];
+pub const EVALUATORS: &[&str] = &["table", "train", "command"];
 
 /// Builds the evaluator a study names (`table` by default where the space has a table).
 pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError> {
@@ -112,9 +113,31 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError
             })
         }
         ("table", Space::Template(t)) | ("none", Space::Template(t)) => Err(InputError(format!(
-            "space {} has no benchmark table: choose --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
+            "space {} has no benchmark table: choose --evaluator train (built-in trainer, --dataset fashion-mnist) or --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
             t.name()
         ))),
+        ("train", Space::Template(t)) => {
+            if study.dataset_name != "fashion-mnist" {
+                return Err(InputError(format!(
+                    "the built-in trainer trains on fashion-mnist, not {} (use --dataset fashion-mnist)",
+                    study.dataset_name
+                )));
+            }
+            let data = match &study.data {
+                DataSource::Embedded => FashionMnist::embedded(),
+                DataSource::Dir(dir) => FashionMnist::from_dir(dir),
+            }
+            .map_err(input)?;
+            Ok(Built {
+                evaluator: Arc::new(TrainEvaluator::new(t.clone(), Arc::new(data), study.train.clone())),
+                table: false,
+                executor_timeout: timeout,
+                has_sim_time: false,
+            })
+        }
+        ("train", Space::Nb201(_)) => Err(InputError(
+            "the built-in trainer needs a network space (mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or a .toml space); nb201 uses the table".into(),
+        )),
         ("command", _) => {
             let command = study.command.clone().ok_or_else(|| {
                 InputError("--evaluator command needs --command \"program args\"".into())
@@ -206,7 +229,8 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let evaluator = built.evaluator.clone();
     // The benchmark's architecture index, where the space is the table's.
     let bench = match &resolved {
-        Space::Nb201(_) => Some(load_bench(&study)?),
+        Space::Nb201(_) if built.table => Some(load_bench(&study)?),
+        Space::Nb201(_) => None,
         Space::Template(_) => None,
     };
     let mut store = open_store(&study)?;
@@ -260,7 +284,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         space.name(),
         space.num_models(),
         space.layers().len(),
-        study.dataset.name(),
+        study.dataset_name,
         reward_label,
         cost.name(),
         cost.unit(),
@@ -356,7 +380,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     let report = SearchReport {
         space: space.name().to_string(),
-        dataset: study.dataset.name().to_string(),
+        dataset: study.dataset_name.clone(),
         strategy: strategy_name,
         cost: CostInfo {
             name: cost.name().to_string(),

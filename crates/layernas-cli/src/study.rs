@@ -8,6 +8,7 @@ use layernas_search::{
     STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset};
+use layernas_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub struct StudyFile {
     study: Option<String>,
     evaluator: Option<String>,
     command: Option<String>,
+    train: Option<TrainConfig>,
     retries: Option<u32>,
     trial_timeout: Option<f64>,
     sim_time_scale: Option<f64>,
@@ -143,6 +145,12 @@ pub struct StudyArgs {
     /// (run --command per trial: the trial as JSON on stdin, a JSON result line on stdout).
     #[arg(long)]
     pub evaluator: Option<String>,
+    /// Built-in trainer: epochs per trial [default: 2].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Built-in trainer: training images per trial [default: 4000].
+    #[arg(long, value_name = "N")]
+    pub train_subset: Option<usize>,
     /// The command of `--evaluator command`, run with `sh -c`.
     #[arg(long, value_name = "COMMAND")]
     pub command: Option<String>,
@@ -213,6 +221,9 @@ pub struct Study {
     pub study: String,
     pub evaluator: Option<String>,
     pub command: Option<String>,
+    pub train: TrainConfig,
+    /// The dataset as named (`fashion-mnist` for the trainer; table datasets otherwise).
+    pub dataset_name: String,
     pub allow_changed_config: bool,
     pub retries: u32,
     pub trial_timeout: Option<f64>,
@@ -309,7 +320,13 @@ impl StudyArgs {
             .clone()
             .or(file.dataset)
             .unwrap_or_else(|| "cifar10".into());
-        let dataset = Dataset::parse(&dataset_name).map_err(|e| InputError(e.to_string()))?;
+        // fashion-mnist is the trainer's dataset; table spaces keep their own.
+        let dataset = if dataset_name == "fashion-mnist" {
+            Dataset::Cifar10
+        } else {
+            Dataset::parse(&dataset_name)
+                .map_err(|e| InputError(format!("{e}; fashion-mnist for --evaluator train")))?
+        };
         let workers = self.workers.or(file.workers).unwrap_or(1);
         let max_trials = self.max_trials.or(file.max_trials);
         let trial_timeout = self.trial_timeout.or(file.trial_timeout);
@@ -358,8 +375,28 @@ impl StudyArgs {
             },
         };
         let evaluator = self.evaluator.clone().or(file.evaluator.clone());
+        let mut train = file.train.clone().unwrap_or_default();
+        if let Some(e) = self.epochs {
+            train.epochs = e;
+        }
+        if let Some(n) = self.train_subset {
+            train.train_subset = n;
+        }
+        if train.epochs == 0 || train.train_subset == 0 || train.batch_size == 0 {
+            return Err(InputError(
+                "invalid train settings: epochs, train_subset and batch_size must be at least 1"
+                    .into(),
+            ));
+        }
+        if !(train.width > 0.0 && train.learning_rate > 0.0) {
+            return Err(InputError(
+                "invalid train settings: width and learning_rate must be positive".into(),
+            ));
+        }
         let command = self.command.clone().or(file.command.clone());
         let mut study = Study {
+            train,
+            dataset_name: dataset_name.clone(),
             evaluator,
             command,
             store,
@@ -415,7 +452,7 @@ impl Study {
         let r = &self.strategies.reinforce;
         StudyFile {
             space: Some(self.space.clone()),
-            dataset: Some(self.dataset.name().into()),
+            dataset: Some(self.dataset_name.clone()),
             cost: Some(self.cost.clone()),
             min_cost: l.min_cost,
             max_cost: l.max_cost,
@@ -432,6 +469,7 @@ impl Study {
             study: Some(self.study.clone()),
             evaluator: self.evaluator.clone(),
             command: self.command.clone(),
+            train: Some(self.train.clone()),
             retries: Some(self.retries),
             trial_timeout: self.trial_timeout,
             sim_time_scale: Some(self.sim_time_scale),

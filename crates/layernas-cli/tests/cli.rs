@@ -707,7 +707,64 @@ fn evaluator_choices_are_checked() {
     assert!(e.contains("no benchmark table"), "{e}");
     let e = fails_with(&["search", "--evaluator", "oracle"]);
     assert!(
-        e.contains("unknown evaluator \"oracle\"") && e.contains("table, command"),
+        e.contains("unknown evaluator \"oracle\"") && e.contains("table, train, command"),
         "{e}"
     );
+}
+
+#[test]
+fn the_built_in_trainer_searches_a_network_space() {
+    let space =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/fashion-cnn.toml");
+    let json = search_json(&[
+        "--space",
+        space.to_str().unwrap(),
+        "--dataset",
+        "fashion-mnist",
+        "--evaluator",
+        "train",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "300",
+        "--strategy",
+        "random",
+        "--max-trials",
+        "2",
+        "--workers",
+        "2",
+    ]);
+    assert_eq!(json["trials"], 2);
+    let best = &json["best"];
+    assert!(best["reward"].as_f64().unwrap() > 10.0, "{best}");
+    assert!(best["test"].as_f64().is_some());
+    assert_eq!(json["dataset"], "fashion-mnist");
+    let e = fails_with(&[
+        "search",
+        "--space",
+        space.to_str().unwrap(),
+        "--evaluator",
+        "train",
+    ]);
+    assert!(e.contains("--dataset fashion-mnist"), "{e}");
+    let e = fails_with(&[
+        "search",
+        "--evaluator",
+        "train",
+        "--dataset",
+        "fashion-mnist",
+    ]);
+    assert!(e.contains("needs a network space"), "{e}");
+    let e = fails_with(&[
+        "search",
+        "--space",
+        space.to_str().unwrap(),
+        "--dataset",
+        "fashion-mnist",
+        "--evaluator",
+        "train",
+        "--epochs",
+        "0",
+    ]);
+    assert!(e.contains("epochs"), "{e}");
 }

@@ -1,0 +1,84 @@
+//! Training speed of the built-in trainer (images per second), for a plain CNN and a
+//! MobileNet-style network, one epoch over 512 Fashion-MNIST images, batch 64, on the
+//! pure-Rust Flex CPU backend. Run with `cargo bench -p layernas-train`.
+
+use burn::prelude::Device;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use layernas_core::SearchSpace;
+use layernas_spaces::network::Input;
+use layernas_spaces::space_from_toml;
+use layernas_train::{adapt, build, train, FashionMnist, TrainConfig};
+use std::time::Duration;
+
+const PLAIN: &str = r#"
+name = "plain-cnn"
+classes = 10
+input = { resolution = 28, channels = 1 }
+[[layers]]
+op = "conv"
+out = 16
+kernel = [3, 5]
+stride = 1
+[[layers]]
+op = "conv"
+out = 32
+kernel = 3
+stride = 2
+[[layers]]
+op = "conv"
+out = 64
+kernel = 3
+stride = 2
+[[layers]]
+op = "global_pool"
+[[layers]]
+op = "linear"
+"#;
+
+fn speed(c: &mut Criterion) {
+    let data = FashionMnist::embedded().unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        train_subset: 512,
+        valid_size: 100,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let fashion = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/spaces/fashion-cnn.toml"
+    ))
+    .unwrap();
+    let mut group = c.benchmark_group("train-images");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(512));
+    for (name, text) in [
+        ("plain-cnn", PLAIN.to_string()),
+        ("mobilenet-style", fashion),
+    ] {
+        let space = space_from_toml(&text, name).unwrap();
+        let net = adapt(
+            &space.network(&space.default_arch()),
+            Input {
+                resolution: 28,
+                channels: 1,
+            },
+            10,
+            1.0,
+        )
+        .unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let device = Device::flex().autodiff();
+                device.seed(0);
+                train(build(&net, &device).unwrap(), &data, &config, 0, &device)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, speed);
+criterion_main!(benches);

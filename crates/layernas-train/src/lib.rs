@@ -1,0 +1,15 @@
+//! The built-in trainer: turns a network description into a burn model on the pure-Rust Flex
+//! CPU backend, trains it on Fashion-MNIST (a stratified subset ships in the repository) and
+//! reports validation accuracy (the reward, from images held out of the training set) and test
+//! accuracy (reported only, never selected on).
+#![warn(missing_docs)]
+
+mod data;
+mod evaluator;
+mod model;
+mod train;
+
+pub use data::{DataError, Dataset, FashionMnist};
+pub use evaluator::TrainEvaluator;
+pub use model::{adapt, build, Net};
+pub use train::{train, TrainConfig, TrainResult};

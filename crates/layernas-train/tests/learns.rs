@@ -1,0 +1,109 @@
+//! The built-in trainer learns, is deterministic for a seed, and builds every op of the schema.
+
+use layernas_core::{Evaluator, SearchSpace, TrialRequest};
+use layernas_spaces::{mobilenet_v3_space, nats_sss_space, space_from_toml};
+use layernas_train::{FashionMnist, TrainConfig, TrainEvaluator};
+use std::sync::Arc;
+
+const CNN: &str = r#"
+name = "cnn"
+classes = 10
+input = { resolution = 28, channels = 1 }
+[[layers]]
+op = "conv"
+out = [8, 16]
+kernel = 3
+stride = 2
+[[layers]]
+op = "mbconv"
+out = 16
+kernel = [3, 5]
+expand = 2
+se = [false, true]
+act = "hswish"
+[[layers]]
+op = "conv"
+out = 32
+kernel = 3
+stride = 2
+[[layers]]
+op = "global_pool"
+[[layers]]
+op = "linear"
+"#;
+
+fn quick() -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        train_subset: 3000,
+        valid_size: 500,
+        batch_size: 32,
+        learning_rate: 0.05,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_short_run_learns_far_above_chance_and_is_deterministic() {
+    let space = Arc::new(space_from_toml(CNN, "cnn.toml").unwrap());
+    let data = Arc::new(FashionMnist::embedded().unwrap());
+    let eval = TrainEvaluator::new(space.clone(), data, quick());
+    let arch = space.default_arch();
+    let run = || {
+        eval.evaluate(&TrialRequest {
+            id: 0,
+            arch: &arch,
+            seed: 3,
+        })
+        .unwrap()
+    };
+    let a = run();
+    eprintln!(
+        "valid {:.2} test {:.2} in {:.1} s ({:.0} img/s)",
+        a.reward, a.metrics["test"], a.metrics["train_seconds"], a.metrics["images_per_second"]
+    );
+    assert!(
+        a.reward > 50.0,
+        "validation accuracy {} is not far above chance (10%)",
+        a.reward
+    );
+    assert!(a.metrics["test"] > 50.0);
+    let b = run();
+    assert_eq!(
+        (a.reward, a.metrics["test"]),
+        (b.reward, b.metrics["test"]),
+        "not deterministic"
+    );
+}
+
+#[test]
+fn nats_and_mobilenet_networks_build_and_train_a_step() {
+    let data = Arc::new(FashionMnist::embedded().unwrap());
+    let tiny = TrainConfig {
+        epochs: 1,
+        train_subset: 64,
+        valid_size: 100,
+        batch_size: 32,
+        width: 0.25,
+        ..TrainConfig::default()
+    };
+    let nats = Arc::new(nats_sss_space(32, 10));
+    let v3 = Arc::new(mobilenet_v3_space(false));
+    for (space, arch) in [
+        (nats.clone(), nats.parse("8:16:24:32:40").unwrap()),
+        (v3.clone(), v3.backbone().unwrap().clone()),
+    ] {
+        let e = TrainEvaluator::new(space.clone(), data.clone(), tiny.clone())
+            .evaluate(&TrialRequest {
+                id: 1,
+                arch: &arch,
+                seed: 1,
+            })
+            .unwrap();
+        assert!(
+            e.reward.is_finite() && e.metrics["test"].is_finite(),
+            "{}",
+            space.name()
+        );
+    }
+}
