@@ -6,7 +6,25 @@ use layernas_core::{EvalError, Evaluation, Evaluator, TrialRequest};
 use layernas_spaces::network::Input;
 use layernas_spaces::TemplateSpace;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The backend's random generator is process-wide and parameters are initialised lazily, so
+/// concurrent trials would draw from each other's seeds. Seeding, building and initialising
+/// every parameter happen under this lock; training itself runs in parallel.
+static INIT: Mutex<()> = Mutex::new(());
+
+fn seeded_model(
+    network: &layernas_spaces::network::Network,
+    device: &Device,
+    seed: u64,
+) -> Result<crate::Net, EvalError> {
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let model = build(network, device).map_err(|e| EvalError::Failed(e.to_string()))?;
+    // Reading every parameter (as `valid` does) runs their lazy initialisers now.
+    let _ = burn::module::Module::valid(&model);
+    Ok(model)
+}
 
 /// Trains each trial's network with the built-in trainer: reward = validation accuracy (%),
 /// metrics `test` (%), `train_seconds`, `images_per_second`. The space's network is adapted to
@@ -53,8 +71,7 @@ impl Evaluator for TrainEvaluator {
             ))
         })?;
         let device = Device::flex().autodiff();
-        device.seed(request.seed);
-        let model = build(&network, &device).map_err(|e| EvalError::Failed(e.to_string()))?;
+        let model = seeded_model(&network, &device, request.seed)?;
         let r = train(model, &self.data, &self.config, request.seed, &device);
         let mut metrics = BTreeMap::new();
         metrics.insert("test".into(), r.test_accuracy);

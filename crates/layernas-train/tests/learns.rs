@@ -107,3 +107,35 @@ fn nats_and_mobilenet_networks_build_and_train_a_step() {
         );
     }
 }
+
+#[test]
+fn concurrent_trials_give_the_same_results_as_sequential_ones() {
+    let space = Arc::new(space_from_toml(CNN, "cnn.toml").unwrap());
+    let data = Arc::new(FashionMnist::embedded().unwrap());
+    let config = TrainConfig {
+        epochs: 1,
+        train_subset: 300,
+        valid_size: 200,
+        batch_size: 50,
+        ..TrainConfig::default()
+    };
+    let eval = Arc::new(TrainEvaluator::new(space.clone(), data, config));
+    let arch = space.default_arch();
+    let one = |seed: u64| {
+        let e = eval
+            .evaluate(&TrialRequest {
+                id: 0,
+                arch: &arch,
+                seed,
+            })
+            .unwrap();
+        (e.reward, e.metrics["test"])
+    };
+    let alone = one(11);
+    let (together, _) = std::thread::scope(|s| {
+        let a = s.spawn(|| one(11));
+        let b = s.spawn(|| one(12));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(alone, together);
+}
