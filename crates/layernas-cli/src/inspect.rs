@@ -336,3 +336,110 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+pub const PROFILE_EXAMPLES: &str = "Examples:
+  layernas profile --space examples/spaces/fashion-cnn.toml --output fashion-latency.json --check 50
+  layernas search --space examples/spaces/fashion-cnn.toml --cost latency:fashion-latency.json --max-cost 1.0 --dry-run";
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Space: mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or a .toml file.
+    #[arg(long)]
+    pub space: String,
+    /// Dataset (sets nats-sss's input and classes) [default: cifar10].
+    #[arg(long, default_value = "cifar10")]
+    pub dataset: String,
+    /// Where to write the latency table (JSON).
+    #[arg(long, short)]
+    pub output: std::path::PathBuf,
+    /// Untimed runs before each measurement.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Timed runs per layer; the median is kept.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// Also time N random whole networks and report how well the table's sums rank them
+    /// (Spearman correlation).
+    #[arg(long, value_name = "N")]
+    pub check: Option<usize>,
+    /// Seed of the random networks of --check.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use layernas_core::Arch;
+    use rand::{Rng, SeedableRng};
+    let dataset = Dataset::parse(&args.dataset).map_err(|e| InputError(e.to_string()))?;
+    let template = match spaces::resolve(&args.space, dataset)? {
+        Space::Template(t) => t,
+        Space::Nb201(_) => {
+            return Err(InputError(
+                "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)".into(),
+            )
+            .into())
+        }
+    };
+    if args.repeats == 0 {
+        return Err(InputError("--repeats must be at least 1".into()).into());
+    }
+    let total = layernas_train::distinct_layers(&template).len();
+    eprintln!(
+        "profiling {total} distinct layer configurations of {}",
+        template.name()
+    );
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} layers {elapsed} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("profiling");
+    let started = std::time::Instant::now();
+    let table = layernas_train::profile(&template, args.warmup, args.repeats, |done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    std::fs::write(&args.output, serde_json::to_string_pretty(&table)? + "\n")?;
+    println!(
+        "{} layer configurations timed in {:.1} s; table written to {}",
+        table.entries.len(),
+        started.elapsed().as_secs_f64(),
+        args.output.display()
+    );
+    if let Some(n) = args.check.filter(|&n| n > 1) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+        let cost =
+            layernas_train::TableLatency::new(template.clone(), table.clone(), "latency".into())
+                .map_err(InputError)?;
+        let mut predicted = Vec::with_capacity(n);
+        let mut measured = Vec::with_capacity(n);
+        for _ in 0..n {
+            let arch = template.canonical(&Arch::new(
+                template
+                    .layers()
+                    .iter()
+                    .map(|l| rng.random_range(0..l.options.len()) as u16)
+                    .collect(),
+            ));
+            predicted.push(cost.cost(&arch));
+            measured.push(layernas_train::network_latency(
+                &template.network(&arch),
+                args.warmup,
+                args.repeats,
+            ));
+        }
+        let rho = layernas_train::spearman(&predicted, &measured);
+        let ratio: f64 = predicted
+            .iter()
+            .zip(&measured)
+            .map(|(p, m)| p / m)
+            .sum::<f64>()
+            / n as f64;
+        println!(
+            "check on {n} random networks: Spearman rank correlation {rho:.3} between table sums and measured whole-network latency; mean sum/measured ratio {ratio:.2}"
+        );
+    }
+    Ok(())
+}

@@ -37,6 +37,9 @@ enum Command {
     /// Show the network of one architecture, layer by layer, with MAdds and params.
     #[command(after_help = inspect::SHOW_EXAMPLES)]
     Show(inspect::ShowArgs),
+    /// Time every distinct layer of a space on this machine and write a latency table.
+    #[command(after_help = inspect::PROFILE_EXAMPLES)]
+    Profile(inspect::ProfileArgs),
     /// Evaluate pending trials of stored studies (run any number, on any machines).
     #[command(after_help = worker::WORKER_EXAMPLES)]
     Worker(worker::WorkerArgs),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Space(args) => inspect::space(&args),
         Command::Show(args) => inspect::show(&args),
+        Command::Profile(args) => inspect::profile(&args),
         Command::Worker(args) => worker::worker(&args),
         Command::Status(args) => worker::status(&args),
         Command::Export(args) => worker::export(&args),

@@ -15,7 +15,7 @@ use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::NetworkCost;
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
-use layernas_train::{FashionMnist, TrainEvaluator};
+use layernas_train::{FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,16 +69,25 @@ pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, In
             let bench = load_bench(study)?;
             Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?)
         }
-        Space::Template(t) => {
-            Arc::new(NetworkCost::parse(t.clone(), &study.cost).ok_or_else(|| {
+        Space::Template(t) => match study.cost.strip_prefix("latency:") {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| InputError(format!("cannot read latency table {path}: {e}")))?;
+                let table: LatencyTable = serde_json::from_str(&text)
+                    .map_err(|e| InputError(format!("corrupt latency table {path}: {e}")))?;
+                Arc::new(
+                    TableLatency::new(t.clone(), table, study.cost.clone()).map_err(InputError)?,
+                )
+            }
+            None => Arc::new(NetworkCost::parse(t.clone(), &study.cost).ok_or_else(|| {
                 InputError(format!(
-                    "unknown cost {:?} for space {} (allowed: {})",
+                    "unknown cost {:?} for space {} (allowed: {}, latency:FILE from layernas profile)",
                     study.cost,
                     t.name(),
                     NetworkCost::NAMES.join(", ")
                 ))
-            })?)
-        }
+            })?),
+        },
     })
 }
 

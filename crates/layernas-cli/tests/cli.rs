@@ -768,3 +768,70 @@ fn the_built_in_trainer_searches_a_network_space() {
     ]);
     assert!(e.contains("epochs"), "{e}");
 }
+
+#[test]
+fn profile_writes_a_latency_table_that_prices_searches() {
+    let space =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/fashion-cnn.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("latency.json");
+    let out = layernas()
+        .args([
+            "profile",
+            "--space",
+            space.to_str().unwrap(),
+            "--warmup",
+            "1",
+            "--repeats",
+            "3",
+            "--check",
+            "5",
+            "--output",
+        ])
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("layer configurations timed") && text.contains("Spearman"),
+        "{text}"
+    );
+    let cost = format!("latency:{}", table.display());
+    let json = run_json(&[
+        "search",
+        "--space",
+        space.to_str().unwrap(),
+        "--cost",
+        &cost,
+        "--dry-run",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(json["cost"]["unit"], "ms");
+    let e = fails_with(&[
+        "search",
+        "--space",
+        "nats-sss",
+        "--cost",
+        &cost,
+        "--dry-run",
+    ]);
+    assert!(
+        e.contains("measured for space fashion-cnn, not nats-sss"),
+        "{e}"
+    );
+    let e = fails_with(&[
+        "search",
+        "--space",
+        "nats-sss",
+        "--cost",
+        "latency:/nonexistent.json",
+        "--dry-run",
+    ]);
+    assert!(e.contains("cannot read latency table"), "{e}");
+}

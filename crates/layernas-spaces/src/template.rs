@@ -84,7 +84,8 @@ pub enum Block {
 }
 
 impl Block {
-    fn vars(&self) -> Vec<usize> {
+    /// Search layers this block's fields depend on.
+    pub fn vars(&self) -> Vec<usize> {
         let vars = match self {
             Block::Conv {
                 out, kernel, act, ..
@@ -105,7 +106,8 @@ impl Block {
         vars.into_iter().flatten().collect()
     }
 
-    fn resolve(&self, arch: &Arch, cin: u32) -> Op {
+    /// The layer this block is in `arch`, given its input channels.
+    pub fn resolve(&self, arch: &Arch, cin: u32) -> Op {
         match self {
             Block::Conv {
                 out,
@@ -282,6 +284,21 @@ impl TemplateSpace {
     pub fn with_description(mut self, text: impl Into<String>) -> Self {
         self.description = text.into();
         self
+    }
+
+    /// The template's blocks, in network order.
+    pub fn blocks(&self) -> &[TemplateBlock] {
+        &self.blocks
+    }
+
+    /// The network input.
+    pub fn input(&self) -> Input {
+        self.input
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> u32 {
+        self.classes
     }
 
     /// The published backbone, if the space has one.

@@ -7,9 +7,13 @@
 mod data;
 mod evaluator;
 mod model;
+mod profile;
 mod train;
 
 pub use data::{DataError, Dataset, FashionMnist};
 pub use evaluator::TrainEvaluator;
 pub use model::{adapt, build, Net};
+pub use profile::{
+    distinct_layers, layer_key, network_latency, profile, spearman, LatencyTable, TableLatency,
+};
 pub use train::{train, TrainConfig, TrainResult};

@@ -238,7 +238,17 @@ pub struct Net {
 
 impl Net {
     /// Logits `[batch, classes]` of images `[batch, channels, height, width]`.
-    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = self.forward_map(x);
+        if let Some(p) = &self.head_pool {
+            x = p.forward(x);
+        }
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c * h * w])
+    }
+
+    /// The output of the layers, without the final pooling and flattening (for timing).
+    pub fn forward_map(&self, mut x: Tensor<4>) -> Tensor<4> {
         for layer in &self.layers {
             x = match layer {
                 Layer::Conv(c) => c.forward(x),
@@ -258,11 +268,7 @@ impl Net {
                 }
             };
         }
-        if let Some(p) = &self.head_pool {
-            x = p.forward(x);
-        }
-        let [b, c, h, w] = x.dims();
-        x.reshape([b, c * h * w])
+        x
     }
 
     /// Number of classes of the logits.
