@@ -555,6 +555,26 @@ mod tests {
     }
 
     #[test]
+    fn the_train_table_sets_the_proxy() {
+        let f = file("dataset = \"fashion-mnist\"\n[train]\nepochs = 3\noptimizer = \"adam\"\nschedule = \"constant\"\nwidth = 0.5\n");
+        let args = StudyArgs {
+            config: Some(f.path().into()),
+            ..StudyArgs::default()
+        };
+        let study = args.resolve().unwrap();
+        assert_eq!(study.train.epochs, 3);
+        assert_eq!(study.train.width, 0.5);
+        assert_eq!(study.dataset_name, "fashion-mnist");
+        let bad = file("[train]\noptimiser = \"adam\"\n");
+        let args = StudyArgs {
+            config: Some(bad.path().into()),
+            ..StudyArgs::default()
+        };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("unknown field `optimiser`"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_named_with_their_line() {
         let f = file("dataset = \"cifar10\"\nbukets = 3\n");
         let args = StudyArgs {

@@ -16,4 +16,4 @@ pub use model::{adapt, build, Net};
 pub use profile::{
     distinct_layers, layer_key, network_latency, profile, spearman, LatencyTable, TableLatency,
 };
-pub use train::{train, TrainConfig, TrainResult};
+pub use train::{train, OptimizerKind, Schedule, TrainConfig, TrainResult};

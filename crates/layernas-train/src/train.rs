@@ -5,13 +5,33 @@ use crate::model::Net;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+
+/// The optimizer of the proxy training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with Nesterov momentum (no dampening, unlike burn's default 0.1).
+    Sgd,
+    /// Adam (betas 0.9, 0.999).
+    Adam,
+}
+
+/// The learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linear warm-up over a quarter epoch, then cosine decay to 0.
+    Cosine,
+    /// The same warm-up, then constant.
+    Constant,
+}
 
 /// Every knob of the proxy training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +54,10 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Channel-width multiplier applied to the network (a proxy).
     pub width: f64,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +71,8 @@ impl Default for TrainConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             width: 1.0,
+            optimizer: OptimizerKind::Sgd,
+            schedule: Schedule::Cosine,
         }
     }
 }
@@ -114,14 +140,18 @@ pub fn train(
     let steps_per_epoch = train_idx.len().div_ceil(config.batch_size.max(1));
     let total = (steps_per_epoch * config.epochs).max(1);
     let warmup = (steps_per_epoch / 4).max(1);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: config.momentum,
-            dampening: 0.0,
-            nesterov: true,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .init();
+    let decay = Some(WeightDecayConfig::new(config.weight_decay as f32));
+    let mut optim = match config.optimizer {
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig {
+                momentum: config.momentum,
+                dampening: 0.0,
+                nesterov: true,
+            }))
+            .with_weight_decay(decay)
+            .init(),
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+    };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let start = Instant::now();
     let mut step = 0usize;
@@ -131,6 +161,8 @@ pub fn train(
         for chunk in train_idx.chunks(config.batch_size.max(1)) {
             let lr = if step < warmup {
                 config.learning_rate * (step + 1) as f64 / warmup as f64
+            } else if config.schedule == Schedule::Constant {
+                config.learning_rate
             } else {
                 let t = (step - warmup) as f64 / (total - warmup).max(1) as f64;
                 0.5 * config.learning_rate * (1.0 + (std::f64::consts::PI * t).cos())

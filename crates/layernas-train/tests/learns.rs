@@ -85,6 +85,9 @@ fn nats_and_mobilenet_networks_build_and_train_a_step() {
         valid_size: 100,
         batch_size: 32,
         width: 0.25,
+        optimizer: layernas_train::OptimizerKind::Adam,
+        schedule: layernas_train::Schedule::Constant,
+        learning_rate: 0.001,
         ..TrainConfig::default()
     };
     let nats = Arc::new(nats_sss_space(32, 10));
