@@ -1,6 +1,10 @@
 //! Training speed of the built-in trainer (images per second), for a plain CNN and a
 //! MobileNet-style network, one epoch over 512 Fashion-MNIST images, batch 64, on the
 //! pure-Rust Flex CPU backend. Run with `cargo bench -p layernas-train`.
+//!
+//! After the criterion measurements it prints, for each network, the training-only images/s of
+//! the built-in trainer and, where PyTorch is installed, of the same network in PyTorch
+//! (`examples/evaluators/torch_speed.py`, one thread each), with their ratio.
 
 use burn::prelude::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -78,6 +82,63 @@ fn speed(c: &mut Criterion) {
         });
     }
     group.finish();
+    compare_with_pytorch(&data, &config);
+}
+
+fn compare_with_pytorch(data: &FashionMnist, config: &TrainConfig) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let fashion =
+        std::fs::read_to_string(format!("{root}/examples/spaces/fashion-cnn.toml")).unwrap();
+    for (name, text) in [
+        ("plain-cnn", PLAIN.to_string()),
+        ("mobilenet-style", fashion),
+    ] {
+        let space = space_from_toml(&text, name).unwrap();
+        let net = adapt(
+            &space.network(&space.default_arch()),
+            Input {
+                resolution: 28,
+                channels: 1,
+            },
+            10,
+            1.0,
+        )
+        .unwrap();
+        let device = Device::flex().autodiff();
+        device.seed(0);
+        let ours = train(build(&net, &device).unwrap(), data, config, 0, &device).images_per_second;
+        let dir = std::env::temp_dir().join(format!("layernas-speed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string(&net).unwrap()).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(format!("{root}/examples/evaluators/torch_speed.py"))
+            .arg("--network")
+            .arg(&path)
+            .args([
+                "--images",
+                &config.train_subset.to_string(),
+                "--batch",
+                &config.batch_size.to_string(),
+            ])
+            .output();
+        let torch = out.ok().filter(|o| o.status.success()).and_then(|o| {
+            let line = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()?
+                .to_string();
+            serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
+        });
+        match torch {
+            Some(t) => println!(
+                "{name}: built-in {ours:.0} images/s, PyTorch {t:.0} images/s, ratio {:.2}",
+                ours / t
+            ),
+            None => println!(
+                "{name}: built-in {ours:.0} images/s; PyTorch not installed here, no ratio"
+            ),
+        }
+    }
 }
 
 criterion_group!(benches, speed);
