@@ -9,7 +9,7 @@
 use burn::prelude::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use layernas_core::SearchSpace;
-use layernas_spaces::network::Input;
+use layernas_spaces::network::{Input, Network};
 use layernas_spaces::space_from_toml;
 use layernas_train::{adapt, build, train, FashionMnist, TrainConfig};
 use std::time::Duration;
@@ -39,6 +39,30 @@ op = "global_pool"
 op = "linear"
 "#;
 
+/// The two benchmarked networks, adapted to 28x28x1 inputs and 10 classes.
+fn networks() -> Vec<(&'static str, Network)> {
+    let fashion = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/spaces/fashion-cnn.toml"
+    ))
+    .unwrap();
+    let input = Input {
+        resolution: 28,
+        channels: 1,
+    };
+    [
+        ("plain-cnn", PLAIN.to_string()),
+        ("mobilenet-style", fashion),
+    ]
+    .into_iter()
+    .map(|(name, text)| {
+        let space = space_from_toml(&text, name).unwrap();
+        let net = adapt(&space.network(&space.default_arch()), input, 10, 1.0).unwrap();
+        (name, net)
+    })
+    .collect()
+}
+
 fn speed(c: &mut Criterion) {
     let data = FashionMnist::embedded().unwrap();
     let config = TrainConfig {
@@ -48,31 +72,12 @@ fn speed(c: &mut Criterion) {
         batch_size: 64,
         ..TrainConfig::default()
     };
-    let fashion = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/spaces/fashion-cnn.toml"
-    ))
-    .unwrap();
     let mut group = c.benchmark_group("train-images");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(512));
-    for (name, text) in [
-        ("plain-cnn", PLAIN.to_string()),
-        ("mobilenet-style", fashion),
-    ] {
-        let space = space_from_toml(&text, name).unwrap();
-        let net = adapt(
-            &space.network(&space.default_arch()),
-            Input {
-                resolution: 28,
-                channels: 1,
-            },
-            10,
-            1.0,
-        )
-        .unwrap();
+    for (name, net) in networks() {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let device = Device::flex().autodiff();
@@ -87,23 +92,7 @@ fn speed(c: &mut Criterion) {
 
 fn compare_with_pytorch(data: &FashionMnist, config: &TrainConfig) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let fashion =
-        std::fs::read_to_string(format!("{root}/examples/spaces/fashion-cnn.toml")).unwrap();
-    for (name, text) in [
-        ("plain-cnn", PLAIN.to_string()),
-        ("mobilenet-style", fashion),
-    ] {
-        let space = space_from_toml(&text, name).unwrap();
-        let net = adapt(
-            &space.network(&space.default_arch()),
-            Input {
-                resolution: 28,
-                channels: 1,
-            },
-            10,
-            1.0,
-        )
-        .unwrap();
+    for (name, net) in networks() {
         let device = Device::flex().autodiff();
         device.seed(0);
         let ours = train(build(&net, &device).unwrap(), data, config, 0, &device).images_per_second;
