@@ -52,6 +52,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Exit quietly when the reader of our output goes away (`layernas export | head`), as Unix
+    // tools do, instead of panicking on a broken pipe.
+    // SAFETY: resetting a signal's disposition to its default at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Search(args) => search::run(&args),

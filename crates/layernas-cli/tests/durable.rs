@@ -332,4 +332,15 @@ fn a_changed_study_is_refused_and_status_reports_progress() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A reader that goes away (here: closes its input at once) ends the export quietly,
+    // without a panic.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' export --store '{db}' --format json | sh -c 'exec 0<&-; sleep 0.5'",
+            bin()
+        ))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("panicked"));
 }
