@@ -17,7 +17,7 @@ use layernas_spaces::NetworkCost;
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
 use layernas_train::{FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -54,12 +54,20 @@ fn input<E: std::fmt::Display>(e: E) -> InputError {
     InputError(e.to_string())
 }
 
+/// The study's tables, loaded once per process (cost model, evaluator and report all use them).
 fn load_bench(study: &Study) -> Result<Arc<Nb201Bench>, InputError> {
-    match &study.data {
-        DataSource::Embedded => Nb201Bench::embedded(),
-        dir => Nb201Bench::load(dir).map(Arc::new),
+    static LOADED: Mutex<Vec<(PathBuf, Arc<Nb201Bench>)>> = Mutex::new(Vec::new());
+    let dir = match &study.data {
+        DataSource::Embedded => return Nb201Bench::embedded().map_err(input),
+        DataSource::Dir(dir) => dir,
+    };
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, bench)) = loaded.iter().find(|(d, _)| d == dir) {
+        return Ok(bench.clone());
     }
-    .map_err(input)
+    let bench = Arc::new(Nb201Bench::load(&study.data).map_err(input)?);
+    loaded.push((dir.clone(), bench.clone()));
+    Ok(bench)
 }
 
 /// The study's cost model over `space`.

@@ -162,6 +162,7 @@ struct MemStudy {
     done: bool,
     trials: Vec<Trial>,
     by_arch: HashMap<Arch, usize>,
+    by_id: HashMap<u64, usize>,
     tokens: HashMap<u64, (i64, f64)>,
 }
 
@@ -173,6 +174,19 @@ pub struct MemoryStore {
     open: Option<String>,
     workers: HashMap<String, (f64, u64)>,
     next_token: i64,
+}
+
+impl MemStudy {
+    fn push(&mut self, trial: Trial) {
+        self.by_arch.insert(trial.arch.clone(), self.trials.len());
+        self.by_id.insert(trial.id, self.trials.len());
+        self.trials.push(trial);
+    }
+
+    fn by_id_mut(&mut self, id: u64) -> Option<&mut Trial> {
+        let i = *self.by_id.get(&id)?;
+        Some(&mut self.trials[i])
+    }
 }
 
 impl MemoryStore {
@@ -242,7 +256,7 @@ impl TrialStore for MemoryStore {
         let s = self.study()?;
         Ok(ids
             .iter()
-            .filter_map(|&id| s.trials.iter().find(|t| t.id == id).cloned())
+            .filter_map(|&id| s.by_id.get(&id).map(|&i| s.trials[i].clone()))
             .collect())
     }
 
@@ -260,10 +274,9 @@ impl TrialStore for MemoryStore {
         let s = self.study()?;
         for t in trials {
             if !s.by_arch.contains_key(&t.arch) {
-                s.by_arch.insert(t.arch.clone(), s.trials.len());
                 let mut t = t.clone();
                 t.state = TrialState::Pending;
-                s.trials.push(t);
+                s.push(t);
             }
         }
         Ok(())
@@ -271,7 +284,7 @@ impl TrialStore for MemoryStore {
 
     fn start(&mut self, id: u64, worker: &str) -> Result<(), StoreError> {
         let s = self.study()?;
-        if let Some(t) = s.trials.iter_mut().find(|t| t.id == id) {
+        if let Some(t) = s.by_id_mut(id) {
             t.state = TrialState::Running;
             t.attempts += 1;
             t.worker = Some(worker.to_string());
@@ -283,10 +296,7 @@ impl TrialStore for MemoryStore {
         let s = self.study()?;
         match s.by_arch.get(&trial.arch) {
             Some(&i) => s.trials[i] = trial.clone(),
-            None => {
-                s.by_arch.insert(trial.arch.clone(), s.trials.len());
-                s.trials.push(trial.clone());
-            }
+            None => s.push(trial.clone()),
         }
         Ok(())
     }
@@ -382,13 +392,14 @@ impl TrialStore for MemoryStore {
         if s.tokens.get(&claim.id).map(|t| t.0) != Some(claim.token) {
             return Ok(Reported::Stale);
         }
-        let Some(t) = s.trials.iter_mut().find(|t| t.id == claim.id) else {
+        let Some(&i) = s.by_id.get(&claim.id) else {
             return Ok(Reported::Stale);
         };
-        if t.state != TrialState::Running {
+        if s.trials[i].state != TrialState::Running {
             return Ok(Reported::Stale);
         }
         s.tokens.remove(&claim.id);
+        let t = &mut s.trials[i];
         t.seconds = seconds;
         let outcome = match result {
             Ok(e) => {
