@@ -68,6 +68,18 @@ pub(crate) fn conv(out: u32, kernel: u32, stride: u32, act: Act) -> Op {
     }
 }
 
+/// A network on 224x224 RGB ImageNet inputs with 1000 classes.
+fn imagenet(layers: Vec<Op>) -> Network {
+    Network {
+        input: Input {
+            resolution: 224,
+            channels: 3,
+        },
+        layers,
+        classes: 1000,
+    }
+}
+
 /// MobileNetV2 with a width multiplier (torchvision's `mobilenet_v2(width_mult=...)`).
 pub fn mobilenet_v2(width: f64) -> Network {
     let mut layers = vec![conv(make_divisible(32.0 * width, 8), 3, 2, Act::Relu6)];
@@ -98,14 +110,7 @@ pub fn mobilenet_v2(width: f64) -> Network {
         bias: true,
         act: Act::None,
     });
-    Network {
-        input: Input {
-            resolution: 224,
-            channels: 3,
-        },
-        layers,
-        classes: 1000,
-    }
+    imagenet(layers)
 }
 
 /// MobileNetV3-Large (`large = true`) or -Small, width 1.0, as torchvision builds them.
@@ -138,14 +143,7 @@ pub fn mobilenet_v3(large: bool) -> Network {
         bias: true,
         act: Act::None,
     });
-    Network {
-        input: Input {
-            resolution: 224,
-            channels: 3,
-        },
-        layers,
-        classes: 1000,
-    }
+    imagenet(layers)
 }
 
 #[cfg(test)]
