@@ -2,62 +2,14 @@
 //! respected, the budget is respected, nothing is proposed or evaluated twice, and runs are
 //! deterministic.
 
-use layernas_core::{
-    Arch, CostModel, EvalError, Evaluation, Evaluator, Executor, MemoryStore, Outcome, SearchSpace,
-    Strategy, Suggestion, TrialRequest, TrialStore,
-};
+mod common;
+use common::{Counting, Recording};
+use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
 use layernas_search::{build_strategy, LayerNasConfig, StrategyConfig, STRATEGIES};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-
-struct Counting {
-    inner: TableEvaluator,
-    calls: Mutex<HashMap<Arch, usize>>,
-}
-
-impl Evaluator for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-    fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
-        *self
-            .calls
-            .lock()
-            .unwrap()
-            .entry(r.arch.clone())
-            .or_default() += 1;
-        self.inner.evaluate(r)
-    }
-}
-
-struct Recording {
-    inner: Box<dyn Strategy>,
-    proposed: Vec<Arch>,
-}
-
-impl Strategy for Recording {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn trial_bound(&self) -> Option<u64> {
-        self.inner.trial_bound()
-    }
-    fn suggest(&mut self) -> Suggestion {
-        let s = self.inner.suggest();
-        if let Suggestion::Wave(w) = &s {
-            self.proposed.extend(w.archs.iter().cloned());
-        }
-        s
-    }
-    fn observe(&mut self, a: &Arch, c: f64, o: Outcome) {
-        self.inner.observe(a, c, o)
-    }
-    fn best(&self) -> Option<Arch> {
-        self.inner.best()
-    }
-}
+use std::sync::Arc;
 
 struct Run {
     trials: Vec<(u64, Arch, f64)>,
@@ -77,10 +29,10 @@ fn run(
     let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
     let cost: Arc<dyn CostModel> =
         Arc::new(TableCost::new(&bench, cost, Dataset::Cifar100).unwrap());
-    let eval = Arc::new(Counting {
-        inner: TableEvaluator::for_dataset(&bench, Dataset::Cifar100).unwrap(),
-        calls: Mutex::new(HashMap::new()),
-    });
+    let eval = Arc::new(Counting::new(
+        TableEvaluator::for_dataset(&bench, Dataset::Cifar100).unwrap(),
+        HashSet::new(),
+    ));
     let config = StrategyConfig {
         layernas: LayerNasConfig {
             min_cost: window.0,
@@ -92,10 +44,8 @@ fn run(
         random_batch: 7,
         ..StrategyConfig::default()
     };
-    let mut strategy = Recording {
-        inner: build_strategy(name, &config, space.clone(), cost.clone()).unwrap(),
-        proposed: Vec::new(),
-    };
+    let mut built = build_strategy(name, &config, space.clone(), cost.clone()).unwrap();
+    let mut strategy = Recording::new(&mut *built);
     let mut store = MemoryStore::new();
     // LayerNAS takes its budget from the executor; the baselines must stop by themselves.
     let executor = Executor {
@@ -114,7 +64,7 @@ fn run(
         let c = cost.cost(&a);
         (a, c)
     });
-    let calls = std::mem::take(&mut *eval.calls.lock().unwrap());
+    let calls = eval.take_calls();
     Run {
         trials,
         proposed: strategy.proposed,

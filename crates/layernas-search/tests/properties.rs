@@ -2,70 +2,16 @@
 //! holds, no architecture is proposed or evaluated twice, the answer respects the cost window,
 //! buckets hold at most K, and runs are deterministic (also with parallel workers).
 
-use layernas_core::{
-    Arch, CostModel, EvalError, Evaluation, Evaluator, Executor, MemoryStore, Outcome, SearchSpace,
-    Strategy, Suggestion, TrialRequest, TrialStore,
-};
+mod common;
+use common::{Counting, Recording};
+use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
 use layernas_search::{LayerNas, LayerNasConfig, Selection, Spacing};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-
-/// Counts evaluations per architecture; fails the architectures in `fail`.
-struct Counting {
-    inner: TableEvaluator,
-    calls: Mutex<HashMap<Arch, usize>>,
-    fail: HashSet<Arch>,
-}
-
-impl Evaluator for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-    fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
-        *self
-            .calls
-            .lock()
-            .unwrap()
-            .entry(request.arch.clone())
-            .or_default() += 1;
-        if self.fail.contains(request.arch) {
-            return Err(EvalError::Failed("injected".into()));
-        }
-        self.inner.evaluate(request)
-    }
-}
-
-/// Records every proposed architecture.
-struct Recording<'a> {
-    inner: &'a mut LayerNas,
-    proposed: Vec<Arch>,
-}
-
-impl Strategy for Recording<'_> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn trial_bound(&self) -> Option<u64> {
-        self.inner.trial_bound()
-    }
-    fn suggest(&mut self) -> Suggestion {
-        let s = self.inner.suggest();
-        if let Suggestion::Wave(w) = &s {
-            self.proposed.extend(w.archs.iter().cloned());
-        }
-        s
-    }
-    fn observe(&mut self, arch: &Arch, cost: f64, outcome: Outcome) {
-        self.inner.observe(arch, cost, outcome)
-    }
-    fn best(&self) -> Option<Arch> {
-        self.inner.best()
-    }
-}
+use std::sync::Arc;
 
 struct RunResult {
     trials: Vec<(u64, Arch)>,
@@ -94,17 +40,13 @@ fn run(
             .map(Nb201Space::from_code)
             .collect()
     };
-    let eval = Arc::new(Counting {
-        inner: TableEvaluator::for_dataset(&bench, dataset).unwrap(),
-        calls: Mutex::new(HashMap::new()),
+    let eval = Arc::new(Counting::new(
+        TableEvaluator::for_dataset(&bench, dataset).unwrap(),
         fail,
-    });
+    ));
     let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
-    let mut recording = Recording {
-        inner: &mut strategy,
-        proposed: Vec::new(),
-    };
+    let mut recording = Recording::new(&mut strategy);
     let mut store = MemoryStore::new();
     let executor = Executor {
         workers,
@@ -116,7 +58,7 @@ fn run(
     for k in strategy.kept_final() {
         *kept_per_bucket.entry(k.bucket).or_default() += 1;
     }
-    let calls = std::mem::take(&mut *eval.calls.lock().unwrap());
+    let calls = eval.take_calls();
     RunResult {
         trials: store
             .trials()
