@@ -13,9 +13,9 @@ use layernas_core::{
 };
 use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
-use layernas_spaces::NetworkCost;
+use layernas_spaces::{NetworkCost, TemplateSpace};
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
-use layernas_train::{FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
+use layernas_train::{Engine, FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -140,6 +140,9 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError
                     study.dataset_name
                 )));
             }
+            if study.train.engine == Engine::Torch {
+                return torch_evaluator(study, space, t, timeout);
+            }
             let data = match &study.data {
                 DataSource::Embedded => FashionMnist::embedded(),
                 DataSource::Dir(dir) => FashionMnist::from_dir(dir),
@@ -186,6 +189,70 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError
             EVALUATORS.join(", ")
         ))),
     }
+}
+
+/// Where the `layernas-torch` program is: `$LAYERNAS_TORCH`, else beside this executable, else
+/// on `PATH`.
+fn torch_program() -> Result<PathBuf, InputError> {
+    let missing = |why: String| {
+        InputError(format!(
+            "engine torch runs the layernas-torch program, {why}: build it with `cargo build \
+             --release --manifest-path torch/Cargo.toml` (needs libtorch 2.13; torch/README.md) \
+             or set LAYERNAS_TORCH to its path"
+        ))
+    };
+    if let Some(p) = std::env::var_os("LAYERNAS_TORCH") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(format!("but LAYERNAS_TORCH={} is no file", p.display())))
+        };
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("layernas-torch")));
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("layernas-torch")).collect())
+        .unwrap_or_else(Vec::new);
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|p| p.is_file())
+        .ok_or_else(|| missing("which is neither beside layernas nor on PATH".into()))
+}
+
+/// The libtorch engine: the `layernas-torch` program, run per trial through the command
+/// protocol with the training recipe in the trial's `context`.
+fn torch_evaluator(
+    study: &Study,
+    space: &Space,
+    template: &Arc<TemplateSpace>,
+    timeout: Option<Duration>,
+) -> Result<Built, InputError> {
+    let program = torch_program()?;
+    let quoted = format!("'{}'", program.display().to_string().replace('\'', "'\\''"));
+    let context = serde_json::json!({
+        "study": study.study,
+        "dataset": study.dataset_name,
+        "data_dir": match &study.data {
+            DataSource::Dir(d) => Some(d.clone()),
+            DataSource::Embedded => None,
+        },
+        "train": study.train,
+    });
+    Ok(Built {
+        evaluator: Arc::new(CommandEvaluator::new(
+            quoted,
+            space.dyn_space(),
+            Some(template.clone()),
+            context,
+            timeout,
+        )),
+        executor_timeout: None,
+        has_sim_time: false,
+        table: false,
+    })
 }
 
 /// The table evaluator of a study (nb201).

@@ -8,7 +8,7 @@ use layernas_search::{
     STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset};
-use layernas_train::TrainConfig;
+use layernas_train::{Engine, TrainConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -151,6 +151,17 @@ pub struct StudyArgs {
     /// Built-in trainer: training images per trial [default: 4000].
     #[arg(long, value_name = "N")]
     pub train_subset: Option<usize>,
+    /// Built-in trainer: threads per trial [default: 1]; results are deterministic for a seed
+    /// and thread count.
+    #[arg(long, value_name = "N")]
+    pub train_threads: Option<usize>,
+    /// Built-in trainer engine: burn (pure Rust, CPU) or torch (libtorch; needs a build with
+    /// `--features torch`) [default: burn].
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Device of the torch engine: cpu, cuda or cuda:N [default: cpu].
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
     /// The command of `--evaluator command`, run with `sh -c`.
     #[arg(long, value_name = "COMMAND")]
     pub command: Option<String>,
@@ -382,17 +393,24 @@ impl StudyArgs {
         if let Some(n) = self.train_subset {
             train.train_subset = n;
         }
-        if train.epochs == 0 || train.train_subset == 0 || train.batch_size == 0 {
-            return Err(InputError(
-                "invalid train settings: epochs, train_subset and batch_size must be at least 1"
-                    .into(),
-            ));
+        if let Some(n) = self.train_threads {
+            train.threads = n;
         }
-        if !(train.width > 0.0 && train.learning_rate > 0.0) {
-            return Err(InputError(
-                "invalid train settings: width and learning_rate must be positive".into(),
-            ));
+        if let Some(e) = &self.engine {
+            train.engine = match e.as_str() {
+                "burn" => Engine::Burn,
+                "torch" => Engine::Torch,
+                other => {
+                    return Err(InputError(format!(
+                        "unknown engine {other:?} (expected burn or torch)"
+                    )))
+                }
+            };
         }
+        if let Some(d) = &self.device {
+            train.device = d.clone();
+        }
+        train.validate().map_err(InputError)?;
         let command = self.command.clone().or(file.command.clone());
         let mut study = Study {
             train,

@@ -767,6 +767,54 @@ fn the_built_in_trainer_searches_a_network_space() {
         "0",
     ]);
     assert!(e.contains("epochs"), "{e}");
+    let bad = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--space",
+            space.to_str().unwrap(),
+            "--dataset",
+            "fashion-mnist",
+            "--evaluator",
+            "train",
+        ];
+        args.extend_from_slice(extra);
+        fails_with(&args)
+    };
+    let e = bad(&["--train-threads", "0"]);
+    assert!(e.contains("threads must be at least 1"), "{e}");
+    let e = bad(&["--engine", "jax"]);
+    assert!(e.contains("unknown engine \"jax\""), "{e}");
+    let e = bad(&["--device", "cuda"]);
+    assert!(e.contains("burn engine runs on the CPU only"), "{e}");
+    let e = bad(&["--engine", "torch", "--device", "gpu0"]);
+    assert!(e.contains("invalid train setting: device \"gpu0\""), "{e}");
+    let missing = layernas()
+        .env("LAYERNAS_TORCH", "/nonexistent/layernas-torch")
+        .args([
+            "search",
+            "--space",
+            space.to_str().unwrap(),
+            "--dataset",
+            "fashion-mnist",
+            "--evaluator",
+            "train",
+            "--engine",
+            "torch",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        e.contains("engine torch runs the layernas-torch program")
+            && e.contains("LAYERNAS_TORCH=/nonexistent/layernas-torch is no file"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study.toml");
+    std::fs::write(&study, "[train]\ndepth = 1.5\n").unwrap();
+    let e = bad(&["--config", study.to_str().unwrap()]);
+    assert!(e.contains("depth must be in (0, 1]"), "{e}");
 }
 
 #[test]

@@ -1,17 +1,18 @@
 //! Training speed of the built-in trainer (images per second), for a plain CNN and a
-//! MobileNet-style network, one epoch over 512 Fashion-MNIST images, batch 64, on the
-//! pure-Rust Flex CPU backend. Run with `cargo bench -p layernas-train`.
+//! MobileNet-style network, one epoch over 512 Fashion-MNIST images, batch 64. Run with
+//! `cargo bench -p layernas-train` (add `--features torch` for the libtorch engine).
 //!
-//! After the criterion measurements it prints, for each network, the training-only images/s of
-//! the built-in trainer and, where PyTorch is installed, of the same network in PyTorch
-//! (`examples/evaluators/torch_speed.py`, one thread each), with their ratio.
+//! Criterion measures the burn engine with 1 and 2 threads. Then, side by side in one run, it
+//! prints the training-only images/s of every engine available here: burn (1 and 2 threads),
+//! the libtorch engine (with the `torch` feature, 1 thread) and the same network in PyTorch
+//! (`examples/evaluators/torch_speed.py` with `$LAYERNAS_PYTHON`, default `python3`, 1 thread)
+//! where torch is installed, each with its ratio to PyTorch.
 
-use burn::prelude::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use layernas_core::SearchSpace;
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::space_from_toml;
-use layernas_train::{adapt, build, train, FashionMnist, TrainConfig};
+use layernas_train::{adapt, train_network, Engine, FashionMnist, TrainConfig};
 use std::time::Duration;
 
 const PLAIN: &str = r#"
@@ -78,54 +79,86 @@ fn speed(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(512));
     for (name, net) in networks() {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let device = Device::flex().autodiff();
-                device.seed(0);
-                train(build(&net, &device).unwrap(), &data, &config, 0, &device)
-            })
-        });
+        for threads in [1, 2] {
+            let config = TrainConfig {
+                threads,
+                ..config.clone()
+            };
+            group.bench_function(format!("{name}/burn-{threads}-thread"), |b| {
+                b.iter(|| train_network(&net, &data, &config, 0).unwrap())
+            });
+        }
     }
     group.finish();
-    compare_with_pytorch(&data, &config);
+    compare(&data, &config);
 }
 
-fn compare_with_pytorch(data: &FashionMnist, config: &TrainConfig) {
+/// PyTorch's training images/s for `net` (one thread), or `None` without torch.
+fn pytorch(name: &str, net: &Network, config: &TrainConfig) -> Option<f64> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let dir = std::env::temp_dir().join(format!("layernas-speed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string(net).ok()?).ok()?;
+    let python = std::env::var("LAYERNAS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .arg(format!("{root}/examples/evaluators/torch_speed.py"))
+        .arg("--network")
+        .arg(&path)
+        .args([
+            "--images",
+            &config.train_subset.to_string(),
+            "--batch",
+            &config.batch_size.to_string(),
+            "--threads",
+            "1",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+    serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
+}
+
+fn compare(data: &FashionMnist, config: &TrainConfig) {
+    let mut engines = vec![("burn, 1 thread", Engine::Burn, 1), ("burn, 2 threads", Engine::Burn, 2)];
+    if cfg!(feature = "torch") {
+        engines.push(("libtorch engine, 1 thread", Engine::Torch, 1));
+    }
+    println!("\ntraining images/s, side by side (512 images, batch 64):");
     for (name, net) in networks() {
-        let device = Device::flex().autodiff();
-        device.seed(0);
-        let ours = train(build(&net, &device).unwrap(), data, config, 0, &device).images_per_second;
-        let dir = std::env::temp_dir().join(format!("layernas-speed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.json"));
-        std::fs::write(&path, serde_json::to_string(&net).unwrap()).unwrap();
-        let out = std::process::Command::new("python3")
-            .arg(format!("{root}/examples/evaluators/torch_speed.py"))
-            .arg("--network")
-            .arg(&path)
-            .args([
-                "--images",
-                &config.train_subset.to_string(),
-                "--batch",
-                &config.batch_size.to_string(),
-            ])
-            .output();
-        let torch = out.ok().filter(|o| o.status.success()).and_then(|o| {
-            let line = String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .last()?
-                .to_string();
-            serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
-        });
-        match torch {
-            Some(t) => println!(
-                "{name}: built-in {ours:.0} images/s, PyTorch {t:.0} images/s, ratio {:.2}",
-                ours / t
-            ),
-            None => println!(
-                "{name}: built-in {ours:.0} images/s; PyTorch not installed here, no ratio"
-            ),
+        let mut rows: Vec<(&str, f64)> = engines
+            .iter()
+            .map(|&(label, engine, threads)| {
+                let config = TrainConfig {
+                    engine,
+                    threads,
+                    ..config.clone()
+                };
+                // One warm-up run, then the median of three.
+                let _ = train_network(&net, data, &config, 0).unwrap();
+                let mut runs: Vec<f64> = (0..3)
+                    .map(|_| train_network(&net, data, &config, 0).unwrap().images_per_second)
+                    .collect();
+                runs.sort_by(f64::total_cmp);
+                (label, runs[1])
+            })
+            .collect();
+        let torch = pytorch(name, &net, config);
+        if let Some(t) = torch {
+            rows.push(("PyTorch, 1 thread", t));
+        }
+        for (label, speed) in rows {
+            match torch {
+                Some(t) => println!(
+                    "  {name:16} {label:26} {speed:7.0} images/s   {:.2}x PyTorch",
+                    speed / t
+                ),
+                None => println!("  {name:16} {label:26} {speed:7.0} images/s"),
+            }
+        }
+        if torch.is_none() {
+            println!("  {name:16} PyTorch not installed here (set LAYERNAS_PYTHON): no ratio");
         }
     }
 }

@@ -4,16 +4,18 @@
 //! accuracy (reported only, never selected on).
 #![warn(missing_docs)]
 
-mod data;
 mod evaluator;
 mod model;
 mod profile;
 mod train;
 
-pub use data::{DataError, Dataset, FashionMnist};
-pub use evaluator::TrainEvaluator;
-pub use model::{adapt, build, Net};
+pub use layernas_proxy::{
+    adapt, scale_depth, DataError, Dataset, Engine, FashionMnist, OptimizerKind, Plan, Schedule,
+    TrainConfig, TrainResult,
+};
+pub use evaluator::{proxy_network, train_network, TrainEvaluator};
+pub use model::{build, Net};
 pub use profile::{
     distinct_layers, layer_key, network_latency, profile, spearman, LatencyTable, TableLatency,
 };
-pub use train::{train, OptimizerKind, Schedule, TrainConfig, TrainResult};
+pub use train::train;

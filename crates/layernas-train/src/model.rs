@@ -8,7 +8,7 @@ use burn::nn::pool::{
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
-use layernas_spaces::network::{Act, Input, Network, NetworkError, Op, PoolKind};
+use layernas_spaces::network::{Act, Network, NetworkError, Op, PoolKind};
 
 fn activate(act: Act, x: Tensor<4>) -> Tensor<4> {
     match act {
@@ -275,59 +275,6 @@ impl Net {
     pub fn classes(&self) -> usize {
         self.classes
     }
-}
-
-/// `network` for another input and class count, with every channel count scaled by `width`
-/// (a proxy); fails if the input no longer fits (a stride shrinking the map below 1x1).
-pub fn adapt(
-    network: &Network,
-    input: Input,
-    classes: u32,
-    width: f64,
-) -> Result<Network, NetworkError> {
-    let scale = |c: u32| ((c as f64 * width).round() as u32).max(1);
-    let mut net = network.clone();
-    net.input = input;
-    net.classes = classes;
-    let mut cin = input.channels;
-    for op in &mut net.layers {
-        match op {
-            Op::Conv { out, groups, .. } => {
-                if *groups > 1 {
-                    *groups = cin;
-                    *out = cin;
-                } else {
-                    *out = scale(*out);
-                }
-                cin = *out;
-            }
-            Op::Mbconv {
-                expanded, out, se, ..
-            } => {
-                *expanded = scale(*expanded);
-                *out = scale(*out);
-                if let Some(s) = se {
-                    *s = scale(*s);
-                }
-                cin = *out;
-            }
-            Op::NatsCell { out } | Op::ResBlock { out, .. } => {
-                *out = scale(*out);
-                cin = *out;
-            }
-            Op::Linear { out, .. } => {
-                if *out != 0 {
-                    *out = scale(*out);
-                    cin = *out;
-                } else {
-                    cin = classes;
-                }
-            }
-            Op::Pool { .. } | Op::GlobalPool | Op::BnAct { .. } => {}
-        }
-    }
-    net.layer_costs()?;
-    Ok(net)
 }
 
 /// Builds the model of a (valid) network on `device`.

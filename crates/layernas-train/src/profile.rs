@@ -99,8 +99,18 @@ fn median_ms(mut f: impl FnMut(), warmup: usize, repeats: usize) -> f64 {
     times[times.len() / 2]
 }
 
-/// Forward-pass latency (ms, batch 1, median) of a whole network on this machine.
+/// Forward-pass latency (ms, batch 1, median, one thread) of a whole network on this machine.
 pub fn network_latency(network: &Network, warmup: usize, repeats: usize) -> f64 {
+    // The backend parallelises over rayon's current pool: a pool of one thread keeps the
+    // measurement single-threaded, as the table says.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("cannot start the profiling thread");
+    pool.install(|| network_latency_here(network, warmup, repeats))
+}
+
+fn network_latency_here(network: &Network, warmup: usize, repeats: usize) -> f64 {
     let device = Device::flex();
     device.seed(0);
     let model = build(network, &device).expect("a valid network");

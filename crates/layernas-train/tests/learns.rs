@@ -1,8 +1,10 @@
 //! The built-in trainer learns, is deterministic for a seed, and builds every op of the schema.
 
 use layernas_core::{Evaluator, SearchSpace, TrialRequest};
-use layernas_spaces::{mobilenet_v3_space, nats_sss_space, space_from_toml};
-use layernas_train::{FashionMnist, TrainConfig, TrainEvaluator};
+use layernas_spaces::{mobilenet_v2_space, mobilenet_v3_space, nats_sss_space, space_from_toml};
+use layernas_train::{
+    proxy_network, scale_depth, train_network, FashionMnist, TrainConfig, TrainEvaluator,
+};
 use std::sync::Arc;
 
 const CNN: &str = r#"
@@ -141,4 +143,62 @@ fn concurrent_trials_give_the_same_results_as_sequential_ones() {
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(alone, together);
+}
+
+#[test]
+fn two_threads_are_deterministic_for_a_seed() {
+    let space = Arc::new(space_from_toml(CNN, "cnn.toml").unwrap());
+    let data = Arc::new(FashionMnist::embedded().unwrap());
+    let config = TrainConfig {
+        epochs: 1,
+        train_subset: 256,
+        valid_size: 200,
+        threads: 2,
+        ..quick()
+    };
+    let eval = TrainEvaluator::new(space.clone(), data, config);
+    let arch = space.default_arch();
+    let run = || {
+        let e = eval
+            .evaluate(&TrialRequest {
+                id: 0,
+                arch: &arch,
+                seed: 5,
+            })
+            .unwrap();
+        (e.reward, e.metrics["test"])
+    };
+    assert_eq!(run(), run(), "two-thread training is not deterministic");
+}
+
+#[test]
+fn the_depth_proxy_drops_repeated_blocks_and_keeps_every_stage() {
+    let v2 = mobilenet_v2_space();
+    let net = v2.network(v2.backbone().unwrap());
+    let full = net.layer_costs().unwrap();
+    assert_eq!(scale_depth(&net, 1.0).unwrap(), net);
+    // MobileNetV2's stages repeat (1, 2, 3, 4, 3, 3, 1) blocks: residual runs of 1, 2, 3, 2, 2.
+    // At depth 0.5 they keep 0, 1, 1, 1, 1 of them: 6 blocks go.
+    let half = scale_depth(&net, 0.5).unwrap();
+    let rows = half.layer_costs().unwrap();
+    assert_eq!(rows.len(), full.len() - 6);
+    assert_eq!(rows.last().unwrap().out_channels, 1000);
+    assert!(half.totals().unwrap().madds < net.totals().unwrap().madds);
+    // The smallest depth keeps only the shape-changing blocks; the proxy still trains.
+    let tiny = scale_depth(&net, 0.01).unwrap();
+    assert_eq!(tiny.layer_costs().unwrap().len(), full.len() - 10);
+    let data = Arc::new(FashionMnist::embedded().unwrap());
+    let config = TrainConfig {
+        epochs: 1,
+        train_subset: 64,
+        valid_size: 100,
+        batch_size: 32,
+        width: 0.25,
+        depth: 0.34,
+        ..TrainConfig::default()
+    };
+    let proxy = proxy_network(&net, &data, &config).unwrap();
+    assert_eq!(proxy.input.resolution, 28);
+    let r = train_network(&proxy, &data, &config, 0).unwrap();
+    assert!(r.valid_accuracy.is_finite());
 }

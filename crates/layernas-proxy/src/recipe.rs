@@ -1,0 +1,265 @@
+//! The training recipe: every knob, the validation split, the batches and the learning-rate
+//! schedule. Both engines follow it, so a seed gives them the same images in the same order.
+
+use crate::data::Dataset;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The optimizer of the proxy training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with Nesterov momentum (no dampening, unlike burn's default 0.1).
+    Sgd,
+    /// Adam (betas 0.9, 0.999).
+    Adam,
+}
+
+/// The learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linear warm-up over a quarter epoch, then cosine decay to 0.
+    Cosine,
+    /// The same warm-up, then constant.
+    Constant,
+}
+
+/// The engine that trains the candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// burn 0.22.1 on its pure-Rust Flex CPU backend (always built).
+    Burn,
+    /// libtorch through tch 0.26 (the separate `layernas-torch` program, `torch/`): CPU or CUDA.
+    Torch,
+}
+
+impl Engine {
+    /// Name as in study files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Burn => "burn",
+            Engine::Torch => "torch",
+        }
+    }
+}
+
+/// Every knob of the proxy training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Epochs over the training subset.
+    pub epochs: usize,
+    /// Training images used (the rest of the training set is not used; the validation images
+    /// are held out first).
+    pub train_subset: usize,
+    /// Images held out of the training set as the validation split (the reward).
+    pub valid_size: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay to 0 after a one-epoch-fraction warm-up).
+    pub learning_rate: f64,
+    /// SGD momentum (Nesterov, no dampening).
+    pub momentum: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Channel-width multiplier applied to the network (a proxy).
+    pub width: f64,
+    /// Depth multiplier in (0, 1] (a proxy): each run of repeated residual blocks keeps
+    /// `ceil(depth * (n + 1)) - 1` of its `n` blocks (the stage's first, shape-changing block
+    /// always stays), as EfficientNet scales a stage's repeats.
+    pub depth: f64,
+    /// Threads one trial's training uses (results are deterministic for a seed and this count).
+    pub threads: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Training engine.
+    pub engine: Engine,
+    /// Device of the torch engine: `cpu`, `cuda` or `cuda:N` (the burn engine runs on the CPU).
+    pub device: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 2,
+            train_subset: 4000,
+            valid_size: 1000,
+            batch_size: 64,
+            learning_rate: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            width: 1.0,
+            depth: 1.0,
+            threads: 1,
+            optimizer: OptimizerKind::Sgd,
+            schedule: Schedule::Cosine,
+            engine: Engine::Burn,
+            device: "cpu".into(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every knob; the message names the first bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("epochs", self.epochs),
+            ("train_subset", self.train_subset),
+            ("batch_size", self.batch_size),
+            ("threads", self.threads),
+        ] {
+            if v == 0 {
+                return Err(format!("invalid train setting: {name} must be at least 1"));
+            }
+        }
+        for (name, v) in [
+            ("width", self.width),
+            ("learning_rate", self.learning_rate),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "invalid train setting: {name} must be a positive number (got {v})"
+                ));
+            }
+        }
+        if !(self.depth > 0.0 && self.depth <= 1.0) {
+            return Err(format!(
+                "invalid train setting: depth must be in (0, 1] (got {})",
+                self.depth
+            ));
+        }
+        for (name, v) in [
+            ("momentum", self.momentum),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "invalid train setting: {name} must be a non-negative number (got {v})"
+                ));
+            }
+        }
+        match self.engine {
+            Engine::Burn if self.device != "cpu" => Err(format!(
+                "invalid train setting: the burn engine runs on the CPU only (device = \"{}\"); \
+                 use engine = \"torch\" for CUDA",
+                self.device
+            )),
+            _ => parse_device(&self.device).map(|_| ()),
+        }
+    }
+}
+
+/// A device string: `None` for the CPU, `Some(n)` for CUDA device `n`.
+pub fn parse_device(device: &str) -> Result<Option<usize>, String> {
+    match device {
+        "cpu" => Ok(None),
+        "cuda" => Ok(Some(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                format!("invalid train setting: device {other:?} (expected cpu, cuda or cuda:N)")
+            }),
+    }
+}
+
+/// What a training run measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainResult {
+    /// Accuracy (%) on the validation split held out of the training images.
+    pub valid_accuracy: f64,
+    /// Accuracy (%) on the test images.
+    pub test_accuracy: f64,
+    /// Wall-clock seconds of the training epochs.
+    pub train_seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+    /// Loss of the last batch.
+    pub final_loss: f64,
+}
+
+/// The data split and learning-rate schedule of one training run, shared by the engines so
+/// that they see the same images in the same order for a seed.
+pub struct Plan {
+    /// Validation images (indices into the training set), held out before anything else.
+    pub valid: Vec<usize>,
+    /// Training images.
+    pub train: Vec<usize>,
+    rng: ChaCha8Rng,
+    batch_size: usize,
+    total: usize,
+    warmup: usize,
+    learning_rate: f64,
+    schedule: Schedule,
+}
+
+impl Plan {
+    /// The split and schedule of a training set of `train_images` images under `config`.
+    pub fn new(train_images: usize, config: &TrainConfig, seed: u64) -> Plan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = (0..train_images).collect();
+        order.shuffle(&mut rng);
+        let valid_size = config.valid_size.min(train_images / 5);
+        let (valid, rest) = order.split_at(valid_size);
+        let train = rest[..config.train_subset.min(rest.len())].to_vec();
+        let batch_size = config.batch_size.max(1);
+        let steps_per_epoch = train.len().div_ceil(batch_size);
+        Plan {
+            valid: valid.to_vec(),
+            train,
+            rng,
+            batch_size,
+            total: (steps_per_epoch * config.epochs).max(1),
+            warmup: (steps_per_epoch / 4).max(1),
+            learning_rate: config.learning_rate,
+            schedule: config.schedule,
+        }
+    }
+
+    /// The next epoch's mini-batches (a fresh shuffle).
+    pub fn epoch(&mut self) -> Vec<Vec<usize>> {
+        self.train.shuffle(&mut self.rng);
+        self.train
+            .chunks(self.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    /// Learning rate of step `step` (0-based): linear warm-up, then cosine or constant.
+    pub fn learning_rate(&self, step: usize) -> f64 {
+        let peak = self.learning_rate;
+        if step < self.warmup {
+            peak * (step + 1) as f64 / self.warmup as f64
+        } else if self.schedule == Schedule::Constant {
+            peak
+        } else {
+            let t = (step - self.warmup) as f64 / (self.total - self.warmup).max(1) as f64;
+            0.5 * peak * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}
+
+/// Normalised pixels (`[n, 1, rows, cols]` row-major) and labels of images `idx`.
+pub fn batch_data(data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
+    let size = data.rows * data.cols;
+    let mut pixels = Vec::with_capacity(idx.len() * size);
+    let mut labels = Vec::with_capacity(idx.len());
+    for &i in idx {
+        pixels.extend(
+            data.pixels[i * size..(i + 1) * size]
+                .iter()
+                // Fashion-MNIST mean and standard deviation.
+                .map(|&p| (p as f32 / 255.0 - 0.286) / 0.353),
+        );
+        labels.push(data.labels[i] as i64);
+    }
+    (pixels, labels)
+}
+

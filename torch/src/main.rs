@@ -1,0 +1,100 @@
+//! `layernas-torch`: trains one trial with libtorch, speaking layernas's command-evaluator
+//! protocol (the trial as one JSON object on stdin, the result as one JSON line on stdout).
+
+use clap::Parser;
+use layernas_proxy::{adapt, scale_depth, FashionMnist, TrainConfig};
+use layernas_spaces::network::{Input, Network};
+use serde::Deserialize;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Trains one layernas trial with libtorch (tch 0.26, libtorch 2.13), on the CPU or CUDA.
+///
+/// Reads the trial from standard input as `layernas search --engine torch` writes it: `seed`,
+/// `network` (the space's network description) and `context.train` (the `[train]` knobs; the
+/// defaults where absent), `context.data_dir` (Fashion-MNIST IDX files; the embedded subset
+/// where absent). Trains the proxy (depth, then input/classes/width) and prints
+/// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`.
+///
+/// Example: layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist
+/// --evaluator train --engine torch --device cuda --max-cost 1.5
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Override `context.train.device` (cpu, cuda, cuda:N).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Trial {
+    seed: u64,
+    network: Option<Network>,
+    #[serde(default)]
+    context: Context,
+}
+
+#[derive(Deserialize, Default)]
+struct Context {
+    #[serde(default)]
+    train: Option<TrainConfig>,
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
+}
+
+fn run(args: Args) -> Result<serde_json::Value, String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the trial from stdin: {e}"))?;
+    let trial: Trial =
+        serde_json::from_str(&text).map_err(|e| format!("malformed trial JSON: {e}"))?;
+    let network = trial
+        .network
+        .ok_or("the trial has no network description (the space must be a network space)")?;
+    let mut config = trial.context.train.unwrap_or_default();
+    if let Some(d) = args.device {
+        config.device = d;
+    }
+    config.validate()?;
+    let data = match &trial.context.data_dir {
+        Some(dir) => FashionMnist::from_dir(dir),
+        None => FashionMnist::embedded(),
+    }
+    .map_err(|e| e.to_string())?;
+    let input = Input {
+        resolution: data.train.rows as u32,
+        channels: 1,
+    };
+    let proxy = scale_depth(&network, config.depth)
+        .and_then(|n| adapt(&n, input, data.train.classes() as u32, config.width))
+        .map_err(|e| format!("the network does not fit a 28x28 input: {e}"))?;
+    eprintln!(
+        "layernas-torch: training {} layers on {} for {} epochs",
+        proxy.layers.len(),
+        config.device,
+        config.epochs
+    );
+    let r = layernas_torch::train(&proxy, &data, &config, trial.seed)?;
+    Ok(serde_json::json!({
+        "reward": r.valid_accuracy,
+        "test": r.test_accuracy,
+        "train_seconds": r.train_seconds,
+        "images_per_second": r.images_per_second,
+        "final_loss": r.final_loss,
+    }))
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
