@@ -1,6 +1,7 @@
 //! The libtorch engine learns, is deterministic for a seed on the CPU, builds every op of the
 //! network schema, and its program speaks the command protocol.
 
+use layernas_core::SearchSpace;
 use layernas_proxy::{adapt, FashionMnist, TrainConfig};
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::{mobilenet_v3_space, nats_sss_space, space_from_toml};
@@ -19,7 +20,7 @@ stride = 2
 [[layers]]
 op = "mbconv"
 out = 16
-kernel = 5
+kernel = [3, 5]
 expand = 2
 se = true
 act = "hswish"
@@ -36,7 +37,7 @@ op = "linear"
 
 fn cnn() -> Network {
     let space = space_from_toml(CNN, "cnn.toml").unwrap();
-    space.network(space.backbone().unwrap_or(&space.default_arch()))
+    space.network(&space.default_arch())
 }
 
 fn mnist_input() -> Input {

@@ -1,10 +1,11 @@
 //! Training speed of the built-in trainer (images per second), for a plain CNN and a
 //! MobileNet-style network, one epoch over 512 Fashion-MNIST images, batch 64. Run with
-//! `cargo bench -p layernas-train` (add `--features torch` for the libtorch engine).
+//! `cargo bench -p layernas-train`.
 //!
 //! Criterion measures the burn engine with 1 and 2 threads. Then, side by side in one run, it
 //! prints the training-only images/s of every engine available here: burn (1 and 2 threads),
-//! the libtorch engine (with the `torch` feature, 1 thread) and the same network in PyTorch
+//! the libtorch engine (`layernas-torch` given in `$LAYERNAS_TORCH`, 1 thread) and the same
+//! network in PyTorch
 //! (`examples/evaluators/torch_speed.py` with `$LAYERNAS_PYTHON`, default `python3`, 1 thread)
 //! where torch is installed, each with its ratio to PyTorch.
 
@@ -12,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use layernas_core::SearchSpace;
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::space_from_toml;
-use layernas_train::{adapt, train_network, Engine, FashionMnist, TrainConfig};
+use layernas_train::{adapt, train_network, FashionMnist, TrainConfig};
 use std::time::Duration;
 
 const PLAIN: &str = r#"
@@ -120,18 +121,45 @@ fn pytorch(name: &str, net: &Network, config: &TrainConfig) -> Option<f64> {
     serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
 }
 
+/// The libtorch engine's training images/s (median of three runs after a warm-up, one thread)
+/// where the `layernas-torch` program is given in `$LAYERNAS_TORCH`.
+fn libtorch_engine(net: &Network, config: &TrainConfig) -> Option<f64> {
+    use std::io::Write;
+    let program = std::env::var_os("LAYERNAS_TORCH")?;
+    let trial = serde_json::json!({
+        "seed": 0,
+        "network": net,
+        "context": {"train": TrainConfig { threads: 1, ..config.clone() }},
+    });
+    let run = || -> Option<f64> {
+        let mut child = std::process::Command::new(&program)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(trial.to_string().as_bytes()).ok()?;
+        let out = child.wait_with_output().ok().filter(|o| o.status.success())?;
+        let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+        serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
+    };
+    run()?;
+    let mut runs = vec![run()?, run()?, run()?];
+    runs.sort_by(f64::total_cmp);
+    Some(runs[1])
+}
+
 fn compare(data: &FashionMnist, config: &TrainConfig) {
-    let mut engines = vec![("burn, 1 thread", Engine::Burn, 1), ("burn, 2 threads", Engine::Burn, 2)];
-    if cfg!(feature = "torch") {
-        engines.push(("libtorch engine, 1 thread", Engine::Torch, 1));
-    }
+    let engines = [
+        ("burn, 1 thread", 1),
+        ("burn, 2 threads", 2),
+    ];
     println!("\ntraining images/s, side by side (512 images, batch 64):");
     for (name, net) in networks() {
         let mut rows: Vec<(&str, f64)> = engines
             .iter()
-            .map(|&(label, engine, threads)| {
+            .map(|&(label, threads)| {
                 let config = TrainConfig {
-                    engine,
                     threads,
                     ..config.clone()
                 };
@@ -144,6 +172,9 @@ fn compare(data: &FashionMnist, config: &TrainConfig) {
                 (label, runs[1])
             })
             .collect();
+        if let Some(t) = libtorch_engine(&net, config) {
+            rows.push(("layernas-torch, 1 thread", t));
+        }
         let torch = pytorch(name, &net, config);
         if let Some(t) = torch {
             rows.push(("PyTorch, 1 thread", t));
