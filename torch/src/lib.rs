@@ -27,6 +27,24 @@ fn activate(act: Act, x: Tensor) -> Tensor {
     }
 }
 
+/// PyTorch's (and burn's) default initialisation, which tch's defaults differ from: weights
+/// uniform in +-1/sqrt(fan_in) (Kaiming uniform with gain 1/sqrt(3)), biases likewise.
+fn torch_default_weight() -> nn::Init {
+    nn::Init::Kaiming {
+        dist: nn::init::NormalOrUniform::Uniform,
+        fan: nn::init::FanInOut::FanIn,
+        non_linearity: nn::init::NonLinearity::ExplicitGain(1.0 / 3f64.sqrt()),
+    }
+}
+
+fn torch_default_bias(fan_in: i64) -> nn::Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn conv(
     p: nn::Path,
@@ -47,13 +65,24 @@ fn conv(
             padding: k / 2,
             groups,
             bias,
+            ws_init: torch_default_weight(),
+            bs_init: torch_default_bias(cin / groups * k * k),
             ..Default::default()
         },
     )
 }
 
+/// Batch norm as PyTorch initialises it (scale 1, shift 0; tch draws the scale from U(0, 1)).
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, Default::default())
+    nn::batch_norm2d(
+        p,
+        c,
+        nn::BatchNormConfig {
+            ws_init: nn::Init::Const(1.0),
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        },
+    )
 }
 
 struct ConvBn {
@@ -299,7 +328,8 @@ impl TorchNet {
                             row.out_channels as i64,
                             nn::LinearConfig {
                                 bias,
-                                ..Default::default()
+                                ws_init: torch_default_weight(),
+                                bs_init: Some(torch_default_bias(features)),
                             },
                         ),
                         act,

@@ -30,7 +30,8 @@ struct Args {
 #[derive(Deserialize)]
 struct Trial {
     seed: u64,
-    network: Option<Network>,
+    /// The description plus `madds` and `params`, which layernas adds for other programs.
+    network: Option<serde_json::Value>,
     #[serde(default)]
     context: Context,
 }
@@ -50,9 +51,15 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         .map_err(|e| format!("cannot read the trial from stdin: {e}"))?;
     let trial: Trial =
         serde_json::from_str(&text).map_err(|e| format!("malformed trial JSON: {e}"))?;
-    let network = trial
+    let mut network = trial
         .network
         .ok_or("the trial has no network description (the space must be a network space)")?;
+    if let Some(fields) = network.as_object_mut() {
+        fields.remove("madds");
+        fields.remove("params");
+    }
+    let network: Network = serde_json::from_value(network)
+        .map_err(|e| format!("malformed network description: {e}"))?;
     let mut config = trial.context.train.unwrap_or_default();
     if let Some(d) = args.device {
         config.device = d;

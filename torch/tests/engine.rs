@@ -128,11 +128,15 @@ fn program(input: &str) -> (Option<i32>, String, String) {
 
 #[test]
 fn the_program_speaks_the_command_protocol() {
+    // As layernas writes it: the description with its MAdds and params added.
+    let mut network = serde_json::to_value(cnn()).unwrap();
+    network["madds"] = serde_json::json!(1000);
+    network["params"] = serde_json::json!(100);
     let trial = serde_json::json!({
         "trial": 7,
         "seed": 1,
         "arch": "x",
-        "network": cnn(),
+        "network": network,
         "context": {"train": {"epochs": 1, "train_subset": 200, "valid_size": 100, "depth": 0.5}},
     });
     let (code, stdout, stderr) = program(&trial.to_string());

@@ -36,6 +36,8 @@ pub struct SearchReport {
     pub config: LayerNasConfig,
     pub trials: u64,
     pub failed: u64,
+    /// The reason the first failed trial gave (the rest: `layernas export`).
+    pub first_failure: Option<String>,
     pub trial_bound: u64,
     pub paper_bound: Option<u64>,
     pub budget_exhausted: bool,
@@ -75,6 +77,13 @@ impl SearchReport {
                 String::new()
             }
         ));
+        if let Some(e) = &self.first_failure {
+            let line = e.lines().next().unwrap_or_default();
+            out.push_str(&format!(
+                "first failure: {line}{}\n",
+                if e.lines().count() > 1 { " ..." } else { "" }
+            ));
+        }
         if self.budget_exhausted {
             out.push_str("stopped early: the trial budget ran out\n");
         }

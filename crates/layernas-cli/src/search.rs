@@ -477,6 +477,10 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         config: study.layernas.clone(),
         trials: summary.trials,
         failed: summary.failed,
+        first_failure: trials
+            .iter()
+            .filter(|t| t.state == TrialState::Failed)
+            .find_map(|t| t.error.clone()),
         trial_bound: bound,
         paper_bound,
         budget_exhausted: summary.budget_exhausted,

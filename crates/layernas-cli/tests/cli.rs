@@ -686,6 +686,8 @@ fn failing_commands_become_failed_trials_and_the_search_goes_on() {
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["failed"].as_u64().unwrap() > 0);
+    let first = json["first_failure"].as_str().unwrap();
+    assert!(first.contains("simulated crash"), "{first}");
     assert!(json["best"].is_object());
     let status = layernas()
         .args(["status", "--store"])
