@@ -5,8 +5,7 @@
 #![warn(missing_docs)]
 
 use layernas_proxy::{
-    batch_data, parse_device, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig,
-    TrainResult,
+    batch_data, parse_device, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig, TrainResult,
 };
 use layernas_spaces::network::{Act, Network, Op, PoolKind};
 use std::sync::Mutex;
@@ -219,7 +218,11 @@ impl Res {
 enum Layer {
     Conv(ConvBn),
     Mb(Mb),
-    Pool { kind: PoolKind, kernel: i64, stride: i64 },
+    Pool {
+        kind: PoolKind,
+        kernel: i64,
+        stride: i64,
+    },
     Global,
     BnAct(nn::BatchNorm, Act),
     Dense(nn::Linear, Act),
@@ -237,9 +240,7 @@ pub struct TorchNet {
 impl TorchNet {
     /// Builds `network` with its parameters under `root`.
     pub fn build(network: &Network, root: &nn::Path) -> Result<TorchNet, String> {
-        let rows = network
-            .layer_costs()
-            .map_err(|e| e.to_string())?;
+        let rows = network.layer_costs().map_err(|e| e.to_string())?;
         let mut layers = Vec::with_capacity(rows.len());
         for (i, (op, row)) in network.layers.iter().zip(&rows).enumerate() {
             let p = root / i;
@@ -351,8 +352,7 @@ impl TorchNet {
                     Layer::Res(Res {
                         a: ReluConvBn::new(&(&p / "a"), cin, o, 3, s),
                         b: ReluConvBn::new(&(&p / "b"), o, o, 3, 1),
-                        short_conv: (s == 2)
-                            .then(|| conv(&p / "short", cin, o, 1, 1, 1, false)),
+                        short_conv: (s == 2).then(|| conv(&p / "short", cin, o, 1, 1, 1, false)),
                         short_rcb: (s != 2 && cin != o)
                             .then(|| ReluConvBn::new(&(&p / "short"), cin, o, 1, 1)),
                     })
@@ -360,9 +360,7 @@ impl TorchNet {
             };
             layers.push(layer);
         }
-        let last = rows
-            .last()
-            .map_or(network.input.resolution, |r| r.output);
+        let last = rows.last().map_or(network.input.resolution, |r| r.output);
         Ok(TorchNet {
             layers,
             head_pool: last > 1,
@@ -421,7 +419,11 @@ fn accuracy(model: &TorchNet, data: &Dataset, idx: &[usize], device: Device) -> 
             .map(|chunk| {
                 let (x, y) = batch(data, chunk, device);
                 let predicted = model.forward(&x, false).argmax(1, false);
-                predicted.eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[])
+                predicted
+                    .eq_tensor(&y)
+                    .to_kind(Kind::Int64)
+                    .sum(Kind::Int64)
+                    .int64_value(&[])
             })
             .sum()
     });

@@ -89,7 +89,10 @@ fn nats_and_mobilenet_networks_build_and_train_a_step() {
     ] {
         let proxy = adapt(&net, mnist_input(), 10, 0.25).unwrap();
         let r = layernas_torch::train(&proxy, &data, &config, 1).unwrap();
-        assert!(r.valid_accuracy.is_finite() && r.final_loss.is_finite(), "{r:?}");
+        assert!(
+            r.valid_accuracy.is_finite() && r.final_loss.is_finite(),
+            "{r:?}"
+        );
     }
 }
 
@@ -151,4 +154,32 @@ fn the_program_speaks_the_command_protocol() {
     let (code, _, stderr) = program(&bad.to_string());
     assert_eq!(code, Some(1));
     assert!(stderr.contains("epochs must be at least 1"), "{stderr}");
+}
+
+#[test]
+fn parameters_start_as_pytorch_initialises_them() {
+    // tch's own defaults (ReLU-gain Kaiming, batch-norm scale drawn from U(0, 1)) trained about
+    // six points worse than burn and PyTorch on the same recipe.
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = adapt(&cnn(), mnist_input(), 10, 1.0).unwrap();
+    layernas_torch::TorchNet::build(&net, &vs.root()).unwrap();
+    let mut checked = 0;
+    for (name, t) in vs.variables() {
+        let size = t.size();
+        if name.contains("bn") && name.ends_with("weight") {
+            assert_eq!(t.min().double_value(&[]), 1.0, "{name}");
+            assert_eq!(t.max().double_value(&[]), 1.0, "{name}");
+            checked += 1;
+        } else if name.ends_with("weight") && size.len() >= 2 {
+            let fan_in: i64 = size[1..].iter().product();
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let max = t.abs().max().double_value(&[]);
+            assert!(
+                max <= bound && max > 0.5 * bound,
+                "{name}: {max} vs {bound}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked}");
 }

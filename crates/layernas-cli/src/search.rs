@@ -206,14 +206,21 @@ fn torch_program() -> Result<PathBuf, InputError> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(missing(format!("but LAYERNAS_TORCH={} is no file", p.display())))
+            Err(missing(format!(
+                "but LAYERNAS_TORCH={} is no file",
+                p.display()
+            )))
         };
     }
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("layernas-torch")));
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("layernas-torch")).collect())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("layernas-torch"))
+                .collect()
+        })
         .unwrap_or_else(Vec::new);
     beside
         .into_iter()

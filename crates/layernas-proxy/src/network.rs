@@ -84,7 +84,9 @@ pub fn scale_depth(network: &Network, depth: f64) -> Result<Network, NetworkErro
             i += 1;
             continue;
         }
-        let end = (i..repeated.len()).find(|&j| !repeated[j]).unwrap_or(repeated.len());
+        let end = (i..repeated.len())
+            .find(|&j| !repeated[j])
+            .unwrap_or(repeated.len());
         let n = end - i;
         let kept = ((depth * (n + 1) as f64 - 1e-9).ceil() as usize).clamp(1, n + 1) - 1;
         for k in keep.iter_mut().take(end).skip(i + kept) {
@@ -103,4 +105,3 @@ pub fn scale_depth(network: &Network, depth: f64) -> Result<Network, NetworkErro
     net.layer_costs()?;
     Ok(net)
 }
-

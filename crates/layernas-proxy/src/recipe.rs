@@ -118,10 +118,7 @@ impl TrainConfig {
                 return Err(format!("invalid train setting: {name} must be at least 1"));
             }
         }
-        for (name, v) in [
-            ("width", self.width),
-            ("learning_rate", self.learning_rate),
-        ] {
+        for (name, v) in [("width", self.width), ("learning_rate", self.learning_rate)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!(
                     "invalid train setting: {name} must be a positive number (got {v})"
@@ -262,4 +259,3 @@ pub fn batch_data(data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
     }
     (pixels, labels)
 }
-

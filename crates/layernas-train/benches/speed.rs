@@ -117,7 +117,10 @@ fn pytorch(name: &str, net: &Network, config: &TrainConfig) -> Option<f64> {
         .output()
         .ok()
         .filter(|o| o.status.success())?;
-    let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()?
+        .to_string();
     serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
 }
 
@@ -138,9 +141,19 @@ fn libtorch_engine(net: &Network, config: &TrainConfig) -> Option<f64> {
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        child.stdin.take()?.write_all(trial.to_string().as_bytes()).ok()?;
-        let out = child.wait_with_output().ok().filter(|o| o.status.success())?;
-        let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+        child
+            .stdin
+            .take()?
+            .write_all(trial.to_string().as_bytes())
+            .ok()?;
+        let out = child
+            .wait_with_output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()?
+            .to_string();
         serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
     };
     run()?;
@@ -150,10 +163,7 @@ fn libtorch_engine(net: &Network, config: &TrainConfig) -> Option<f64> {
 }
 
 fn compare(data: &FashionMnist, config: &TrainConfig) {
-    let engines = [
-        ("burn, 1 thread", 1),
-        ("burn, 2 threads", 2),
-    ];
+    let engines = [("burn, 1 thread", 1), ("burn, 2 threads", 2)];
     println!("\ntraining images/s, side by side (512 images, batch 64):");
     for (name, net) in networks() {
         let mut rows: Vec<(&str, f64)> = engines
@@ -166,7 +176,11 @@ fn compare(data: &FashionMnist, config: &TrainConfig) {
                 // One warm-up run, then the median of three.
                 let _ = train_network(&net, data, &config, 0).unwrap();
                 let mut runs: Vec<f64> = (0..3)
-                    .map(|_| train_network(&net, data, &config, 0).unwrap().images_per_second)
+                    .map(|_| {
+                        train_network(&net, data, &config, 0)
+                            .unwrap()
+                            .images_per_second
+                    })
                     .collect();
                 runs.sort_by(f64::total_cmp);
                 (label, runs[1])

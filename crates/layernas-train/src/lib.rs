@@ -9,11 +9,11 @@ mod model;
 mod profile;
 mod train;
 
+pub use evaluator::{proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
     adapt, scale_depth, DataError, Dataset, Engine, FashionMnist, OptimizerKind, Plan, Schedule,
     TrainConfig, TrainResult,
 };
-pub use evaluator::{proxy_network, train_network, TrainEvaluator};
 pub use model::{build, Net};
 pub use profile::{
     distinct_layers, layer_key, network_latency, profile, spearman, LatencyTable, TableLatency,

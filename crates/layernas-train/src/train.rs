@@ -1,12 +1,14 @@
 //! Proxy training: SGD with Nesterov momentum and a cosine learning-rate schedule.
 
 use crate::model::Net;
-use layernas_proxy::{batch_data, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig, TrainResult};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
 use burn::prelude::*;
+use layernas_proxy::{
+    batch_data, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig, TrainResult,
+};
 use std::time::Instant;
 
 fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
