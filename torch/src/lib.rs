@@ -161,7 +161,7 @@ impl Mb {
                 .relu()
                 .apply(expand)
                 .hardsigmoid();
-            y = y * s;
+            y *= s;
         }
         let y = self.project.forward(&y, train);
         if self.residual {
@@ -215,6 +215,7 @@ impl Res {
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Layer {
     Conv(ConvBn),
     Mb(Mb),

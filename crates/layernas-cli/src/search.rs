@@ -215,13 +215,13 @@ fn torch_program() -> Result<PathBuf, InputError> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("layernas-torch")));
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
                 .map(|d| d.join("layernas-torch"))
                 .collect()
         })
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     beside
         .into_iter()
         .chain(on_path)

@@ -157,7 +157,7 @@ fn libtorch_engine(net: &Network, config: &TrainConfig) -> Option<f64> {
         serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
     };
     run()?;
-    let mut runs = vec![run()?, run()?, run()?];
+    let mut runs = [run()?, run()?, run()?];
     runs.sort_by(f64::total_cmp);
     Some(runs[1])
 }
