@@ -885,3 +885,60 @@ fn profile_writes_a_latency_table_that_prices_searches() {
     ]);
     assert!(e.contains("cannot read latency table"), "{e}");
 }
+
+#[test]
+fn engine_torch_runs_the_layernas_torch_program_with_the_recipe_in_its_context() {
+    // A stand-in for torch/'s program: it checks what layernas hands it (the network, the
+    // `[train]` knobs, the data directory) and answers like the real one.
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("layernas-torch");
+    std::fs::write(
+        &program,
+        r#"#!/usr/bin/env python3
+import json, sys
+t = json.load(sys.stdin)
+train = t["context"]["train"]
+assert train["engine"] == "torch" and train["device"] == "cpu", train
+assert train["epochs"] == 3 and train["threads"] == 2 and train["depth"] == 0.5, train
+assert t["context"]["data_dir"] is None
+assert t["network"]["layers"] and t["network"]["madds"] > 0
+print(json.dumps({"reward": t["network"]["madds"] / 1e4, "test": 1.0, "train_seconds": 0.1}))
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let study = dir.path().join("study.toml");
+    std::fs::write(&study, "[train]\nepochs = 3\ndepth = 0.5\n").unwrap();
+    let space =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/fashion-cnn.toml");
+    let out = layernas()
+        .env("LAYERNAS_TORCH", &program)
+        .args(["search", "--space", space.to_str().unwrap(), "--config"])
+        .arg(&study)
+        .args([
+            "--dataset",
+            "fashion-mnist",
+            "--evaluator",
+            "train",
+            "--engine",
+            "torch",
+            "--train-threads",
+            "2",
+            "--strategy",
+            "random",
+            "--max-trials",
+            "3",
+            "--quiet",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["trials"], 3, "{json}");
+    assert_eq!(json["failed"], 0, "{json}");
+    assert!(json["best"]["reward"].as_f64().unwrap() > 0.0, "{json}");
+}
