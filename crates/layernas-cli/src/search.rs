@@ -32,7 +32,15 @@ pub const EXAMPLES: &str = "Examples:
   layernas search -c study.toml --seed 1
 
   # the plan of a MobileNetV3 search under 220M MAdds, before training anything
-  layernas search --space mobilenetv3-large --cost madds --max-cost 220 --dry-run";
+  layernas search --space mobilenetv3-large --cost madds --max-cost 220 --dry-run
+
+  # train every candidate on Fashion-MNIST (built-in engine, 2 threads per trial)
+  layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist \\
+    --evaluator train --epochs 2 --train-subset 3000 --max-cost 1.5 --train-threads 2
+
+  # the same on a GPU with the libtorch engine (torch/README.md)
+  layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist \\
+    --evaluator train --engine torch --device cuda --max-cost 1.5";
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
