@@ -49,6 +49,9 @@ enum Command {
     /// Every trial of a stored study as CSV or JSON.
     #[command(after_help = worker::EXPORT_EXAMPLES)]
     Export(worker::ExportArgs),
+    /// Delete a stored study and all its trials (asks for --yes).
+    #[command(after_help = worker::DELETE_EXAMPLES)]
+    Delete(worker::DeleteArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::worker(&args),
         Command::Status(args) => worker::status(&args),
         Command::Export(args) => worker::export(&args),
+        Command::Delete(args) => worker::delete(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,11 @@ pub const STATUS_EXAMPLES: &str = "Examples:
   layernas status --store study.db
   layernas status --store postgres://user@db:5432/nas --study s1 --json";
 
+pub const DELETE_EXAMPLES: &str = "Examples:
+  # what would go (nothing is deleted without --yes)
+  layernas delete --store study.db --study s1
+  layernas delete --store postgres://user@db:5432/nas --study s1 --yes";
+
 pub const EXPORT_EXAMPLES: &str = "Examples:
   layernas export --store study.db --format csv > trials.csv
   layernas export --store postgres://user@db:5432/nas --study s1 --format json --output trials.json";
@@ -478,5 +483,46 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         Some(path) => std::fs::write(path, text)?,
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Trial store.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// The study to delete, with all its trials.
+    #[arg(long, value_name = "NAME")]
+    pub study: String,
+    /// Delete; without it, only say what would be deleted.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `layernas delete`: removes one study and its trials (after `--yes`).
+pub fn delete(args: &DeleteArgs) -> anyhow::Result<()> {
+    let mut store = store_for(&args.store)?;
+    open_existing(&args.store, &args.study, &mut *store)?;
+    let trials = store.trials()?;
+    let complete = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
+    if !args.yes {
+        return Err(InputError(format!(
+            "study {} holds {} trials ({complete} complete); nothing deleted: add --yes to delete it \
+             (layernas export saves the trials first)",
+            args.study,
+            trials.len()
+        ))
+        .into());
+    }
+    store.delete_study(&args.study)?;
+    println!(
+        "deleted study {} and its {} trials from {}",
+        args.study,
+        trials.len(),
+        args.store
+    );
     Ok(())
 }

@@ -275,6 +275,38 @@ fn distributed(store: &str, study: &str) {
     );
     let by_worker: BTreeSet<&str> = trials.iter().filter_map(|t| t["worker"].as_str()).collect();
     assert!(by_worker.len() >= 3, "work was not shared: {by_worker:?}");
+    delete_study(store, study, trials.len());
+}
+
+/// `layernas delete` refuses without --yes (deleting nothing), then deletes the study (which
+/// also keeps the shared PostgreSQL database free of test studies).
+fn delete_study(store: &str, study: &str, trials: usize) {
+    let delete = |yes: bool| {
+        let mut c = Command::new(bin());
+        c.args(["delete", "--store", store, "--study", study]);
+        if yes {
+            c.arg("--yes");
+        }
+        c.output().unwrap()
+    };
+    let refused = delete(false);
+    assert_eq!(refused.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        e.contains(&format!("holds {trials} trials")) && e.contains("--yes"),
+        "{e}"
+    );
+    assert_eq!(export(store, study).len(), trials);
+    let done = delete(true);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let again = delete(true);
+    assert_eq!(again.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&again.stderr);
+    assert!(e.contains(&format!("study {study} is not in store")), "{e}");
 }
 
 #[test]

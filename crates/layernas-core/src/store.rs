@@ -146,6 +146,10 @@ pub trait TrialStore: Send {
 
     /// Names of the studies in the store.
     fn studies(&mut self) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes a study and all its trials (nothing else); false if there was none. If it was the
+    /// open study, no study is open afterwards.
+    fn delete_study(&mut self, study: &str) -> Result<bool, StoreError>;
 }
 
 /// Seconds since the Unix epoch.
@@ -442,5 +446,12 @@ impl TrialStore for MemoryStore {
         let mut names: Vec<String> = self.studies.keys().cloned().collect();
         names.sort();
         Ok(names)
+    }
+
+    fn delete_study(&mut self, study: &str) -> Result<bool, StoreError> {
+        if self.open.as_deref() == Some(study) {
+            self.open = None;
+        }
+        Ok(self.studies.remove(study).is_some())
     }
 }

@@ -60,7 +60,10 @@ fn per_trial(store: &mut dyn TrialStore, iters: u64) -> Duration {
         }
         id += WAVE;
     }
-    start.elapsed()
+    let elapsed = start.elapsed();
+    // Leave no benchmark studies behind (PostgreSQL's database is shared).
+    store.delete_study(&spec.name).unwrap();
+    elapsed
 }
 
 fn overhead(c: &mut Criterion) {

@@ -415,4 +415,18 @@ impl TrialStore for PgStore {
             .map(|r| r.get(0))
             .collect())
     }
+
+    fn delete_study(&mut self, study: &str) -> Result<bool, StoreError> {
+        let mut tx = self.client.transaction().map_err(backend)?;
+        tx.execute("DELETE FROM layernas_trials WHERE study = $1", &[&study])
+            .map_err(backend)?;
+        let deleted = tx
+            .execute("DELETE FROM layernas_studies WHERE name = $1", &[&study])
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        if self.study.as_deref() == Some(study) {
+            self.study = None;
+        }
+        Ok(deleted > 0)
+    }
 }

@@ -411,4 +411,21 @@ impl TrialStore for SqliteStore {
             .map_err(backend)?;
         rows.map(|r| r.map_err(backend)).collect()
     }
+
+    fn delete_study(&mut self, study: &str) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute("DELETE FROM trials WHERE study = ?1", params![study])
+            .map_err(backend)?;
+        let deleted = tx
+            .execute("DELETE FROM studies WHERE name = ?1", params![study])
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        if self.study.as_deref() == Some(study) {
+            self.study = None;
+        }
+        Ok(deleted > 0)
+    }
 }

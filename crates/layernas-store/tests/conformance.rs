@@ -176,6 +176,27 @@ fn conformance(store: &mut dyn TrialStore) {
     let workers = store.workers().unwrap();
     let names: HashSet<&str> = workers.iter().map(|w| w.0.as_str()).collect();
     assert!(names.contains("w1") && names.contains("w4"), "{workers:?}");
+
+    // Deleting a study removes it and its trials, and nothing of the other study.
+    let kept = store.trials().unwrap();
+    assert!(store.delete_study(&name).unwrap());
+    assert!(!store.delete_study(&name).unwrap());
+    let studies = store.studies().unwrap();
+    assert!(
+        !studies.contains(&name) && studies.contains(&other),
+        "{studies:?}"
+    );
+    assert_eq!(store.is_done(&name).unwrap(), None);
+    assert_eq!(store.trials().unwrap(), kept);
+    assert!(store.delete_study(&other).unwrap());
+    assert!(matches!(store.trials(), Err(StoreError::NoStudy)));
+    // A deleted name can be created afresh.
+    assert_eq!(
+        store.open_study(&spec(&name, "h9"), false).unwrap(),
+        StudyOpen::Created
+    );
+    assert!(store.trials().unwrap().is_empty());
+    assert!(store.delete_study(&name).unwrap());
 }
 
 #[test]
