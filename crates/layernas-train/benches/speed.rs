@@ -117,11 +117,14 @@ fn pytorch(name: &str, net: &Network, config: &TrainConfig) -> Option<f64> {
         .output()
         .ok()
         .filter(|o| o.status.success())?;
-    let line = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()?
-        .to_string();
-    serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
+    images_per_second(&out.stdout)
+}
+
+/// `images_per_second` of the JSON object on a program's last output line.
+fn images_per_second(stdout: &[u8]) -> Option<f64> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last()?;
+    serde_json::from_str::<serde_json::Value>(line).ok()?["images_per_second"].as_f64()
 }
 
 /// The libtorch engine's training images/s (median of three runs after a warm-up, one thread)
@@ -150,11 +153,7 @@ fn libtorch_engine(net: &Network, config: &TrainConfig) -> Option<f64> {
             .wait_with_output()
             .ok()
             .filter(|o| o.status.success())?;
-        let line = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()?
-            .to_string();
-        serde_json::from_str::<serde_json::Value>(&line).ok()?["images_per_second"].as_f64()
+        images_per_second(&out.stdout)
     };
     run()?;
     let mut runs = [run()?, run()?, run()?];
