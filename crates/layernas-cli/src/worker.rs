@@ -5,7 +5,7 @@ use crate::study::{InputError, StudyArgs, StudyFile};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use layernas_core::{
-    evaluate_guarded, now, trial_seed, Claim, Evaluator, Reported, StoreError, TrialState,
+    evaluate_guarded, now, trial_seed, Cancel, Claim, Evaluator, Reported, StoreError, TrialState,
     TrialStore,
 };
 use std::collections::HashMap;
@@ -222,6 +222,7 @@ fn evaluate_with_heartbeat(
     every: f64,
 ) -> (Result<layernas_core::Evaluation, String>, f64) {
     let stop = AtomicBool::new(false);
+    let lost = Cancel::new();
     let start = Instant::now();
     let result = std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -230,8 +231,10 @@ fn evaluate_with_heartbeat(
                 std::thread::sleep(Duration::from_millis(20));
                 if last.elapsed().as_secs_f64() >= every {
                     last = Instant::now();
-                    // A failed heartbeat is retried at the next beat; a lost lease ends them.
+                    // A failed heartbeat is retried at the next beat; a lost lease ends them
+                    // and stops the evaluation: its result could not be recorded.
                     if let Ok(false) = beat_store.heartbeat(claim) {
+                        lost.cancel();
                         return;
                     }
                 }
@@ -243,6 +246,7 @@ fn evaluate_with_heartbeat(
             &claim.arch,
             trial_seed(rt.seed, claim.id),
             rt.timeout,
+            &lost,
         )
         .map_err(|e| e.to_string());
         stop.store(true, Ordering::SeqCst);

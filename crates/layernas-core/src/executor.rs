@@ -1,5 +1,6 @@
+use crate::limits::{cap_evaluation, cap_text};
 use crate::{
-    Arch, CostModel, EvalError, Evaluation, Evaluator, Outcome, SearchSpace, SpaceError,
+    Arch, Cancel, CostModel, EvalError, Evaluation, Evaluator, Outcome, SearchSpace, SpaceError,
     StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState, TrialStore,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,6 +22,75 @@ pub enum ExecError {
     /// The trial store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another controller took the study over (or this one could not renew its lease in time).
+    #[error("lost control of study {study}: {why}; stopped (the trials recorded so far are kept)")]
+    ControllerLost {
+        /// Study name.
+        study: String,
+        /// What happened.
+        why: String,
+    },
+}
+
+/// The controller lease the executor holds on its study while it runs (taken with
+/// [`TrialStore::acquire_controller`]); it renews it every third of `lease`.
+#[derive(Debug, Clone)]
+pub struct ControllerHold {
+    /// Study name.
+    pub study: String,
+    /// The token the lease was taken with.
+    pub token: i64,
+    /// How long the lease lasts without renewal.
+    pub lease: Duration,
+}
+
+/// Renews a [`ControllerHold`] on schedule; transient store errors are tolerated until the
+/// lease would have run out.
+struct Renewal<'h> {
+    hold: &'h ControllerHold,
+    last: Instant,
+}
+
+impl Renewal<'_> {
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.hold.lease / 3
+    }
+
+    /// Time left until the next renewal is due.
+    fn wait(&self) -> Duration {
+        (self.hold.lease / 3).saturating_sub(self.last.elapsed())
+    }
+
+    fn renew(&mut self, store: &mut dyn TrialStore) -> Result<(), ExecError> {
+        let lost = |why: String| ExecError::ControllerLost {
+            study: self.hold.study.clone(),
+            why,
+        };
+        match store.renew_controller(
+            &self.hold.study,
+            self.hold.token,
+            self.hold.lease.as_secs_f64(),
+        ) {
+            Ok(true) => {
+                self.last = Instant::now();
+                Ok(())
+            }
+            Ok(false) => Err(lost("another controller took it over".into())),
+            Err(e) if self.last.elapsed() >= self.hold.lease => Err(lost(format!(
+                "its lease could not be renewed for {:.0} s ({e})",
+                self.hold.lease.as_secs_f64()
+            ))),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn renew_if_due(&mut self, store: &mut dyn TrialStore) -> Result<(), ExecError> {
+        if self.due() {
+            self.renew(store)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Progress of a run, for bars and logs.
@@ -92,6 +162,8 @@ pub struct Executor<'a> {
     pub worker_name: String,
     /// Called on progress, possibly from worker threads.
     pub progress: Option<&'a (dyn Fn(&ProgressEvent) + Sync)>,
+    /// The controller lease held on the study, renewed while the run goes on.
+    pub controller: Option<ControllerHold>,
 }
 
 impl<'a> Executor<'a> {
@@ -113,6 +185,7 @@ impl<'a> Executor<'a> {
             poll: Duration::from_millis(200),
             worker_name: "local".into(),
             progress: None,
+            controller: None,
         }
     }
 
@@ -136,7 +209,14 @@ impl<'a> Executor<'a> {
             waves: 0,
             budget_exhausted: false,
         };
+        let mut renewal = self.controller.as_ref().map(|hold| Renewal {
+            hold,
+            last: Instant::now(),
+        });
         loop {
+            if let Some(r) = &mut renewal {
+                r.renew_if_due(store)?;
+            }
             let wave = match strategy.suggest() {
                 Suggestion::Done => break,
                 Suggestion::Wave(wave) => wave,
@@ -188,9 +268,9 @@ impl<'a> Executor<'a> {
             });
 
             let done = if self.workers == 0 {
-                self.wait_for_workers(&todo, store)?
+                self.wait_for_workers(&todo, store, &mut renewal)?
             } else {
-                self.evaluate_here(&todo, store)?
+                self.evaluate_here(&todo, store, &mut renewal)?
             };
             summary.evaluated_now += done.len() as u64;
             for t in done {
@@ -232,11 +312,13 @@ impl<'a> Executor<'a> {
     }
 
     /// Evaluates `todo` on `workers` threads; the calling thread writes each start and result
-    /// to the store as it arrives.
+    /// to the store as it arrives (and renews the controller lease). If it stops with an error,
+    /// the evaluations in flight are cancelled.
     fn evaluate_here(
         &self,
         todo: &[Trial],
         store: &mut dyn TrialStore,
+        renewal: &mut Option<Renewal<'_>>,
     ) -> Result<Vec<Trial>, ExecError> {
         if todo.is_empty() {
             return Ok(Vec::new());
@@ -246,13 +328,18 @@ impl<'a> Executor<'a> {
             Done(Box<Trial>),
         }
         let next = AtomicUsize::new(0);
+        let stop = Cancel::new();
         let (tx, rx) = mpsc::channel::<Msg>();
         let threads = self.workers.min(todo.len()).max(1);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let tx = tx.clone();
                 let next = &next;
+                let stop = &stop;
                 scope.spawn(move || loop {
+                    if stop.is_cancelled() {
+                        return;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(trial) = todo.get(i) else { break };
                     let mut trial = trial.clone();
@@ -269,6 +356,7 @@ impl<'a> Executor<'a> {
                             &trial.arch,
                             trial_seed(self.seed, trial.id),
                             self.trial_timeout,
+                            stop,
                         );
                         trial.seconds = start.elapsed().as_secs_f64();
                         trial.worker = Some(self.worker_name.clone());
@@ -282,8 +370,8 @@ impl<'a> Executor<'a> {
                             }
                             Err(err) => {
                                 trial.state = TrialState::Failed;
-                                trial.error = Some(err.to_string());
-                                if trial.attempts >= max_attempts {
+                                trial.error = Some(cap_text(&err.to_string()));
+                                if trial.attempts >= max_attempts || stop.is_cancelled() {
                                     break;
                                 }
                             }
@@ -296,20 +384,34 @@ impl<'a> Executor<'a> {
             }
             drop(tx);
             let mut done = Vec::with_capacity(todo.len());
-            for msg in rx {
-                match msg {
-                    Msg::Started(id) => store.start(id, &self.worker_name)?,
-                    Msg::Done(trial) => {
-                        store.finish(&trial)?;
-                        self.emit(ProgressEvent::TrialFinished {
-                            id: trial.id,
-                            reward: trial.reward,
-                        });
-                        done.push(*trial);
+            let mut receive = || -> Result<(), ExecError> {
+                loop {
+                    let wait = renewal
+                        .as_ref()
+                        .map_or(Duration::from_secs(3600), Renewal::wait);
+                    match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
+                        Ok(Msg::Started(id)) => store.start(id, &self.worker_name)?,
+                        Ok(Msg::Done(trial)) => {
+                            store.finish(&trial)?;
+                            self.emit(ProgressEvent::TrialFinished {
+                                id: trial.id,
+                                reward: trial.reward,
+                            });
+                            done.push(*trial);
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                    }
+                    if let Some(r) = renewal.as_mut() {
+                        r.renew_if_due(store)?;
                     }
                 }
+            };
+            let received = receive();
+            if received.is_err() {
+                stop.cancel();
             }
-            Ok(done)
+            received.map(|()| done)
         })
     }
 
@@ -318,11 +420,15 @@ impl<'a> Executor<'a> {
         &self,
         todo: &[Trial],
         store: &mut dyn TrialStore,
+        renewal: &mut Option<Renewal<'_>>,
     ) -> Result<Vec<Trial>, ExecError> {
         let ids: Vec<u64> = todo.iter().map(|t| t.id).collect();
         let mut reported: HashSet<u64> = HashSet::new();
         let mut errors = 0;
         loop {
+            if let Some(r) = renewal.as_mut() {
+                r.renew_if_due(store)?;
+            }
             // The store is shared with the workers: a transient error is retried.
             let trials = match store.get(&ids) {
                 Ok(t) => {
@@ -354,18 +460,21 @@ impl<'a> Executor<'a> {
 }
 
 /// Runs one evaluation, turning a panic, a non-finite reward or (with `timeout`) an overrun into
-/// an [`EvalError`]. A timed-out evaluation is abandoned on its thread.
+/// an [`EvalError`]; the error text and the metrics are bounded ([`crate::limits`]). A timed-out
+/// evaluation is cancelled ([`Evaluator::evaluate_cancellable`]) and left to stop on its thread;
+/// setting `cancel` stops it too (the result is then [`EvalError::Cancelled`]).
 pub fn evaluate_guarded(
     evaluator: &Arc<dyn Evaluator>,
     id: u64,
     arch: &Arch,
     seed: u64,
     timeout: Option<Duration>,
+    cancel: &Cancel,
 ) -> Result<Evaluation, EvalError> {
-    let run = move |evaluator: &dyn Evaluator, arch: &Arch| {
+    let run = move |evaluator: &dyn Evaluator, arch: &Arch, cancel: &Cancel| {
         let request = TrialRequest { id, arch, seed };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            evaluator.evaluate(&request)
+            evaluator.evaluate_cancellable(&request, cancel)
         }))
         .unwrap_or_else(|panic| {
             let text = panic
@@ -377,25 +486,59 @@ pub fn evaluate_guarded(
         })
     };
     let result = match timeout {
-        None => run(&**evaluator, arch),
+        None => run(&**evaluator, arch, cancel),
         Some(limit) => {
             let (tx, rx) = mpsc::channel();
             let evaluator = evaluator.clone();
             let arch = arch.clone();
+            let mine = cancel.child();
+            let theirs = mine.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(run(&*evaluator, &arch));
+                let _ = tx.send(run(&*evaluator, &arch, &theirs));
             });
-            rx.recv_timeout(limit)
-                .unwrap_or(Err(EvalError::Timeout(limit.as_secs_f64())))
+            rx.recv_timeout(limit).unwrap_or_else(|_| {
+                mine.cancel();
+                Err(EvalError::Timeout(limit.as_secs_f64()))
+            })
         }
     };
-    result.and_then(|e| {
-        if e.reward.is_finite() {
-            Ok(e)
-        } else {
-            Err(EvalError::NonFinite(e.reward))
+    match result {
+        Ok(e) if !e.reward.is_finite() => Err(EvalError::NonFinite(e.reward)),
+        Ok(e) => Ok(cap_evaluation(&e)),
+        Err(EvalError::Failed(text)) => Err(EvalError::Failed(cap_text(&text))),
+        Err(EvalError::Crashed(text)) => Err(EvalError::Crashed(cap_text(&text))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rebuilds a strategy from a study's stored trials without evaluating or writing anything:
+/// waves are observed while every architecture of them has a final stored trial; the replay
+/// stops after the first wave that is not finished (in progress, or cut by the trial budget).
+/// Returns the waves replayed. The strategy's [`best`](Strategy::best) is then the study's
+/// answer so far, as the search reports it.
+pub fn replay(strategy: &mut dyn Strategy, trials: &[Trial]) -> u32 {
+    let by_arch: HashMap<&Arch, &Trial> = trials.iter().map(|t| (&t.arch, t)).collect();
+    let mut waves = 0;
+    while let Suggestion::Wave(wave) = strategy.suggest() {
+        waves += 1;
+        let mut complete = true;
+        for arch in &wave.archs {
+            match by_arch.get(arch) {
+                Some(t) if t.state.is_final() => {
+                    let outcome = match (t.state, t.reward) {
+                        (TrialState::Complete, Some(r)) => Outcome::Reward(r),
+                        _ => Outcome::Failed,
+                    };
+                    strategy.observe(arch, t.cost, outcome);
+                }
+                _ => complete = false,
+            }
         }
-    })
+        if !complete {
+            break;
+        }
+    }
+    waves
 }
 
 /// The seed of trial `id` in a study seeded with `seed` (SplitMix64 of both).

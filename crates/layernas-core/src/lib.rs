@@ -26,6 +26,7 @@ mod cost;
 mod eval;
 mod executor;
 mod front;
+pub mod limits;
 mod space;
 mod store;
 mod strategy;
@@ -33,10 +34,16 @@ mod trial;
 
 pub use arch::Arch;
 pub use cost::{CostModel, CostRange, EXACT_RANGE_LIMIT};
-pub use eval::{EvalError, Evaluation, Evaluator, TrialRequest};
-pub use executor::{evaluate_guarded, trial_seed, ExecError, Executor, ProgressEvent, RunSummary};
+pub use eval::{Cancel, EvalError, Evaluation, Evaluator, TrialRequest};
+pub use executor::{
+    evaluate_guarded, replay, trial_seed, ControllerHold, ExecError, Executor, ProgressEvent,
+    RunSummary,
+};
 pub use front::pareto_front;
 pub use space::{GenericSpace, Layer, SearchSpace, SpaceError};
-pub use store::{now, Claim, MemoryStore, Reported, StoreError, StudyOpen, StudySpec, TrialStore};
+pub use store::{
+    now, Claim, ControllerLease, Lead, MemoryStore, Reported, StoreError, StudyOpen, StudySpec,
+    TrialStore,
+};
 pub use strategy::{Outcome, Strategy, Suggestion, Wave};
 pub use trial::{Trial, TrialState};

@@ -1,3 +1,4 @@
+use crate::limits::{cap_evaluation, cap_text, cap_trial};
 use crate::{Arch, Evaluation, Trial, TrialState};
 use std::collections::HashMap;
 
@@ -76,6 +77,30 @@ pub enum Reported {
     Stale,
 }
 
+/// A study's controller lease as stored: only its holder runs the study's search loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerLease {
+    /// Who holds it, e.g. `host:pid`.
+    pub holder: String,
+    /// The holder's token (a new one per controller run).
+    pub token: i64,
+    /// Seconds until it expires unless renewed (negative: it expired that long ago).
+    pub expires_in: f64,
+}
+
+/// What asking to control a study found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lead {
+    /// The lease is ours now. `previous` is another controller's lease it replaced (expired,
+    /// or taken over by force), if any.
+    Acquired {
+        /// The lease replaced.
+        previous: Option<ControllerLease>,
+    },
+    /// Another controller holds a live lease.
+    Held(ControllerLease),
+}
+
 /// The single source of truth for a study: its configuration and every trial.
 ///
 /// A store serves one open study at a time ([`open_study`](TrialStore::open_study)) for the
@@ -150,6 +175,33 @@ pub trait TrialStore: Send {
     /// Deletes a study and all its trials (nothing else); false if there was none. If it was the
     /// open study, no study is open afterwards.
     fn delete_study(&mut self, study: &str) -> Result<bool, StoreError>;
+
+    /// Takes the controller lease of `study` for `lease_seconds` as `holder` with `token`: when
+    /// no one holds it, it expired, this token already holds it, or `take_over` is set;
+    /// otherwise reports the live holder. Workers need no lease.
+    fn acquire_controller(
+        &mut self,
+        study: &str,
+        holder: &str,
+        token: i64,
+        lease_seconds: f64,
+        take_over: bool,
+    ) -> Result<Lead, StoreError>;
+
+    /// Extends the lease held with `token` to `lease_seconds` from now; false when it is held
+    /// by another token (taken over) or gone.
+    fn renew_controller(
+        &mut self,
+        study: &str,
+        token: i64,
+        lease_seconds: f64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up the lease held with `token` (nothing if another token holds it).
+    fn release_controller(&mut self, study: &str, token: i64) -> Result<(), StoreError>;
+
+    /// The controller lease of `study`, live or expired, if any.
+    fn controller(&mut self, study: &str) -> Result<Option<ControllerLease>, StoreError>;
 }
 
 /// Seconds since the Unix epoch.
@@ -178,6 +230,8 @@ pub struct MemoryStore {
     open: Option<String>,
     workers: HashMap<String, (f64, u64)>,
     next_token: i64,
+    /// Study -> (holder, token, expires at).
+    controllers: HashMap<String, (String, i64, f64)>,
 }
 
 impl MemStudy {
@@ -297,6 +351,7 @@ impl TrialStore for MemoryStore {
     }
 
     fn finish(&mut self, trial: &Trial) -> Result<(), StoreError> {
+        let trial = &cap_trial(trial);
         let s = self.study()?;
         match s.by_arch.get(&trial.arch) {
             Some(&i) => s.trials[i] = trial.clone(),
@@ -409,12 +464,12 @@ impl TrialStore for MemoryStore {
             Ok(e) => {
                 t.state = TrialState::Complete;
                 t.reward = Some(e.reward);
-                t.metrics = e.metrics.clone();
+                t.metrics = cap_evaluation(e).metrics;
                 t.error = None;
                 Reported::Complete
             }
             Err(reason) => {
-                t.error = Some(reason.to_string());
+                t.error = Some(cap_text(reason));
                 if t.attempts < max_attempts {
                     t.state = TrialState::Pending;
                     Reported::Retry
@@ -452,6 +507,71 @@ impl TrialStore for MemoryStore {
         if self.open.as_deref() == Some(study) {
             self.open = None;
         }
+        self.controllers.remove(study);
         Ok(self.studies.remove(study).is_some())
+    }
+
+    fn acquire_controller(
+        &mut self,
+        study: &str,
+        holder: &str,
+        token: i64,
+        lease_seconds: f64,
+        take_over: bool,
+    ) -> Result<Lead, StoreError> {
+        let t_now = now();
+        let previous = self
+            .controllers
+            .get(study)
+            .filter(|(_, t, _)| *t != token)
+            .map(|(h, t, expires)| ControllerLease {
+                holder: h.clone(),
+                token: *t,
+                expires_in: expires - t_now,
+            });
+        if let Some(p) = &previous {
+            if p.expires_in > 0.0 && !take_over {
+                return Ok(Lead::Held(p.clone()));
+            }
+        }
+        self.controllers.insert(
+            study.to_string(),
+            (holder.to_string(), token, t_now + lease_seconds),
+        );
+        Ok(Lead::Acquired { previous })
+    }
+
+    fn renew_controller(
+        &mut self,
+        study: &str,
+        token: i64,
+        lease_seconds: f64,
+    ) -> Result<bool, StoreError> {
+        match self.controllers.get_mut(study) {
+            Some((_, t, expires)) if *t == token => {
+                *expires = now() + lease_seconds;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn release_controller(&mut self, study: &str, token: i64) -> Result<(), StoreError> {
+        if self.controllers.get(study).is_some_and(|c| c.1 == token) {
+            self.controllers.remove(study);
+        }
+        Ok(())
+    }
+
+    fn controller(&mut self, study: &str) -> Result<Option<ControllerLease>, StoreError> {
+        let t_now = now();
+        Ok(self
+            .controllers
+            .get(study)
+            .map(|(h, t, expires)| ControllerLease {
+                holder: h.clone(),
+                token: *t,
+                expires_in: expires - t_now,
+            }))
     }
 }

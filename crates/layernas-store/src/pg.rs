@@ -1,6 +1,8 @@
 use crate::row::{metrics_json, report_row, Row, COLUMNS};
+use layernas_core::limits::cap_trial;
 use layernas_core::{
-    Arch, Claim, Evaluation, Reported, StoreError, StudyOpen, StudySpec, Trial, TrialStore,
+    Arch, Claim, ControllerLease, Evaluation, Lead, Reported, StoreError, StudyOpen, StudySpec,
+    Trial, TrialStore,
 };
 use postgres::{Client, NoTls};
 
@@ -38,6 +40,12 @@ CREATE TABLE IF NOT EXISTS layernas_workers (
     trials BIGINT NOT NULL DEFAULT 0
 );
 CREATE SEQUENCE IF NOT EXISTS layernas_tokens;
+CREATE TABLE IF NOT EXISTS layernas_controllers (
+    study TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
 ";
 
 /// Server time, so leases compare clocks of one machine whatever the workers' clocks say.
@@ -222,6 +230,7 @@ impl TrialStore for PgStore {
     }
 
     fn finish(&mut self, t: &Trial) -> Result<(), StoreError> {
+        let t = &cap_trial(t);
         let study = self.study()?;
         self.client
             .execute(
@@ -420,6 +429,11 @@ impl TrialStore for PgStore {
         let mut tx = self.client.transaction().map_err(backend)?;
         tx.execute("DELETE FROM layernas_trials WHERE study = $1", &[&study])
             .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM layernas_controllers WHERE study = $1",
+            &[&study],
+        )
+        .map_err(backend)?;
         let deleted = tx
             .execute("DELETE FROM layernas_studies WHERE name = $1", &[&study])
             .map_err(backend)?;
@@ -428,5 +442,100 @@ impl TrialStore for PgStore {
             self.study = None;
         }
         Ok(deleted > 0)
+    }
+
+    fn acquire_controller(
+        &mut self,
+        study: &str,
+        holder: &str,
+        token: i64,
+        lease_seconds: f64,
+        take_over: bool,
+    ) -> Result<Lead, StoreError> {
+        let mut tx = self.client.transaction().map_err(backend)?;
+        // Serialise acquisitions of one study (the row may not exist yet to lock).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(726355, hashtext($1))",
+            &[&study],
+        )
+        .map_err(backend)?;
+        let previous = tx
+            .query_opt(
+                &format!(
+                    "SELECT holder, token, expires_at - {NOW} FROM layernas_controllers
+                     WHERE study = $1 AND token <> $2"
+                ),
+                &[&study, &token],
+            )
+            .map_err(backend)?
+            .map(|r| ControllerLease {
+                holder: r.get(0),
+                token: r.get(1),
+                expires_in: r.get(2),
+            });
+        if let Some(p) = &previous {
+            if p.expires_in > 0.0 && !take_over {
+                return Ok(Lead::Held(p.clone()));
+            }
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO layernas_controllers (study, holder, token, expires_at)
+                 VALUES ($1, $2, $3, {NOW} + $4)
+                 ON CONFLICT (study) DO UPDATE SET holder = excluded.holder,
+                   token = excluded.token, expires_at = excluded.expires_at"
+            ),
+            &[&study, &holder, &token, &lease_seconds],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Lead::Acquired { previous })
+    }
+
+    fn renew_controller(
+        &mut self,
+        study: &str,
+        token: i64,
+        lease_seconds: f64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .client
+            .execute(
+                &format!(
+                    "UPDATE layernas_controllers SET expires_at = {NOW} + $3
+                     WHERE study = $1 AND token = $2"
+                ),
+                &[&study, &token, &lease_seconds],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn release_controller(&mut self, study: &str, token: i64) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                "DELETE FROM layernas_controllers WHERE study = $1 AND token = $2",
+                &[&study, &token],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn controller(&mut self, study: &str) -> Result<Option<ControllerLease>, StoreError> {
+        Ok(self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT holder, token, expires_at - {NOW} FROM layernas_controllers
+                     WHERE study = $1"
+                ),
+                &[&study],
+            )
+            .map_err(backend)?
+            .map(|r| ControllerLease {
+                holder: r.get(0),
+                token: r.get(1),
+                expires_in: r.get(2),
+            }))
     }
 }

@@ -1,5 +1,6 @@
 //! Converting trial fields to and from their stored form.
 
+use layernas_core::limits::{cap_evaluation, cap_text};
 use layernas_core::{Arch, Evaluation, Reported, StoreError, Trial, TrialState};
 use std::collections::BTreeMap;
 
@@ -73,7 +74,9 @@ pub(crate) fn report_row(
         Ok(e) => ReportRow {
             state: "complete",
             reward: Some(e.reward),
-            metrics: Some(serde_json::to_string(&e.metrics).expect("numbers serialize")),
+            metrics: Some(
+                serde_json::to_string(&cap_evaluation(e).metrics).expect("numbers serialize"),
+            ),
             error: None,
             outcome: Reported::Complete,
         },
@@ -83,7 +86,7 @@ pub(crate) fn report_row(
                 state: if retry { "pending" } else { "failed" },
                 reward: None,
                 metrics: None,
-                error: Some(reason.to_string()),
+                error: Some(cap_text(reason)),
                 outcome: if retry {
                     Reported::Retry
                 } else {

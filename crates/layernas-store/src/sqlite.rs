@@ -1,6 +1,8 @@
 use crate::row::{metrics_json, report_row, Row, COLUMNS};
+use layernas_core::limits::cap_trial;
 use layernas_core::{
-    now, Arch, Claim, Evaluation, Reported, StoreError, StudyOpen, StudySpec, Trial, TrialStore,
+    now, Arch, Claim, ControllerLease, Evaluation, Lead, Reported, StoreError, StudyOpen,
+    StudySpec, Trial, TrialStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -37,16 +39,24 @@ CREATE TABLE IF NOT EXISTS workers (
     last_seen REAL NOT NULL,
     trials INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS controllers (
+    study TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 ";
 
-fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// A backend error, naming the store's file (every message a user sees says which file).
+fn backend(path: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("SQLite store {path}: {e}"))
 }
 
 /// A study store in one SQLite file: the embedded default. WAL journal, so a process killed at
 /// any point loses nothing it committed; each result is committed as it arrives.
 pub struct SqliteStore {
     conn: Connection,
+    path: String,
     study: Option<String>,
 }
 
@@ -55,15 +65,34 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("cannot open SQLite store {path}: {e}")))?;
+        let not_a_store =
+            |e: rusqlite::Error| StoreError::Backend(format!("{path} is not a layernas store: {e}"));
         conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(backend)?;
+            .map_err(|e| backend(path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+            .map_err(not_a_store)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(backend)?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| StoreError::Backend(format!("{path} is not a layernas store: {e}")))?;
-        Ok(SqliteStore { conn, study: None })
+            .map_err(|e| backend(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(not_a_store)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_string(),
+            study: None,
+        })
+    }
+
+    /// Opens the existing store at `path` without creating a file (for commands that only
+    /// read or serve a store: `worker`, `status`, `export`, `delete`).
+    pub fn open_existing(path: &str) -> Result<SqliteStore, StoreError> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => SqliteStore::open(path),
+            Ok(_) => Err(StoreError::Backend(format!(
+                "SQLite store {path} is not a file"
+            ))),
+            Err(e) => Err(StoreError::Backend(format!(
+                "no SQLite store at {path} ({e}); a search with --store {path} creates it"
+            ))),
+        }
     }
 
     fn study(&self) -> Result<&str, StoreError> {
@@ -91,13 +120,14 @@ impl SqliteStore {
         sql: &str,
         p: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Trial>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
-        let rows = stmt.query_map(p, Self::read_row).map_err(backend)?;
-        rows.map(|r| r.map_err(backend).and_then(Row::into_trial))
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| backend(&self.path, e))?;
+        let rows = stmt.query_map(p, Self::read_row).map_err(|e| backend(&self.path, e))?;
+        rows.map(|r| r.map_err(|e| backend(&self.path, e)).and_then(Row::into_trial))
             .collect()
     }
 
     fn touch_worker(
+        path: &str,
         tx: &rusqlite::Transaction<'_>,
         worker: &str,
         reported: i64,
@@ -107,7 +137,7 @@ impl SqliteStore {
              ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, trials = workers.trials + excluded.trials",
             params![worker, now(), reported],
         )
-        .map_err(backend)?;
+        .map_err(|e| backend(path, e))?;
         Ok(())
     }
 }
@@ -126,7 +156,7 @@ impl TrialStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let opened = match stored {
             Some(hash) => {
                 if hash != spec.hash && !allow_changed {
@@ -143,7 +173,7 @@ impl TrialStore for SqliteStore {
                         [&spec.name],
                         |r| r.get(0),
                     )
-                    .map_err(backend)?;
+                    .map_err(|e| backend(&self.path, e))?;
                 StudyOpen::Resumed {
                     trials: trials as usize,
                 }
@@ -154,7 +184,7 @@ impl TrialStore for SqliteStore {
                         "INSERT INTO studies (name, config, config_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
                         params![spec.name, spec.config, spec.hash, now()],
                     )
-                    .map_err(backend)?;
+                    .map_err(|e| backend(&self.path, e))?;
                 StudyOpen::Created
             }
         };
@@ -187,26 +217,26 @@ impl TrialStore for SqliteStore {
                 [&study],
                 |r| r.get(0),
             )
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         Ok(next as u64)
     }
 
     fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError> {
         let study = self.study()?.to_string();
-        let tx = self.conn.transaction().map_err(backend)?;
+        let tx = self.conn.transaction().map_err(|e| backend(&self.path, e))?;
         {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO trials (study, id, arch, cost, wave, state, attempts)
                      VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0) ON CONFLICT DO NOTHING",
                 )
-                .map_err(backend)?;
+                .map_err(|e| backend(&self.path, e))?;
             for t in trials {
                 stmt.execute(params![study, t.id as i64, t.arch.key(), t.cost, t.wave])
-                    .map_err(backend)?;
+                    .map_err(|e| backend(&self.path, e))?;
             }
         }
-        tx.commit().map_err(backend)
+        tx.commit().map_err(|e| backend(&self.path, e))
     }
 
     fn start(&mut self, id: u64, worker: &str) -> Result<(), StoreError> {
@@ -217,11 +247,12 @@ impl TrialStore for SqliteStore {
                  WHERE study = ?1 AND id = ?2",
             )
             .and_then(|mut s| s.execute(params![study, id as i64, worker, now()]))
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         Ok(())
     }
 
     fn finish(&mut self, t: &Trial) -> Result<(), StoreError> {
+        let t = &cap_trial(t);
         let study = self.study()?.to_string();
         self.conn
             .prepare_cached(
@@ -249,7 +280,7 @@ impl TrialStore for SqliteStore {
                     now()
                 ])
             })
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         Ok(())
     }
 
@@ -266,7 +297,7 @@ impl TrialStore for SqliteStore {
                 "UPDATE studies SET done = ?2 WHERE name = ?1",
                 params![study, done],
             )
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         Ok(())
     }
 
@@ -276,7 +307,7 @@ impl TrialStore for SqliteStore {
                 r.get(0)
             })
             .optional()
-            .map_err(backend)
+            .map_err(|e| backend(&self.path, e))
     }
 
     fn study_config(&mut self, study: &str) -> Result<Option<String>, StoreError> {
@@ -285,7 +316,7 @@ impl TrialStore for SqliteStore {
                 r.get(0)
             })
             .optional()
-            .map_err(backend)
+            .map_err(|e| backend(&self.path, e))
     }
 
     fn claim(
@@ -298,7 +329,7 @@ impl TrialStore for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let found: Option<(String, i64, String, i64)> = tx
             .query_row(
                 "SELECT study, id, arch, attempts FROM trials
@@ -309,7 +340,7 @@ impl TrialStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let Some((study, id, arch, attempts)) = found else {
             return Ok(None);
         };
@@ -317,15 +348,15 @@ impl TrialStore for SqliteStore {
             .query_row("SELECT COALESCE(MAX(token), 0) + 1 FROM trials", [], |r| {
                 r.get(0)
             })
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         tx.execute(
             "UPDATE trials SET state = 'running', attempts = attempts + 1, worker = ?3, token = ?4, heartbeat_at = ?5
              WHERE study = ?1 AND id = ?2",
             params![study, id, worker, token, t_now],
         )
-        .map_err(backend)?;
-        Self::touch_worker(&tx, worker, 0)?;
-        tx.commit().map_err(backend)?;
+        .map_err(|e| backend(&self.path, e))?;
+        Self::touch_worker(&self.path, &tx, worker, 0)?;
+        tx.commit().map_err(|e| backend(&self.path, e))?;
         let arch = Arch::from_key(&arch)
             .ok_or_else(|| StoreError::Corrupt(format!("trial {id}: arch {arch:?}")))?;
         Ok(Some(Claim {
@@ -344,7 +375,7 @@ impl TrialStore for SqliteStore {
                 "UPDATE trials SET heartbeat_at = ?4 WHERE study = ?1 AND id = ?2 AND token = ?3 AND state = 'running'",
                 params![claim.study, claim.id as i64, claim.token, now()],
             )
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         Ok(n == 1)
     }
 
@@ -358,7 +389,7 @@ impl TrialStore for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let held: Option<(i64, Option<String>)> = tx
             .query_row(
                 "SELECT attempts, worker FROM trials WHERE study = ?1 AND id = ?2 AND token = ?3 AND state = 'running'",
@@ -366,7 +397,7 @@ impl TrialStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let Some((attempts, worker)) = held else {
             return Ok(Reported::Stale);
         };
@@ -376,11 +407,11 @@ impl TrialStore for SqliteStore {
              WHERE study = ?1 AND id = ?2",
             params![claim.study, claim.id as i64, row.state, row.reward, row.metrics, row.error, seconds, now()],
         )
-        .map_err(backend)?;
+        .map_err(|e| backend(&self.path, e))?;
         if let Some(w) = worker {
-            Self::touch_worker(&tx, &w, 1)?;
+            Self::touch_worker(&self.path, &tx, &w, 1)?;
         }
-        tx.commit().map_err(backend)?;
+        tx.commit().map_err(|e| backend(&self.path, e))?;
         Ok(row.outcome)
     }
 
@@ -388,7 +419,7 @@ impl TrialStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare("SELECT name, last_seen, trials FROM workers ORDER BY name")
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
@@ -397,35 +428,125 @@ impl TrialStore for SqliteStore {
                     r.get::<_, i64>(2)? as u64,
                 ))
             })
-            .map_err(backend)?;
-        rows.map(|r| r.map_err(backend)).collect()
+            .map_err(|e| backend(&self.path, e))?;
+        rows.map(|r| r.map_err(|e| backend(&self.path, e))).collect()
     }
 
     fn studies(&mut self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT name FROM studies ORDER BY name")
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
-            .map_err(backend)?;
-        rows.map(|r| r.map_err(backend)).collect()
+            .map_err(|e| backend(&self.path, e))?;
+        rows.map(|r| r.map_err(|e| backend(&self.path, e))).collect()
     }
 
     fn delete_study(&mut self, study: &str) -> Result<bool, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
         tx.execute("DELETE FROM trials WHERE study = ?1", params![study])
-            .map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
+        tx.execute("DELETE FROM controllers WHERE study = ?1", params![study])
+            .map_err(|e| backend(&self.path, e))?;
         let deleted = tx
             .execute("DELETE FROM studies WHERE name = ?1", params![study])
-            .map_err(backend)?;
-        tx.commit().map_err(backend)?;
+            .map_err(|e| backend(&self.path, e))?;
+        tx.commit().map_err(|e| backend(&self.path, e))?;
         if self.study.as_deref() == Some(study) {
             self.study = None;
         }
         Ok(deleted > 0)
+    }
+
+    fn acquire_controller(
+        &mut self,
+        study: &str,
+        holder: &str,
+        token: i64,
+        lease_seconds: f64,
+        take_over: bool,
+    ) -> Result<Lead, StoreError> {
+        let path = &self.path;
+        let t_now = now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend(path, e))?;
+        let previous = tx
+            .query_row(
+                "SELECT holder, token, expires_at FROM controllers WHERE study = ?1 AND token <> ?2",
+                params![study, token],
+                |r| {
+                    Ok(ControllerLease {
+                        holder: r.get(0)?,
+                        token: r.get(1)?,
+                        expires_in: r.get::<_, f64>(2)? - t_now,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| backend(path, e))?;
+        if let Some(p) = &previous {
+            if p.expires_in > 0.0 && !take_over {
+                return Ok(Lead::Held(p.clone()));
+            }
+        }
+        tx.execute(
+            "INSERT INTO controllers (study, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(study) DO UPDATE SET holder = excluded.holder, token = excluded.token,
+               expires_at = excluded.expires_at",
+            params![study, holder, token, t_now + lease_seconds],
+        )
+        .map_err(|e| backend(path, e))?;
+        tx.commit().map_err(|e| backend(path, e))?;
+        Ok(Lead::Acquired { previous })
+    }
+
+    fn renew_controller(
+        &mut self,
+        study: &str,
+        token: i64,
+        lease_seconds: f64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE controllers SET expires_at = ?3 WHERE study = ?1 AND token = ?2",
+                params![study, token, now() + lease_seconds],
+            )
+            .map_err(|e| backend(&self.path, e))?;
+        Ok(n == 1)
+    }
+
+    fn release_controller(&mut self, study: &str, token: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM controllers WHERE study = ?1 AND token = ?2",
+                params![study, token],
+            )
+            .map_err(|e| backend(&self.path, e))?;
+        Ok(())
+    }
+
+    fn controller(&mut self, study: &str) -> Result<Option<ControllerLease>, StoreError> {
+        let t_now = now();
+        self.conn
+            .query_row(
+                "SELECT holder, token, expires_at FROM controllers WHERE study = ?1",
+                params![study],
+                |r| {
+                    Ok(ControllerLease {
+                        holder: r.get(0)?,
+                        token: r.get(1)?,
+                        expires_in: r.get::<_, f64>(2)? - t_now,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| backend(&self.path, e))
     }
 }
