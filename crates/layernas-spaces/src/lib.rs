@@ -27,4 +27,4 @@ pub use mobilenet::{mobilenet_v2_space, mobilenet_v3_space};
 pub use nats::{nats_sss_space, NATS_CHANNELS};
 pub use nb201::{Nb201Space, NB201_OPS};
 pub use template::{scaled, ArchFormat, Block, Choice, TemplateBlock, TemplateSpace};
-pub use user::space_from_toml;
+pub use user::{space_from_toml, MAX_CHANNELS, MAX_EXPAND, MAX_KERNEL, MAX_RESOLUTION};

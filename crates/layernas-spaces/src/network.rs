@@ -167,6 +167,14 @@ pub enum NetworkError {
         /// Field.
         field: &'static str,
     },
+    /// A layer's (or the network's) MAdds or params do not fit in 64 bits.
+    #[error("layer {layer} ({op}): more than 2^64 MAdds or params")]
+    TooLarge {
+        /// Layer index (the number of layers: the network's totals).
+        layer: usize,
+        /// Op name (`total` for the totals).
+        op: &'static str,
+    },
     /// A stride or pooling window does not fit the feature map.
     #[error("layer {layer} ({op}): {reason}")]
     Shape {
@@ -226,11 +234,38 @@ fn out_size(h: u32, stride: u32) -> u32 {
     h.div_ceil(stride)
 }
 
-/// Conv weights + bias + BN: (madds, params).
-fn conv(cin: u64, cout: u64, k: u64, groups: u64, hw_out: u64, bias: bool, bn: bool) -> (u64, u64) {
-    let weights = k * k * (cin / groups) * cout;
-    let params = weights + if bias { cout } else { 0 } + if bn { 2 * cout } else { 0 };
-    (weights * hw_out, params)
+/// Conv weights + bias + BN: (madds, params); `None` when they do not fit in 64 bits.
+fn conv(
+    cin: u64,
+    cout: u64,
+    k: u64,
+    groups: u64,
+    hw_out: u64,
+    bias: bool,
+    bn: bool,
+) -> Option<(u64, u64)> {
+    let weights = k
+        .checked_mul(k)?
+        .checked_mul(cin / groups)?
+        .checked_mul(cout)?;
+    let params = weights
+        .checked_add(if bias { cout } else { 0 })?
+        .checked_add(if bn { 2 * cout } else { 0 })?;
+    Some((weights.checked_mul(hw_out)?, params))
+}
+
+/// Sums (madds, params) pairs, each taken `times` times; `None` if a part is `None` or the sum
+/// does not fit in 64 bits.
+fn checked(parts: &[(u64, Option<(u64, u64)>)]) -> Option<(u64, u64)> {
+    parts
+        .iter()
+        .try_fold((0u64, 0u64), |(m, p), &(times, part)| {
+            let (a, b) = part?;
+            Some((
+                m.checked_add(a.checked_mul(times)?)?,
+                p.checked_add(b.checked_mul(times)?)?,
+            ))
+        })
 }
 
 impl Network {
@@ -273,6 +308,7 @@ impl Network {
                     Ok(())
                 }
             };
+            let too_large = || NetworkError::TooLarge { layer: i, op: name };
             let (cin, hin) = (c as u64, h);
             let (madds, params, cout, hout);
             match *op {
@@ -302,7 +338,8 @@ impl Network {
                     hout = out_size(h, stride);
                     let hw = (hout as u64).pow(2);
                     (madds, params) =
-                        conv(cin, out as u64, kernel as u64, groups as u64, hw, bias, bn);
+                        conv(cin, out as u64, kernel as u64, groups as u64, hw, bias, bn)
+                            .ok_or_else(too_large)?;
                     cout = out;
                 }
                 Op::Mbconv {
@@ -324,25 +361,18 @@ impl Network {
                     hout = out_size(h, stride);
                     let (e, o) = (expanded as u64, out as u64);
                     let (hw_in, hw_out) = ((h as u64).pow(2), (hout as u64).pow(2));
-                    let (mut m, mut p) = (0, 0);
+                    let mut parts = Vec::with_capacity(5);
                     if expanded != c {
-                        let (a, b) = conv(cin, e, 1, 1, hw_in, false, true);
-                        m += a;
-                        p += b;
+                        parts.push((1, conv(cin, e, 1, 1, hw_in, false, true)));
                     }
-                    let (a, b) = conv(e, e, kernel as u64, e, hw_out, false, true);
-                    m += a;
-                    p += b;
+                    parts.push((1, conv(e, e, kernel as u64, e, hw_out, false, true)));
                     if let Some(s) = se {
                         let s = s as u64;
-                        let (a1, b1) = conv(e, s, 1, 1, 1, true, false);
-                        let (a2, b2) = conv(s, e, 1, 1, 1, true, false);
-                        m += a1 + a2;
-                        p += b1 + b2;
+                        parts.push((1, conv(e, s, 1, 1, 1, true, false)));
+                        parts.push((1, conv(s, e, 1, 1, 1, true, false)));
                     }
-                    let (a, b) = conv(e, o, 1, 1, hw_out, false, true);
-                    madds = m + a;
-                    params = p + b;
+                    parts.push((1, conv(e, o, 1, 1, hw_out, false, true)));
+                    (madds, params) = checked(&parts).ok_or_else(too_large)?;
                     cout = out;
                 }
                 Op::Pool { kernel, stride, .. } => {
@@ -371,9 +401,11 @@ impl Network {
                 Op::Linear { out, bias, .. } => {
                     let out = if out == 0 { self.classes } else { out };
                     positive("out", out)?;
-                    let features = cin * (h as u64).pow(2);
-                    madds = features * out as u64;
-                    params = madds + if bias { out as u64 } else { 0 };
+                    let features = cin.checked_mul((h as u64).pow(2)).ok_or_else(too_large)?;
+                    madds = features.checked_mul(out as u64).ok_or_else(too_large)?;
+                    params = madds
+                        .checked_add(if bias { out as u64 } else { 0 })
+                        .ok_or_else(too_large)?;
                     hout = 1;
                     cout = out;
                 }
@@ -383,15 +415,17 @@ impl Network {
                     let hw = (h as u64).pow(2);
                     let o = out as u64;
                     // Three conv3x3 edges from the input (two) and inner nodes (three).
-                    let (a_in, p_in) = conv(cin, o, 3, 1, hw, false, true);
-                    let (a_o, p_o) = conv(o, o, 3, 1, hw, false, true);
-                    let (a_skip, p_skip) = if cin != o {
+                    let skip = if cin != o {
                         conv(cin, o, 1, 1, hw, false, true)
                     } else {
-                        (0, 0)
+                        Some((0, 0))
                     };
-                    madds = 2 * a_in + 3 * a_o + a_skip;
-                    params = 2 * p_in + 3 * p_o + p_skip;
+                    (madds, params) = checked(&[
+                        (2, conv(cin, o, 3, 1, hw, false, true)),
+                        (3, conv(o, o, 3, 1, hw, false, true)),
+                        (1, skip),
+                    ])
+                    .ok_or_else(too_large)?;
                     cout = out;
                 }
                 Op::ResBlock { out, stride } => {
@@ -401,17 +435,19 @@ impl Network {
                     hout = out_size(h, stride);
                     let hw = (hout as u64).pow(2);
                     let o = out as u64;
-                    let (a1, p1) = conv(cin, o, 3, 1, hw, false, true);
-                    let (a2, p2) = conv(o, o, 3, 1, hw, false, true);
-                    let (a3, p3) = if stride == 2 {
+                    let shortcut = if stride == 2 {
                         conv(cin, o, 1, 1, hw, false, false)
                     } else if cin != o {
                         conv(cin, o, 1, 1, hw, false, true)
                     } else {
-                        (0, 0)
+                        Some((0, 0))
                     };
-                    madds = a1 + a2 + a3;
-                    params = p1 + p2 + p3;
+                    (madds, params) = checked(&[
+                        (1, conv(cin, o, 3, 1, hw, false, true)),
+                        (1, conv(o, o, 3, 1, hw, false, true)),
+                        (1, shortcut),
+                    ])
+                    .ok_or_else(too_large)?;
                     cout = out;
                 }
             }
@@ -429,13 +465,19 @@ impl Network {
         Ok(rows)
     }
 
-    /// Total MAdds and params.
+    /// Total MAdds and params; fails as [`layer_costs`](Network::layer_costs) does, and when a
+    /// total does not fit in 64 bits.
     pub fn totals(&self) -> Result<Totals, NetworkError> {
         let rows = self.layer_costs()?;
-        Ok(Totals {
-            madds: rows.iter().map(|r| r.madds).sum(),
-            params: rows.iter().map(|r| r.params).sum(),
-        })
+        let parts: Vec<(u64, Option<(u64, u64)>)> = rows
+            .iter()
+            .map(|r| (1, Some((r.madds, r.params))))
+            .collect();
+        let (madds, params) = checked(&parts).ok_or(NetworkError::TooLarge {
+            layer: rows.len(),
+            op: "total",
+        })?;
+        Ok(Totals { madds, params })
     }
 }
 

@@ -267,9 +267,11 @@ impl TemplateSpace {
             format,
             description: String::new(),
         };
+        // Options ascend in cost, so the default network is the most costly: if its totals fit,
+        // every network's do.
         space
             .network(&space.default_arch())
-            .layer_costs()
+            .totals()
             .map_err(|e| invalid(format!("its largest network is invalid: {e}")))?;
         Ok(space)
     }
@@ -423,6 +425,7 @@ impl SearchSpace for TemplateSpace {
             }
             ArchFormat::Named => {
                 let mut arch = self.backbone.clone().unwrap_or_else(|| self.default_arch());
+                let mut named = vec![false; self.layers.len()];
                 for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     let (name, value) = part
                         .split_once('=')
@@ -432,6 +435,12 @@ impl SearchSpace for TemplateSpace {
                         .iter()
                         .position(|l| l.name == name.trim())
                         .ok_or_else(|| fail(format!("no search layer named {:?}", name.trim())))?;
+                    if std::mem::replace(&mut named[index], true) {
+                        return Err(fail(format!(
+                            "layer {} is named twice",
+                            self.layers[index].name
+                        )));
+                    }
                     arch.set(index, option(&self.layers[index], value.trim())?);
                 }
                 Ok(arch)

@@ -30,6 +30,14 @@
 //! out, kernel, expand, se, act. Numeric options are sorted ascending (cost grows with each),
 //! `se` is [false, true], activations keep their listed order (they cost nothing); the default
 //! of a search layer is its last, most costly option.
+//!
+//! Limits (no network has more, and the costs of every network stay exact in 64 bits; the
+//! largest network's MAdds and params are checked too): `resolution` 1 to
+//! [`MAX_RESOLUTION`]; `channels`, `classes` and `out` 1 to [`MAX_CHANNELS`]; `kernel` and
+//! `stride` 1 to [`MAX_KERNEL`]; `expand` above 0, at most [`MAX_EXPAND`]. Block names (`name`)
+//! are non-empty, without `=`, `,`, control characters or surrounding spaces, so that every
+//! architecture string parses back; a depthwise `conv` keeps its input channels and takes no
+//! `out`.
 
 use crate::network::{Act, Input, Op, PoolKind};
 use crate::template::{ArchFormat, Block, Choice, TemplateBlock, TemplateSpace};
@@ -85,6 +93,15 @@ struct LayerFile {
     optional: Option<bool>,
 }
 
+/// The largest input resolution of a user-defined space.
+pub const MAX_RESOLUTION: i64 = 16_384;
+/// The most channels (input channels, `out`) or classes of a user-defined space.
+pub const MAX_CHANNELS: i64 = 1_000_000;
+/// The largest `kernel` or `stride` of a user-defined space.
+pub const MAX_KERNEL: i64 = 1_024;
+/// The largest `expand` ratio of a user-defined space.
+pub const MAX_EXPAND: f64 = 100.0;
+
 const OPS: &str = "conv, mbconv, pool, global_pool, bn_act, linear, nats_cell, res_block";
 
 struct Build {
@@ -100,9 +117,20 @@ impl Build {
         }
     }
 
+    /// A size field: positive and at most the field's limit.
     fn positive(&self, block: &str, field: &str, v: i64) -> Result<u32, SpaceError> {
         if v <= 0 {
             return Err(self.err(format!("layer {block}: {field} must be positive, got {v}")));
+        }
+        let max = match field {
+            "resolution" => MAX_RESOLUTION,
+            "kernel" | "stride" => MAX_KERNEL,
+            _ => MAX_CHANNELS,
+        };
+        if v > max {
+            return Err(self.err(format!(
+                "layer {block}: {field} {v} is too large (at most {max})"
+            )));
         }
         u32::try_from(v).map_err(|_| self.err(format!("layer {block}: {field} {v} is too large")))
     }
@@ -199,12 +227,17 @@ fn parse_act(name: &str) -> Option<Act> {
     }
 }
 
+/// The line a byte offset lies on (1-based); byte-wise, so any offset works.
+fn bytecount_lines(before: &[u8]) -> usize {
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
 /// Parses and validates a user-defined space.
 pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceError> {
     let file: SpaceFile = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            .map(|s| bytecount_lines(&text.as_bytes()[..s.start.min(text.len())]));
         SpaceError::Invalid {
             space: source.to_string(),
             reason: format!(
@@ -218,6 +251,15 @@ pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceE
         space: file.name.clone(),
         layers: Vec::new(),
     };
+    if file.name.trim().is_empty() || file.name.chars().any(char::is_control) {
+        return Err(SpaceError::Invalid {
+            space: source.to_string(),
+            reason: format!(
+                "the space name {:?} must be non-empty, without control characters",
+                file.name
+            ),
+        });
+    }
     let classes = b.positive("(space)", "classes", file.classes)?;
     let input = Input {
         resolution: b.positive("(input)", "resolution", file.input.resolution)?,
@@ -229,6 +271,17 @@ pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceE
     let mut blocks = Vec::new();
     for (i, l) in file.layers.iter().enumerate() {
         let block = l.name.clone().unwrap_or_else(|| format!("layer{}", i + 1));
+        if block.is_empty()
+            || block.trim() != block
+            || block.contains(['=', ','])
+            || block.chars().any(char::is_control)
+        {
+            return Err(b.err(format!(
+                "layer {}: name {block:?} must be non-empty, without '=', ',', control characters \
+                 or surrounding spaces (architectures are written name.field=option,...)",
+                i + 1
+            )));
+        }
         let need = |field: &str, present: bool| {
             if present {
                 Ok(())
@@ -250,7 +303,13 @@ pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceE
         };
         let built = match l.op.as_str() {
             "conv" => {
-                need("out", l.out.is_some() || l.depthwise == Some(true))?;
+                let depthwise = l.depthwise.unwrap_or(false);
+                if depthwise && l.out.is_some() {
+                    return Err(b.err(format!(
+                        "layer {block}: a depthwise conv keeps its input channels; remove out"
+                    )));
+                }
+                need("out", l.out.is_some() || depthwise)?;
                 need("kernel", l.kernel.is_some())?;
                 let out = match &l.out {
                     Some(o) => b.ints(&block, "out", o)?,
@@ -260,7 +319,7 @@ pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceE
                     out,
                     kernel: b.ints(&block, "kernel", l.kernel.as_ref().expect("checked"))?,
                     stride,
-                    depthwise: l.depthwise.unwrap_or(false),
+                    depthwise,
                     act: b.acts(&block, l.act.as_ref(), Act::Relu)?,
                 }
             }
@@ -273,6 +332,11 @@ pub fn space_from_toml(text: &str, source: &str) -> Result<TemplateSpace, SpaceE
                 let ratios = l.expand.as_ref().expect("checked").values();
                 if let Some(r) = ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
                     return Err(b.err(format!("layer {block}: expand must be positive, got {r}")));
+                }
+                if let Some(r) = ratios.iter().find(|r| **r > MAX_EXPAND) {
+                    return Err(b.err(format!(
+                        "layer {block}: expand {r} is too large (at most {MAX_EXPAND})"
+                    )));
                 }
                 let expand = b.choice(
                     &block,

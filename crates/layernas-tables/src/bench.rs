@@ -18,9 +18,11 @@ static TSS_GZ: &[u8] = include_bytes!("../../../data/nasbench201/tss.csv.gz");
 static LATENCY_GZ: &[u8] = include_bytes!("../../../data/hw-nas-bench/latency.csv.gz");
 
 const CELLS: usize = 15_625;
+/// Columns a table may have: each takes a column of 15,625 numbers in memory.
+const MAX_COLUMNS: usize = 1_000;
 
 /// Why a table could not be loaded or queried.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TableError {
     /// A data file could not be read.
     #[error("cannot read data file {path}: {reason}")]
@@ -117,11 +119,13 @@ struct IndexedTable {
 }
 
 /// The NAS-Bench-201 table with the latency table joined on the benchmark index. Columns are
-/// addressed by name and returned in [`Nb201Space::code`] order.
+/// addressed by name and returned in [`Nb201Space::code`] order. The latency table is read the
+/// first time a latency column is asked for, so a data directory without it serves every
+/// other cost and column.
 #[derive(Debug)]
 pub struct Nb201Bench {
     tss: IndexedTable,
-    latency: IndexedTable,
+    latency: OnceLock<Result<IndexedTable, TableError>>,
     /// Benchmark index of each cell, by code.
     index_of_code: Vec<u32>,
     source: DataSource,
@@ -139,51 +143,33 @@ impl Nb201Bench {
         Ok(EMBEDDED.get_or_init(|| bench).clone())
     }
 
-    /// Loads the tables from `source`.
+    /// Loads the accuracy table from `source` (the latency table follows on first use).
     pub fn load(source: &DataSource) -> Result<Nb201Bench, TableError> {
-        let read = |folder: &str, stem: &str, embedded: &'static [u8], sha: &str| match source {
-            DataSource::Embedded => {
-                let name = format!("embedded:{folder}/{stem}.csv.gz");
-                let bytes = gunzip(&name, embedded)?;
-                check_sha(&name, &bytes, sha)?;
-                Ok::<_, TableError>((name, bytes))
-            }
-            DataSource::Dir(dir) => read_table_file(&dir.join(folder), stem),
-        };
-        let (tss_name, tss_bytes) = read("nasbench201", "tss", TSS_GZ, EMBEDDED_TSS_SHA256)?;
-        let space = Nb201Space::new();
-        let mut index_of_code = vec![u32::MAX; CELLS];
-        let tss = parse_table(&tss_name, &tss_bytes, |line, index, arch| {
-            let arch = arch.ok_or_else(|| format!("line {line}: no arch column"))?;
-            let parsed = space.parse(arch).map_err(|e| format!("line {line}: {e}"))?;
-            let code = Nb201Space::code(&parsed);
-            if index_of_code[code] != u32::MAX {
-                return Err(format!("line {line}: arch {arch} appears twice"));
-            }
-            index_of_code[code] = index;
-            Ok(())
-        })?;
-        for required in ["flops_m_cifar10", "params_m_cifar10", "cifar10_valid"] {
-            if !tss.columns.contains_key(required) {
-                return Err(TableError::Corrupt {
-                    path: tss_name,
-                    reason: format!("missing column {required}"),
-                });
-            }
-        }
-        let (lat_name, lat_bytes) = read(
-            "hw-nas-bench",
-            "latency",
-            LATENCY_GZ,
-            EMBEDDED_LATENCY_SHA256,
-        )?;
-        let latency = parse_table(&lat_name, &lat_bytes, |_, _, _| Ok(()))?;
+        let (name, bytes) = read_source(source, "nasbench201", "tss", TSS_GZ, EMBEDDED_TSS_SHA256)?;
+        let (tss, index_of_code) = parse_tss(&name, &bytes)?;
         Ok(Nb201Bench {
             tss,
-            latency,
+            latency: OnceLock::new(),
             index_of_code,
             source: source.clone(),
         })
+    }
+
+    /// The latency table, read on first use.
+    fn latency(&self) -> Result<&IndexedTable, TableError> {
+        self.latency
+            .get_or_init(|| {
+                let (name, bytes) = read_source(
+                    &self.source,
+                    "hw-nas-bench",
+                    "latency",
+                    LATENCY_GZ,
+                    EMBEDDED_LATENCY_SHA256,
+                )?;
+                parse_table(&name, &bytes, |_, _, _| Ok(()))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Where the tables were loaded from.
@@ -196,9 +182,9 @@ impl Nb201Bench {
         &self.tss.names
     }
 
-    /// Names of the latency table's columns.
-    pub fn latency_columns(&self) -> &[String] {
-        &self.latency.names
+    /// Names of the latency table's columns (reading the latency table if not yet read).
+    pub fn latency_columns(&self) -> Result<&[String], TableError> {
+        Ok(&self.latency()?.names)
     }
 
     /// The benchmark's `index` of an architecture.
@@ -206,31 +192,87 @@ impl Nb201Bench {
         self.index_of_code[Nb201Space::code(arch)]
     }
 
-    /// A column of either table, in code order.
+    /// A column of either table, in code order. The latency table is read only for a name the
+    /// accuracy table lacks.
     pub fn column(&self, name: &str) -> Result<Vec<f64>, TableError> {
-        let values = self
-            .tss
-            .columns
-            .get(name)
-            .or_else(|| self.latency.columns.get(name))
-            .ok_or_else(|| TableError::Unknown {
-                what: "column",
-                value: name.to_string(),
-                allowed: self
-                    .tss
-                    .names
-                    .iter()
-                    .chain(&self.latency.names)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let values = match self.tss.columns.get(name) {
+            Some(v) => v,
+            None => {
+                let latency = match self.latency() {
+                    Ok(t) => Some(t),
+                    // A latency column needs the latency table; any other unknown name is
+                    // just unknown.
+                    Err(e) if name.ends_with("_latency_ms") => return Err(e),
+                    Err(_) => None,
+                };
+                latency
+                    .and_then(|t| t.columns.get(name))
+                    .ok_or_else(|| TableError::Unknown {
+                        what: "column",
+                        value: name.to_string(),
+                        allowed: self
+                            .tss
+                            .names
+                            .iter()
+                            .chain(latency.into_iter().flat_map(|t| &t.names))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?
+            }
+        };
         Ok(self
             .index_of_code
             .iter()
             .map(|&i| values[i as usize])
             .collect())
     }
+}
+
+/// The bytes of `<folder>/<stem>.csv[.gz]` from `source`, with the name errors use; the
+/// embedded copy is checked against `sha`.
+fn read_source(
+    source: &DataSource,
+    folder: &str,
+    stem: &str,
+    embedded: &'static [u8],
+    sha: &str,
+) -> Result<(String, Vec<u8>), TableError> {
+    match source {
+        DataSource::Embedded => {
+            let name = format!("embedded:{folder}/{stem}.csv.gz");
+            let bytes = gunzip(&name, embedded)?;
+            check_sha(&name, &bytes, sha)?;
+            Ok((name, bytes))
+        }
+        DataSource::Dir(dir) => read_table_file(&dir.join(folder), stem),
+    }
+}
+
+/// Parses the accuracy table (`tss.csv`): its columns and the benchmark index of each cell, by
+/// code. Every arch string must be a distinct NAS-Bench-201 cell.
+fn parse_tss(name: &str, bytes: &[u8]) -> Result<(IndexedTable, Vec<u32>), TableError> {
+    let space = Nb201Space::new();
+    let mut index_of_code = vec![u32::MAX; CELLS];
+    let tss = parse_table(name, bytes, |line, index, arch| {
+        let arch = arch.ok_or_else(|| format!("line {line}: no arch column"))?;
+        let parsed = space.parse(arch).map_err(|e| format!("line {line}: {e}"))?;
+        let code = Nb201Space::code(&parsed);
+        if index_of_code[code] != u32::MAX {
+            return Err(format!("line {line}: arch {arch} appears twice"));
+        }
+        index_of_code[code] = index;
+        Ok(())
+    })?;
+    for required in ["flops_m_cifar10", "params_m_cifar10", "cifar10_valid"] {
+        if !tss.columns.contains_key(required) {
+            return Err(TableError::Corrupt {
+                path: name.to_string(),
+                reason: format!("missing column {required}"),
+            });
+        }
+    }
+    Ok((tss, index_of_code))
 }
 
 fn gunzip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, TableError> {
@@ -291,6 +333,12 @@ fn parse_table(
         .headers()
         .map_err(|e| corrupt(format!("unreadable header: {e}")))?
         .clone();
+    if header.len() > MAX_COLUMNS {
+        return Err(corrupt(format!(
+            "the header has {} columns (at most {MAX_COLUMNS})",
+            header.len()
+        )));
+    }
     let index_col = header
         .iter()
         .position(|h| h == "index")
@@ -397,6 +445,86 @@ mod tests {
             err.starts_with("corrupt data file x.csv.gz: not valid gzip"),
             "{err}"
         );
+    }
+
+    /// The embedded accuracy table as CSV text.
+    fn tss_text() -> String {
+        String::from_utf8(gunzip("tss", TSS_GZ).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_data_directory_without_the_latency_table_serves_every_other_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nasbench201")).unwrap();
+        std::fs::write(dir.path().join("nasbench201/tss.csv"), tss_text()).unwrap();
+        let bench = Nb201Bench::load(&DataSource::Dir(dir.path().into())).unwrap();
+        let flops = crate::TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap();
+        assert!(flops.column() == "flops_m_cifar10");
+        bench.column("cifar10_valid").unwrap();
+        // Asking for latency reads the latency table, and names it.
+        let e = crate::TableCost::new(&bench, "latency:pixel3", Dataset::Cifar10)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hw-nas-bench") && e.contains("latency.csv"),
+            "{e}"
+        );
+        let e = bench
+            .column("hwnb_cifar10_pixel3_latency_ms")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("latency.csv"), "{e}");
+        // Any other unknown column is just unknown.
+        let e = bench.column("cifar11_valid").unwrap_err().to_string();
+        assert!(e.contains("unknown column \"cifar11_valid\""), "{e}");
+    }
+
+    #[test]
+    fn a_header_with_too_many_columns_is_refused_before_allocating() {
+        let header: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+        let text = format!("index,{}\n", header.join(","));
+        let e = parse_table("x.csv", text.as_bytes(), |_, _, _| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("100001 columns (at most 1000)"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// The loaders take any bytes: an error, never a panic.
+        #[test]
+        fn table_loaders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let _ = parse_tss("x.csv", &bytes);
+            let _ = parse_table("x.csv", &bytes, |_, _, _| Ok(()));
+            let _ = gunzip("x.csv.gz", &bytes);
+        }
+
+        /// Nor on a real table with one line changed: a row cut short or made long, a value
+        /// replaced by an extreme number or text, a header renamed.
+        #[test]
+        fn table_loaders_never_panic_on_a_damaged_table(
+            line in 0usize..40,
+            cut in 0usize..200,
+            insert in proptest::prop_oneof![
+                proptest::strategy::Just(String::new()),
+                proptest::strategy::Just(",".to_string()),
+                proptest::strategy::Just("1e400".to_string()),
+                proptest::strategy::Just("-1".to_string()),
+                proptest::strategy::Just("99999999999".to_string()),
+                proptest::strategy::Just("NaN".to_string()),
+                proptest::strategy::Just("\"".to_string()),
+                "\\PC{0,12}",
+            ],
+        ) {
+            let text = tss_text();
+            let mut lines: Vec<String> = text.lines().take(41).map(str::to_string).collect();
+            let l = &mut lines[line];
+            let at = l.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(l.len());
+            l.insert_str(at, &insert);
+            let damaged = lines.join("\n");
+            proptest::prop_assert!(parse_tss("x.csv", damaged.as_bytes()).is_err());
+        }
     }
 
     #[test]

@@ -13,10 +13,11 @@ pub struct TableCost {
 }
 
 /// The latency devices of the table as `(device, column)`: the column name without the
-/// `hwnb_cifar10_` / `help_` prefix and the `_latency_ms` suffix.
-pub fn latency_devices(bench: &Nb201Bench) -> Vec<(String, String)> {
-    bench
-        .latency_columns()
+/// `hwnb_cifar10_` / `help_` prefix and the `_latency_ms` suffix. Fails if the latency table
+/// cannot be read.
+pub fn latency_devices(bench: &Nb201Bench) -> Result<Vec<(String, String)>, TableError> {
+    Ok(bench
+        .latency_columns()?
         .iter()
         .filter_map(|col| {
             let stem = col.strip_suffix("_latency_ms")?;
@@ -26,7 +27,7 @@ pub fn latency_devices(bench: &Nb201Bench) -> Vec<(String, String)> {
                 .unwrap_or(stem);
             Some((device.to_string(), col.clone()))
         })
-        .collect()
+        .collect())
 }
 
 impl TableCost {
@@ -37,7 +38,7 @@ impl TableCost {
             "params" => (format!("params_m_{}", dataset.name()), "M params"),
             _ => match spec.strip_prefix("latency:") {
                 Some(device) => {
-                    let devices = latency_devices(bench);
+                    let devices = latency_devices(bench)?;
                     let column = devices
                         .iter()
                         .find(|(d, _)| d == device)
@@ -124,7 +125,7 @@ mod tests {
     #[test]
     fn every_latency_device_resolves_and_unknown_lists_them() {
         let bench = Nb201Bench::embedded().unwrap();
-        let devices = latency_devices(&bench);
+        let devices = latency_devices(&bench).unwrap();
         assert_eq!(devices.len(), 27);
         for (device, _) in &devices {
             TableCost::new(&bench, &format!("latency:{device}"), Dataset::Cifar10).unwrap();

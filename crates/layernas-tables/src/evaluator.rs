@@ -3,6 +3,10 @@ use layernas_core::{EvalError, Evaluation, Evaluator, TrialRequest};
 use layernas_spaces::Nb201Space;
 use std::collections::BTreeMap;
 
+/// The largest time scale of [`TableEvaluator::with_time_scale`]: a trial then takes as long as
+/// its simulated training.
+pub const MAX_TIME_SCALE: f64 = 1.0;
+
 /// Looks an architecture's reward up in the NAS-Bench-201 table.
 ///
 /// Metrics: `test` (the matching test column) and, on CIFAR-10, `sim_seconds`: the training
@@ -67,7 +71,16 @@ impl TableEvaluator {
     /// Makes every evaluation take `scale` x its simulated training time of wall-clock time
     /// (e.g. 1e-4: an hour of training takes 0.36 s), to rehearse a distributed or interrupted
     /// search realistically. Needs the table's timings (CIFAR-10).
+    ///
+    /// `scale` is 0 (no sleeping) up to [`MAX_TIME_SCALE`].
     pub fn with_time_scale(mut self, scale: f64) -> Result<Self, TableError> {
+        if !(0.0..=MAX_TIME_SCALE).contains(&scale) {
+            return Err(TableError::Unknown {
+                what: "time scale",
+                value: scale.to_string(),
+                allowed: format!("0 to {MAX_TIME_SCALE}"),
+            });
+        }
         if scale > 0.0 && self.sim_seconds.is_none() {
             return Err(TableError::Unknown {
                 what: "timing for time scaling",
@@ -97,9 +110,13 @@ impl Evaluator for TableEvaluator {
         if let Some(sim) = &self.sim_seconds {
             metrics.insert("sim_seconds".to_string(), sim[code]);
             if self.time_scale > 0.0 {
-                std::thread::sleep(std::time::Duration::from_secs_f64(
-                    sim[code] * self.time_scale,
-                ));
+                let seconds = sim[code] * self.time_scale;
+                let pause = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+                    EvalError::Failed(format!(
+                        "cannot sleep {seconds} s (simulated time x time scale)"
+                    ))
+                })?;
+                std::thread::sleep(pause);
             }
         }
         Ok(Evaluation {

@@ -25,4 +25,4 @@ pub use bench::{
     DataSource, Dataset, Nb201Bench, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256,
 };
 pub use cost::{latency_devices, TableCost};
-pub use evaluator::TableEvaluator;
+pub use evaluator::{TableEvaluator, MAX_TIME_SCALE};
