@@ -35,8 +35,8 @@ pub fn cap_text(text: &str) -> String {
 
 /// Metrics within [`MAX_METRICS`] and [`MAX_METRIC_NAME_BYTES`].
 pub fn cap_metrics(metrics: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    let fits = metrics.len() <= MAX_METRICS
-        && metrics.keys().all(|k| k.len() <= MAX_METRIC_NAME_BYTES);
+    let fits =
+        metrics.len() <= MAX_METRICS && metrics.keys().all(|k| k.len() <= MAX_METRIC_NAME_BYTES);
     if fits {
         return metrics.clone();
     }

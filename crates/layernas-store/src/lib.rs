@@ -34,3 +34,13 @@ pub fn open(url: &str) -> Result<Box<dyn TrialStore>, StoreError> {
         Ok(Box::new(SqliteStore::open(url)?))
     }
 }
+
+/// Like [`open`], but never creates a SQLite file: a missing file is an error naming it. For
+/// commands that serve or read an existing store (`worker`, `status`, `export`, `delete`).
+pub fn open_existing(url: &str) -> Result<Box<dyn TrialStore>, StoreError> {
+    if url == "memory" || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        open(url)
+    } else {
+        Ok(Box::new(SqliteStore::open_existing(url)?))
+    }
+}

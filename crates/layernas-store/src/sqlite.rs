@@ -65,8 +65,9 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("cannot open SQLite store {path}: {e}")))?;
-        let not_a_store =
-            |e: rusqlite::Error| StoreError::Backend(format!("{path} is not a layernas store: {e}"));
+        let not_a_store = |e: rusqlite::Error| {
+            StoreError::Backend(format!("{path} is not a layernas store: {e}"))
+        };
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| backend(path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -120,10 +121,18 @@ impl SqliteStore {
         sql: &str,
         p: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Trial>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| backend(&self.path, e))?;
-        let rows = stmt.query_map(p, Self::read_row).map_err(|e| backend(&self.path, e))?;
-        rows.map(|r| r.map_err(|e| backend(&self.path, e)).and_then(Row::into_trial))
-            .collect()
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| backend(&self.path, e))?;
+        let rows = stmt
+            .query_map(p, Self::read_row)
+            .map_err(|e| backend(&self.path, e))?;
+        rows.map(|r| {
+            r.map_err(|e| backend(&self.path, e))
+                .and_then(Row::into_trial)
+        })
+        .collect()
     }
 
     fn touch_worker(
@@ -223,7 +232,10 @@ impl TrialStore for SqliteStore {
 
     fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError> {
         let study = self.study()?.to_string();
-        let tx = self.conn.transaction().map_err(|e| backend(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| backend(&self.path, e))?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -429,7 +441,8 @@ impl TrialStore for SqliteStore {
                 ))
             })
             .map_err(|e| backend(&self.path, e))?;
-        rows.map(|r| r.map_err(|e| backend(&self.path, e))).collect()
+        rows.map(|r| r.map_err(|e| backend(&self.path, e)))
+            .collect()
     }
 
     fn studies(&mut self) -> Result<Vec<String>, StoreError> {
@@ -440,7 +453,8 @@ impl TrialStore for SqliteStore {
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| backend(&self.path, e))?;
-        rows.map(|r| r.map_err(|e| backend(&self.path, e))).collect()
+        rows.map(|r| r.map_err(|e| backend(&self.path, e)))
+            .collect()
     }
 
     fn delete_study(&mut self, study: &str) -> Result<bool, StoreError> {

@@ -4,8 +4,9 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). Where no server answers it is skipped with a
 //! message, unless `LAYERNAS_REQUIRE_POSTGRES=1` (CI sets it), which makes it fail instead.
 
+use layernas_core::limits::{MAX_METRICS, MAX_TEXT_BYTES};
 use layernas_core::{
-    Arch, Claim, Evaluation, MemoryStore, Reported, StoreError, StudyOpen, StudySpec, Trial,
+    Arch, Claim, Evaluation, Lead, MemoryStore, Reported, StoreError, StudyOpen, StudySpec, Trial,
     TrialState, TrialStore,
 };
 use layernas_store::{PgStore, SqliteStore};
@@ -199,9 +200,126 @@ fn conformance(store: &mut dyn TrialStore) {
     assert!(store.delete_study(&name).unwrap());
 }
 
+/// Controller leases: one controller per study; a live lease is refused to others (naming its
+/// holder), an expired one is taken over, `take_over` forces it, and the displaced holder's
+/// renewal fails.
+fn controller_leases(store: &mut dyn TrialStore) {
+    let name = unique("lease");
+    store.open_study(&spec(&name, "h"), false).unwrap();
+    assert_eq!(store.controller(&name).unwrap(), None);
+    assert_eq!(
+        store
+            .acquire_controller(&name, "hostA:1", 11, 60.0, false)
+            .unwrap(),
+        Lead::Acquired { previous: None }
+    );
+    // The same token again is a renewal, not a conflict.
+    assert_eq!(
+        store
+            .acquire_controller(&name, "hostA:1", 11, 60.0, false)
+            .unwrap(),
+        Lead::Acquired { previous: None }
+    );
+    match store
+        .acquire_controller(&name, "hostB:2", 22, 60.0, false)
+        .unwrap()
+    {
+        Lead::Held(l) => {
+            assert_eq!((l.holder.as_str(), l.token), ("hostA:1", 11));
+            assert!(l.expires_in > 50.0 && l.expires_in <= 60.0, "{l:?}");
+        }
+        other => panic!("a live lease was not refused: {other:?}"),
+    }
+    assert!(store.renew_controller(&name, 11, 60.0).unwrap());
+    assert!(!store.renew_controller(&name, 22, 60.0).unwrap());
+    // Forced take-over: the old holder finds out at its next renewal.
+    match store
+        .acquire_controller(&name, "hostB:2", 22, 0.05, true)
+        .unwrap()
+    {
+        Lead::Acquired { previous: Some(p) } => assert_eq!(p.holder, "hostA:1"),
+        other => panic!("take-over failed: {other:?}"),
+    }
+    assert!(!store.renew_controller(&name, 11, 60.0).unwrap());
+    assert_eq!(store.controller(&name).unwrap().unwrap().holder, "hostB:2");
+    // An expired lease is taken over without force.
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    match store
+        .acquire_controller(&name, "hostC:3", 33, 60.0, false)
+        .unwrap()
+    {
+        Lead::Acquired { previous: Some(p) } => {
+            assert_eq!(p.holder, "hostB:2");
+            assert!(p.expires_in < 0.0, "{p:?}");
+        }
+        other => panic!("an expired lease was not taken over: {other:?}"),
+    }
+    // Releasing with a stale token does nothing; with the holder's token frees the study.
+    store.release_controller(&name, 22).unwrap();
+    assert_eq!(store.controller(&name).unwrap().unwrap().token, 33);
+    store.release_controller(&name, 33).unwrap();
+    assert_eq!(store.controller(&name).unwrap(), None);
+    assert_eq!(
+        store
+            .acquire_controller(&name, "hostD:4", 44, 60.0, false)
+            .unwrap(),
+        Lead::Acquired { previous: None }
+    );
+    // Deleting the study drops its lease.
+    assert!(store.delete_study(&name).unwrap());
+    assert_eq!(store.controller(&name).unwrap(), None);
+}
+
+/// Whatever an evaluator returns, stored text stays bounded and says it was cut.
+fn bounded_text(store: &mut dyn TrialStore) {
+    let name = unique("bounded");
+    store.open_study(&spec(&name, "h"), false).unwrap();
+    store
+        .enqueue(&[trial(0, &[1]), trial(1, &[2]), trial(2, &[3])])
+        .unwrap();
+    let huge = "x".repeat(1_000_000);
+    // A worker's report.
+    let c = store.claim(Some(&name), "w", 60.0).unwrap().unwrap();
+    store.report(&c, Err(&huge), 1.0, 1).unwrap();
+    // A result with very many, very long metric names.
+    let c = store.claim(Some(&name), "w", 60.0).unwrap().unwrap();
+    let mut many = eval(1.0);
+    for i in 0..500 {
+        many.metrics
+            .insert(format!("{i:03}{}", "m".repeat(10_000)), 1.0);
+    }
+    store.report(&c, Ok(&many), 1.0, 1).unwrap();
+    // A local evaluation's record.
+    let mut t = trial(2, &[3]);
+    t.state = TrialState::Failed;
+    t.error = Some(huge.clone());
+    t.attempts = 1;
+    store.finish(&t).unwrap();
+    for t in store.trials().unwrap() {
+        if let Some(e) = &t.error {
+            assert!(e.len() <= MAX_TEXT_BYTES + 64, "{} bytes stored", e.len());
+            assert!(
+                e.ends_with("[cut: 1000000 bytes in all]"),
+                "{}",
+                &e[e.len() - 60..]
+            );
+        }
+        assert!(
+            t.metrics.len() <= MAX_METRICS + 1,
+            "{} metrics",
+            t.metrics.len()
+        );
+        assert!(t.metrics.keys().all(|k| k.len() < 300));
+    }
+    assert_eq!(store.trials().unwrap()[1].metrics["metrics_dropped"], 437.0);
+    assert!(store.delete_study(&name).unwrap());
+}
+
 #[test]
 fn memory_store_conforms() {
     conformance(&mut MemoryStore::default());
+    controller_leases(&mut MemoryStore::default());
+    bounded_text(&mut MemoryStore::default());
 }
 
 #[test]
@@ -213,13 +331,43 @@ fn sqlite_store_conforms_and_survives_reopening() {
     // Reopen: the data is on disk.
     let mut again = SqliteStore::open(path).unwrap();
     assert_eq!(again.workers().unwrap().len(), 4);
+    controller_leases(&mut again);
+    bounded_text(&mut again);
 }
 
 #[test]
 fn postgres_store_conforms() {
     if let Some(mut store) = postgres() {
         conformance(&mut store);
+        controller_leases(&mut store);
+        bounded_text(&mut store);
     }
+}
+
+#[test]
+fn a_missing_sqlite_file_is_not_created_by_open_existing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.db");
+    let err = layernas_store::open_existing(path.to_str().unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn sqlite_errors_name_the_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let path = path.to_str().unwrap();
+    let mut store = SqliteStore::open(path).unwrap();
+    store.open_study(&spec("s", "h"), false).unwrap();
+    // Break the file under the open store: the next query fails, and says which file.
+    let other = rusqlite::Connection::open(path).unwrap();
+    other.execute_batch("DROP TABLE trials").unwrap();
+    let err = store.trials().err().unwrap().to_string();
+    assert!(err.contains(path), "{err}");
 }
 
 #[test]
