@@ -8,15 +8,15 @@ use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::{
-    pareto_front, Arch, CostModel, Evaluator, Executor, MemoryStore, ProgressEvent, SearchSpace,
-    StoreError, Strategy, StudyOpen, TrialState, TrialStore,
+    pareto_front, Arch, ControllerHold, CostModel, Evaluator, Executor, Lead, MemoryStore,
+    ProgressEvent, SearchSpace, StoreError, Strategy, StudyOpen, TrialState, TrialStore,
 };
 use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::{NetworkCost, TemplateSpace};
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
 use layernas_train::{Engine, FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant;
@@ -56,6 +56,95 @@ pub struct SearchArgs {
     /// after cost pruning; the total trial bound) and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the study even though another controller holds it (whose lease has not expired):
+    /// for a controller known to be dead. A live one stops at its next renewal.
+    #[arg(long)]
+    pub take_over: bool,
+    /// Seconds a controller's hold on its study lasts unless renewed (it renews every third of
+    /// it while it runs; another controller may take over once it expires). 1 to 86400.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub controller_lease: f64,
+}
+
+/// Checks, before any work, that `path` can be written (created or replaced): a search whose
+/// results cannot be saved must not run first. Leaves no file behind.
+pub fn check_writable(path: &Path, what: &str) -> Result<(), InputError> {
+    let fail = |why: String| InputError(format!("cannot write {what} {}: {why}", path.display()));
+    if path.is_dir() {
+        return Err(fail("it is a directory".into()));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| fail(e.to_string()));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    std::fs::remove_file(path).map_err(|e| fail(e.to_string()))
+}
+
+/// The strategy a study names, built over `space` and `cost` (LayerNAS or a baseline).
+pub fn build_study_strategy(
+    study: &Study,
+    space: Arc<dyn SearchSpace>,
+    cost: Arc<dyn CostModel>,
+) -> Result<Box<dyn Strategy>, InputError> {
+    if study.strategy == "layernas" {
+        Ok(Box::new(
+            LayerNas::new(study.layernas.clone(), space, cost).map_err(input)?,
+        ))
+    } else {
+        build_strategy(&study.strategy, &study.strategies, space, cost).map_err(input)
+    }
+}
+
+/// Takes the controller lease of the study (see `--take-over`), saying whom it replaced.
+fn lead(
+    store: &mut dyn TrialStore,
+    study: &Study,
+    args: &SearchArgs,
+) -> anyhow::Result<ControllerHold> {
+    let holder = format!("{}:{}", crate::worker::hostname(), std::process::id());
+    let token = rand::random::<i64>();
+    let lease = args.controller_lease;
+    let place = study.store.as_deref().unwrap_or("memory");
+    match store.acquire_controller(&study.study, &holder, token, lease, args.take_over)? {
+        Lead::Held(other) => anyhow::bail!(
+            "study {} in store {place} is being run by another controller, {} (its lease \
+             expires in {:.0} s unless renewed; it renews it while it runs): wait for it to \
+             finish, or rerun with --take-over if that process is dead",
+            study.study,
+            other.holder,
+            other.expires_in.max(0.0)
+        ),
+        Lead::Acquired {
+            previous: Some(other),
+        } => {
+            if other.expires_in > 0.0 {
+                eprintln!(
+                    "taking over study {} from controller {} (--take-over; its lease had {:.0} s \
+                     left: if it still runs, it stops at its next renewal)",
+                    study.study, other.holder, other.expires_in
+                );
+            } else {
+                eprintln!(
+                    "taking over study {} from controller {}, whose lease expired {:.0} s ago",
+                    study.study, other.holder, -other.expires_in
+                );
+            }
+        }
+        Lead::Acquired { previous: None } => {}
+    }
+    Ok(ControllerHold {
+        study: study.study.clone(),
+        token,
+        lease: Duration::from_secs_f64(lease),
+    })
 }
 
 fn input<E: std::fmt::Display>(e: E) -> InputError {
@@ -312,6 +401,16 @@ pub fn open_store(study: &Study) -> anyhow::Result<Box<dyn TrialStore>> {
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let study = args.study.resolve()?;
+    if !(args.controller_lease.is_finite() && (1.0..=86400.0).contains(&args.controller_lease)) {
+        return Err(InputError(format!(
+            "--controller-lease must be 1 to 86400 seconds, not {}",
+            args.controller_lease
+        ))
+        .into());
+    }
+    if let Some(path) = args.json.as_deref().filter(|p| p.as_os_str() != "-") {
+        check_writable(path, "--json")?;
+    }
     let resolved = spaces::resolve(&study.space, study.dataset)?;
     let space = resolved.dyn_space();
     let cost = cost_model(&resolved, &study)?;
@@ -319,13 +418,6 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         return dry_run(args, &study, space, cost);
     }
     let built = build_evaluator(&study, &resolved)?;
-    let has_sim_time = built.has_sim_time;
-    let (reward_label, test_label) = if built.table {
-        (study.reward_column.clone(), study.test_column.clone())
-    } else {
-        ("reward".to_string(), "test".to_string())
-    };
-    let evaluator = built.evaluator.clone();
     // The benchmark's architecture index, where the space is the table's.
     let bench = match &resolved {
         Space::Nb201(_) if built.table => Some(load_bench(&study)?),
@@ -333,6 +425,42 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         Space::Template(_) => None,
     };
     let mut store = open_store(&study)?;
+    let hold = lead(&mut *store, &study, args)?;
+    // A resumed study is in progress again (workers waiting on it keep waiting).
+    store.set_done(false)?;
+    let outcome = search_study(
+        args,
+        &study,
+        (space, cost),
+        &built,
+        bench,
+        &mut *store,
+        hold.clone(),
+        started,
+    );
+    // Let the next controller in at once, however this one ended.
+    let _ = store.release_controller(&hold.study, hold.token);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_study(
+    args: &SearchArgs,
+    study: &Study,
+    (space, cost): (Arc<dyn SearchSpace>, Arc<dyn CostModel>),
+    built: &Built,
+    bench: Option<Arc<Nb201Bench>>,
+    store: &mut dyn TrialStore,
+    hold: ControllerHold,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let has_sim_time = built.has_sim_time;
+    let evaluator = built.evaluator.clone();
+    let (reward_label, test_label) = if built.table {
+        (study.reward_column.clone(), study.test_column.clone())
+    } else {
+        ("reward".to_string(), "test".to_string())
+    };
     // LayerNAS is kept concrete for its per-layer statistics; the baselines are built by name.
     let mut layernas = None;
     let mut baseline = None;
@@ -422,15 +550,16 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         trial_timeout: built.executor_timeout,
         worker_name: format!("controller:{}", std::process::id()),
         progress: Some(&progress),
+        controller: Some(hold),
         ..Executor::new(&*space, &*cost, evaluator)
     };
     if study.workers == 0 {
         bar.set_message("waiting for workers");
     }
-    let summary = executor.run(strategy, &mut *store)?;
-    if !summary.budget_exhausted {
-        store.set_done(true)?;
-    }
+    let summary = executor.run(strategy, store)?;
+    // However the search ended (strategy done, budget spent, every trial failed), the study is
+    // finished: workers waiting on it exit.
+    store.set_done(true)?;
     bar.finish_and_clear();
 
     let trials = store.trials()?;
@@ -518,6 +647,14 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             println!("\nJSON written to {}", path.display());
         }
         None => print!("{}", report.to_text()),
+    }
+    if report.trials > 0 && report.failed == report.trials {
+        anyhow::bail!(
+            "every trial failed ({} of {}); first failure: {}",
+            report.failed,
+            report.trials,
+            report.first_failure.as_deref().unwrap_or("-")
+        );
     }
     Ok(())
 }

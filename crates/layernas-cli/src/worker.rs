@@ -45,22 +45,78 @@ pub struct WorkerArgs {
     /// Worker name in the store [default: <hostname>:<pid>].
     #[arg(long)]
     pub name: Option<String>,
-    /// Seconds without a heartbeat after which a trial is handed to another worker.
-    #[arg(long, default_value_t = 30.0)]
+    /// Seconds without a heartbeat after which a trial is handed to another worker
+    /// (0.1 to 86400).
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
     pub lease: f64,
-    /// Seconds between heartbeats (well under the lease).
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds between heartbeats (0.01 or more, shorter than --lease; well under it).
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0
+    )]
     pub heartbeat: f64,
-    /// Exit after this many seconds without work (never when --study is given: then the
-    /// worker exits when the study is finished).
-    #[arg(long, value_name = "SECONDS")]
+    /// Exit after this many seconds without work (0 to 31536000; never when --study is given:
+    /// then the worker exits when the study is finished).
+    #[arg(allow_hyphen_values = true, long, value_name = "SECONDS")]
     pub idle_exit: Option<f64>,
-    /// Seconds between looks at the store while idle.
-    #[arg(long, default_value_t = 0.2)]
+    /// Seconds between looks at the store while idle (0.01 to 60).
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0.2
+    )]
     pub poll: f64,
+    /// Seconds to wait for the store (a SQLite file) and the --study to appear, since workers
+    /// may start before their controller; then a missing one is an error (0 to 86400).
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
+    pub wait: f64,
 }
 
-fn hostname() -> String {
+/// `value` must be a finite number in `lo..=hi` (`hi_open`: below `hi`).
+fn check_range(flag: &str, value: f64, lo: f64, hi: f64, hi_open: bool) -> Result<(), InputError> {
+    let fits = value.is_finite() && value >= lo && if hi_open { value < hi } else { value <= hi };
+    if fits {
+        return Ok(());
+    }
+    let upper = if hi_open {
+        format!("below {hi}")
+    } else {
+        format!("at most {hi}")
+    };
+    Err(InputError(format!(
+        "{flag} must be a number of seconds from {lo}, {upper}; got {value:?}"
+    )))
+}
+
+impl WorkerArgs {
+    /// Every numeric knob within its documented range.
+    fn validate(&self) -> Result<(), InputError> {
+        check_range("--lease", self.lease, 0.1, 86400.0, false)?;
+        check_range("--heartbeat", self.heartbeat, 0.01, self.lease, true)
+            .map_err(|e| InputError(format!("{} (--lease is {})", e.0, self.lease)))?;
+        if let Some(idle) = self.idle_exit {
+            check_range("--idle-exit", idle, 0.0, 31_536_000.0, false)?;
+        }
+        check_range("--poll", self.poll, 0.01, 60.0, false)?;
+        check_range("--wait", self.wait, 0.0, 86400.0, false)
+    }
+}
+
+/// This machine's name (for worker and controller names).
+pub fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -95,18 +151,79 @@ fn runtime(store: &mut dyn TrialStore, study: &str) -> anyhow::Result<StudyRunti
     })
 }
 
-pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
-    if !(args.lease > 0.0 && args.heartbeat > 0.0 && args.heartbeat < args.lease) {
-        return Err(
-            InputError("--heartbeat must be positive and shorter than --lease".into()).into(),
-        );
+/// Opens the worker's store, waiting up to `--wait` seconds for a SQLite file to appear and
+/// (with `--study`) for the study to be created; never creates a file.
+fn open_for_worker(args: &WorkerArgs, name: &str) -> anyhow::Result<Box<dyn TrialStore>> {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.wait);
+    let mut said = false;
+    let mut store = loop {
+        match layernas_store::open_existing(&args.store) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline && is_missing_file(&args.store) => {
+                if !said {
+                    eprintln!(
+                        "worker {name}: no store at {} yet; waiting up to {} s for it",
+                        args.store, args.wait
+                    );
+                    said = true;
+                }
+                let _ = e;
+                std::thread::sleep(Duration::from_secs_f64(args.poll));
+            }
+            Err(e) if is_missing_file(&args.store) => {
+                return Err(InputError(format!(
+                    "{e} (waited {} s; --wait sets how long)",
+                    args.wait
+                ))
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(study) = &args.study {
+        let mut said = false;
+        while store.is_done(study)?.is_none() {
+            if Instant::now() >= deadline {
+                let known = store.studies()?;
+                return Err(InputError(format!(
+                    "study {study} is not in store {} (studies there: {}; waited {} s for it, \
+                     --wait sets how long)",
+                    args.store,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                    args.wait
+                ))
+                .into());
+            }
+            if !said {
+                eprintln!(
+                    "worker {name}: study {study} is not in store {} yet; waiting up to {} s for \
+                     its controller to create it",
+                    args.store, args.wait
+                );
+                said = true;
+            }
+            std::thread::sleep(Duration::from_secs_f64(args.poll));
+        }
     }
+    Ok(store)
+}
+
+fn is_missing_file(url: &str) -> bool {
+    url != "memory" && !url.contains("://") && !std::path::Path::new(url).exists()
+}
+
+pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    args.validate()?;
     let name = args
         .name
         .clone()
         .unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
-    let mut store = layernas_store::open(&args.store)?;
-    let mut beat_store = layernas_store::open(&args.store)?;
+    let mut store = open_for_worker(args, &name)?;
+    let mut beat_store = layernas_store::open_existing(&args.store)?;
     let mut runtimes: HashMap<String, StudyRuntime> = HashMap::new();
     let mut idle_since = Instant::now();
     let mut store_errors = 0;
@@ -133,7 +250,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
             {
                 store_errors += 1;
                 eprintln!("worker {name}: store error ({e}); retrying");
-                std::thread::sleep(Duration::from_secs_f64(args.poll.max(0.05) * 5.0));
+                std::thread::sleep(Duration::from_secs_f64(args.poll * 5.0));
             }
             Err(e) => return Err(e),
         }
@@ -158,9 +275,19 @@ fn worker_step(
 ) -> anyhow::Result<Step> {
     let Some(claim) = store.claim(args.study.as_deref(), name, args.lease)? else {
         if let Some(study) = &args.study {
-            if store.is_done(study)? == Some(true) {
-                eprintln!("worker {name}: study {study} is finished");
-                return Ok(Step::Exit);
+            match store.is_done(study)? {
+                Some(true) => {
+                    eprintln!("worker {name}: study {study} is finished");
+                    return Ok(Step::Exit);
+                }
+                Some(false) => {}
+                None => {
+                    return Err(InputError(format!(
+                        "study {study} was deleted from store {}",
+                        args.store
+                    ))
+                    .into())
+                }
             }
         } else if args
             .idle_exit
@@ -282,10 +409,31 @@ fn open_existing(url: &str, study: &str, store: &mut dyn TrialStore) -> anyhow::
 }
 
 fn store_for(url: &str) -> anyhow::Result<Box<dyn TrialStore>> {
-    if url != "memory" && !url.contains("://") && !std::path::Path::new(url).exists() {
+    if is_missing_file(url) {
         return Err(InputError(format!("no store at {url}")).into());
     }
-    Ok(layernas_store::open(url)?)
+    Ok(layernas_store::open_existing(url)?)
+}
+
+/// The stored study's answer as its search reports it: the strategy is rebuilt from the stored
+/// configuration and replayed over the stored trials, so the cost window and the selection rule
+/// apply. `None` when no trial qualifies; an error when the configuration cannot be rebuilt.
+fn study_answer(
+    config: Option<String>,
+    trials: &[layernas_core::Trial],
+) -> anyhow::Result<Option<(String, f64, f64)>> {
+    let config = config.ok_or_else(|| anyhow::anyhow!("no stored configuration"))?;
+    let file: StudyFile = serde_json::from_str(&config)?;
+    let study = StudyArgs::default().merge(file)?;
+    let space = crate::spaces::resolve(&study.space, study.dataset)?;
+    let cost = crate::search::cost_model(&space, &study)?;
+    let space = space.dyn_space();
+    let mut strategy = crate::search::build_study_strategy(&study, space.clone(), cost.clone())?;
+    layernas_core::replay(&mut *strategy, trials);
+    Ok(strategy.best().and_then(|arch| {
+        let t = trials.iter().find(|t| t.arch == arch)?;
+        Some((space.format(&arch), t.reward?, t.cost))
+    }))
 }
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
@@ -308,24 +456,31 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
             .filter(|t| t.state == TrialState::Failed || (t.error.is_some() && !t.state.is_final()))
             .map(|t| serde_json::json!({"id": t.id, "arch": t.arch.key(), "state": t.state.name(), "attempts": t.attempts, "error": t.error}))
             .collect();
-        let best = trials
-            .iter()
-            .filter(|t| t.state == TrialState::Complete)
-            .max_by(|a, b| {
-                a.reward
-                    .unwrap_or(f64::MIN)
-                    .total_cmp(&b.reward.unwrap_or(f64::MIN))
-            });
+        let config = store.study_config(study)?;
+        let (best, best_note) = match study_answer(config, &trials) {
+            Ok(best) => (best, None),
+            Err(e) => (
+                None,
+                Some(format!("the study's answer cannot be rebuilt: {e}")),
+            ),
+        };
+        let controller = store
+            .controller(study)?
+            .filter(|c| c.expires_in > 0.0)
+            .map(|c| serde_json::json!({"holder": c.holder, "lease_expires_in": c.expires_in}));
         report.push(serde_json::json!({
             "study": study,
             "done": store.is_done(study)?,
+            "controller": controller,
             "trials": trials.len(),
             "waves": waves,
             "pending": by_state.get("pending").copied().unwrap_or(0),
             "running": by_state.get("running").copied().unwrap_or(0),
             "complete": by_state.get("complete").copied().unwrap_or(0),
             "failed": by_state.get("failed").copied().unwrap_or(0),
-            "best_reward": best.and_then(|t| t.reward),
+            "best_reward": best.as_ref().map(|b| b.1),
+            "best": best.as_ref().map(|(arch, reward, cost)| serde_json::json!({"arch": arch, "reward": reward, "cost": cost})),
+            "best_note": best_note,
             "failures": failures,
         }));
     }
@@ -343,14 +498,30 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if report.is_empty() {
+        println!("no studies in store {}", args.store);
+    }
     for s in &report {
         println!(
-            "study {}: {} — {} trials in {} waves: {} pending, {} running, {} complete, {} failed; best reward {}",
+            "study {}: {} — {} trials in {} waves: {} pending, {} running, {} complete, {} failed; best reward {}{}",
             s["study"].as_str().unwrap_or_default(),
             if s["done"] == true { "finished" } else { "in progress" },
             s["trials"], s["waves"], s["pending"], s["running"], s["complete"], s["failed"],
-            s["best_reward"].as_f64().map_or("-".into(), |r| format!("{r:.3}")),
+            s["best"].as_object().map_or("-".into(), |b| format!(
+                "{:.3} (cost {:.3}: {})",
+                b["reward"].as_f64().unwrap_or(f64::NAN),
+                b["cost"].as_f64().unwrap_or(f64::NAN),
+                b["arch"].as_str().unwrap_or_default()
+            )),
+            s["best_note"].as_str().map_or(String::new(), |n| format!(" ({n})")),
         );
+        if let Some(c) = s["controller"].as_object() {
+            println!(
+                "  controller {} (lease renewed, expires in {:.0} s unless renewed)",
+                c["holder"].as_str().unwrap_or_default(),
+                c["lease_expires_in"].as_f64().unwrap_or(0.0)
+            );
+        }
         for f in s["failures"].as_array().into_iter().flatten() {
             println!(
                 "  trial {} ({}, {} attempts): {}",
@@ -423,6 +594,9 @@ fn formatter(
 }
 
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.output {
+        crate::search::check_writable(path, "--output")?;
+    }
     let mut store = store_for(&args.store)?;
     open_existing(&args.store, &args.study, &mut *store)?;
     let format = formatter(&mut *store, &args.study);
@@ -484,7 +658,8 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         }
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text)?,
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write --output {}: {e}", path.display()))?,
         None => print!("{text}"),
     }
     Ok(())
