@@ -32,6 +32,12 @@ pub fn build_strategy(
 ) -> Result<Box<dyn Strategy>, ConfigError> {
     // Validates the cost window against the space for every strategy alike.
     let layernas = LayerNas::new(config.layernas.clone(), space.clone(), cost.clone())?;
+    match name {
+        "evolution" => config.evolution.validate(Some(space.layers().len()))?,
+        "reinforce" => config.reinforce.validate()?,
+        _ => {}
+    }
+
     let baseline = BaselineConfig {
         min_cost: config.layernas.min_cost,
         max_cost: config.layernas.max_cost,

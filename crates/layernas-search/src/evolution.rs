@@ -1,5 +1,6 @@
 use crate::common::{BaselineConfig, Feasibility};
 use crate::random::reward_of;
+use crate::ConfigError;
 use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -8,15 +9,60 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// The largest population evolution accepts.
+pub const MAX_POPULATION: usize = 1_000_000;
+
 /// Knobs of regularized (aging) evolution, with the NATS-Bench baseline's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvolutionConfig {
-    /// Population size (NATS-Bench: 10).
+    /// Population size (NATS-Bench: 10; 1 to [`MAX_POPULATION`]).
     pub population: usize,
-    /// Tournament sample size (NATS-Bench: 3).
+    /// Tournament sample size (NATS-Bench: 3; 1 to the population).
     pub sample_size: usize,
-    /// Layers changed per mutation (NATS-Bench: 1, to a different option).
+    /// Layers changed per mutation (NATS-Bench: 1, to a different option; 1 to the number of
+    /// layers of the space).
     pub mutated_layers: usize,
+}
+
+impl EvolutionConfig {
+    /// Checks the knobs: population 1..=[`MAX_POPULATION`], sample size 1..=population,
+    /// mutated layers at least 1 and, given the space's layer count, at most that.
+    pub fn validate(&self, layers: Option<usize>) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, value: usize, reason: String| {
+            Err(ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                reason,
+            })
+        };
+        if !(1..=MAX_POPULATION).contains(&self.population) {
+            return invalid(
+                "population",
+                self.population,
+                format!("must be 1 to {MAX_POPULATION}"),
+            );
+        }
+        if !(1..=self.population).contains(&self.sample_size) {
+            return invalid(
+                "sample_size",
+                self.sample_size,
+                format!("must be 1 to the population ({})", self.population),
+            );
+        }
+        if self.mutated_layers == 0 {
+            return invalid("mutated_layers", 0, "must be at least 1".into());
+        }
+        if let Some(n) = layers {
+            if self.mutated_layers > n {
+                return invalid(
+                    "mutated_layers",
+                    self.mutated_layers,
+                    format!("must be 1 to the number of layers of the space ({n})"),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for EvolutionConfig {

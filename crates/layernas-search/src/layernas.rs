@@ -3,7 +3,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// How bucket edges are spread over a layer's cost window.
@@ -26,20 +26,25 @@ pub enum Selection {
     Evaluated,
 }
 
+/// The most buckets per layer, H, LayerNAS accepts.
+pub const MAX_BUCKETS: usize = 1_000_000;
+/// The most candidates kept per bucket, K, LayerNAS accepts.
+pub const MAX_KEEP: usize = 1_000_000;
+
 /// Every knob of LayerNAS, with the spec's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LayerNasConfig {
-    /// Buckets per layer, H (default 100).
+    /// Buckets per layer, H (default 100; 1 to [`MAX_BUCKETS`]).
     pub buckets: usize,
     /// Bucket spacing (default linear).
     pub spacing: Spacing,
-    /// Candidates kept per bucket, K (default 1).
+    /// Candidates kept per bucket, K (default 1; 1 to [`MAX_KEEP`]).
     pub keep: usize,
-    /// Lowest acceptable cost of the answer, if any.
+    /// Lowest acceptable cost of the answer, if any (finite, 0 or more).
     pub min_cost: Option<f64>,
-    /// Highest acceptable cost of the answer; absent = front mode.
+    /// Highest acceptable cost of the answer; absent = front mode (finite, 0 or more).
     pub max_cost: Option<f64>,
-    /// Sample this many children per layer (seeded) instead of expanding all.
+    /// Sample this many children per layer (seeded) instead of expanding all (at least 1).
     pub children_per_layer: Option<usize>,
     /// Seed for sampling.
     pub seed: u64,
@@ -59,6 +64,62 @@ impl Default for LayerNasConfig {
             seed: 0,
             select: Selection::Kept,
         }
+    }
+}
+
+impl LayerNasConfig {
+    /// Checks every knob against its allowed range, independently of any space: H in
+    /// 1..=[`MAX_BUCKETS`], K in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
+    /// bounds finite, 0 or more, and `min_cost <= max_cost`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, value: String, reason: String| {
+            Err(ConfigError::Invalid {
+                field,
+                value,
+                reason,
+            })
+        };
+        if !(1..=MAX_BUCKETS).contains(&self.buckets) {
+            return invalid(
+                "buckets",
+                self.buckets.to_string(),
+                format!("must be 1 to {MAX_BUCKETS}"),
+            );
+        }
+        if !(1..=MAX_KEEP).contains(&self.keep) {
+            return invalid(
+                "keep",
+                self.keep.to_string(),
+                format!("must be 1 to {MAX_KEEP}"),
+            );
+        }
+        if self.children_per_layer == Some(0) {
+            return invalid(
+                "children_per_layer",
+                "0".into(),
+                "must be at least 1 (omit it to expand every child)".into(),
+            );
+        }
+        for (field, value) in [("min_cost", self.min_cost), ("max_cost", self.max_cost)] {
+            if let Some(v) = value {
+                if !v.is_finite() {
+                    return invalid(field, v.to_string(), "must be a finite number".into());
+                }
+                if v < 0.0 {
+                    return invalid(field, v.to_string(), "must be 0 or more".into());
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_cost, self.max_cost) {
+            if lo > hi {
+                return invalid(
+                    "min_cost",
+                    lo.to_string(),
+                    format!("is above max_cost {hi}"),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -146,13 +207,15 @@ fn better(a: &Candidate, b: &Candidate) -> Ordering {
         .then(a.order.cmp(&b.order))
 }
 
-/// The per-layer table: H cost buckets, each holding the best K candidates.
+/// The per-layer table: H cost buckets, each holding the best K candidates. Only buckets that
+/// hold a candidate are stored, so memory follows the candidates offered, not H.
 #[derive(Debug, Clone)]
 struct BucketTable {
     window: CostRange,
     spacing: Spacing,
     keep: usize,
-    buckets: Vec<Vec<Candidate>>,
+    count: usize,
+    buckets: BTreeMap<usize, Vec<Candidate>>,
 }
 
 impl BucketTable {
@@ -161,12 +224,13 @@ impl BucketTable {
             window,
             spacing,
             keep,
-            buckets: vec![Vec::new(); count],
+            count: count.max(1),
+            buckets: BTreeMap::new(),
         }
     }
 
     fn bucket(&self, cost: f64) -> usize {
-        let h = self.buckets.len();
+        let h = self.count;
         let CostRange { min, max } = self.window;
         let span = max - min;
         if span.is_nan() || span <= 0.0 {
@@ -187,7 +251,7 @@ impl BucketTable {
 
     fn offer(&mut self, candidate: Candidate) {
         let b = self.bucket(candidate.cost);
-        let slot = &mut self.buckets[b];
+        let slot = self.buckets.entry(b).or_default();
         let at = slot
             .iter()
             .position(|c| better(&candidate, c) == Ordering::Less)
@@ -201,7 +265,6 @@ impl BucketTable {
     fn into_kept(self) -> Vec<(usize, Candidate)> {
         self.buckets
             .into_iter()
-            .enumerate()
             .flat_map(|(b, cands)| cands.into_iter().map(move |c| (b, c)))
             .collect()
     }
@@ -252,42 +315,10 @@ impl LayerNas {
             value,
             reason,
         };
-        if config.buckets == 0 {
-            return Err(invalid("buckets", "0".into(), "must be at least 1".into()));
-        }
-        if config.keep == 0 {
-            return Err(invalid("keep", "0".into(), "must be at least 1".into()));
-        }
-        if config.children_per_layer == Some(0) {
-            return Err(invalid(
-                "children_per_layer",
-                "0".into(),
-                "must be at least 1 (omit it to expand every child)".into(),
-            ));
-        }
+        config.validate()?;
         let all_free = vec![true; space.layers().len()];
         let full = cost.range(&*space, &space.default_arch(), &all_free);
         let unit = cost.unit().to_string();
-        for (field, value) in [("min_cost", config.min_cost), ("max_cost", config.max_cost)] {
-            if let Some(v) = value {
-                if !v.is_finite() {
-                    return Err(invalid(
-                        field,
-                        v.to_string(),
-                        "must be a finite number".into(),
-                    ));
-                }
-            }
-        }
-        if let (Some(lo), Some(hi)) = (config.min_cost, config.max_cost) {
-            if lo > hi {
-                return Err(invalid(
-                    "min_cost",
-                    lo.to_string(),
-                    format!("is above max_cost {hi}"),
-                ));
-            }
-        }
         if let Some(hi) = config.max_cost {
             if hi < full.min {
                 return Err(invalid(
@@ -338,11 +369,17 @@ impl LayerNas {
         &self.config
     }
 
-    /// The paper's bound, H x K x |S| x L (|S| the largest option count).
+    /// The paper's bound, H x K x |S| x L (|S| the largest option count), saturating at
+    /// `u64::MAX`.
     pub fn paper_bound(&self) -> u64 {
         let layers = self.space.layers();
         let widest = layers.iter().map(|l| l.options.len()).max().unwrap_or(0);
-        (self.config.buckets * self.config.keep * widest * layers.len()) as u64
+        [self.config.keep, widest, layers.len()]
+            .into_iter()
+            .fold(self.config.buckets as u128, |p, x| {
+                p.saturating_mul(x as u128)
+            })
+            .min(u64::MAX as u128) as u64
     }
 
     /// What happened at each searched layer so far.
@@ -378,17 +415,26 @@ impl LayerNas {
         let n = layers.len();
         let m0 = self.space.default_arch();
         let m0_cost = self.cost.cost(&m0);
-        let hk = (self.config.buckets * self.config.keep) as u128;
+        let hk = self.config.buckets as u128 * self.config.keep as u128;
         let mut rows = Vec::with_capacity(n);
         let mut parents: u128 = 1;
         let mut prefixes: u128 = 1;
         let mut live_buckets = 1usize;
+        // No architecture is evaluated twice, so all layers together add at most every model
+        // but the default (and the total, with the default, fits a u64).
+        let mut unseen = self
+            .space
+            .num_models()
+            .saturating_sub(1)
+            .min(u64::MAX as u128 - 1);
         for (l, layer) in layers.iter().enumerate() {
             let options = layer.options.len() as u128;
-            let mut children = parents * (options - 1);
+            let mut children = parents.saturating_mul(options.saturating_sub(1));
             if let Some(c) = self.config.children_per_layer {
                 children = children.min(c as u128);
             }
+            children = children.min(unseen);
+            unseen -= children;
             let window = self.window(l);
             rows.push(PlanRow {
                 layer: layer.name.clone(),
@@ -420,7 +466,8 @@ impl LayerNas {
                     }
                 }
             };
-            parents = (live_buckets as u128 * self.config.keep as u128)
+            parents = (live_buckets as u128)
+                .saturating_mul(self.config.keep as u128)
                 .min(hk)
                 .min(prefixes);
         }
@@ -481,7 +528,7 @@ impl LayerNas {
             .table
             .take()
             .expect("a layer's table exists while its wave is out");
-        let final_table = BucketTable::new(table.window, table.buckets.len(), table.spacing, 1);
+        let final_table = BucketTable::new(table.window, table.count, table.spacing, 1);
         let kept = table.into_kept();
         self.stats[l].kept = kept.len();
         if l + 1 == self.space.layers().len() {
@@ -570,21 +617,26 @@ impl Strategy for LayerNas {
 
     /// `1 + sum_l min(H*K, prod_{j<l} |S_j|) * (|S_l| - 1)`: each kept parent adds at most
     /// `|S_l| - 1` new children (the child with the parent's own option is the parent), capped
-    /// by `children_per_layer` when sampling. Never above the paper's H*K*|S|*L + 1.
+    /// by `children_per_layer` when sampling. Never above the paper's H*K*|S|*L + 1, nor above
+    /// the number of models (no architecture is evaluated twice).
     fn trial_bound(&self) -> Option<u64> {
-        let hk = (self.config.buckets * self.config.keep) as u128;
+        let hk = self.config.buckets as u128 * self.config.keep as u128;
         let mut bound: u128 = 1;
         let mut prefixes: u128 = 1;
         for layer in self.space.layers() {
             let n = layer.options.len() as u128;
-            let mut children = hk.min(prefixes) * (n - 1);
+            let mut children = hk.min(prefixes).saturating_mul(n.saturating_sub(1));
             if let Some(c) = self.config.children_per_layer {
                 children = children.min(c as u128);
             }
             bound = bound.saturating_add(children);
             prefixes = prefixes.saturating_mul(n);
         }
-        Some(bound.min(u64::MAX as u128) as u64)
+        Some(
+            bound
+                .min(self.space.num_models().max(1))
+                .min(u64::MAX as u128) as u64,
+        )
     }
 
     fn suggest(&mut self) -> Suggestion {

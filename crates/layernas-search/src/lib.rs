@@ -41,11 +41,12 @@ mod reinforce;
 
 pub use build::{build_strategy, StrategyConfig, STRATEGIES};
 pub use common::BaselineConfig;
-pub use evolution::{Evolution, EvolutionConfig};
+pub use evolution::{Evolution, EvolutionConfig, MAX_POPULATION};
 pub use exhaustive::{Exhaustive, EXHAUSTIVE_LIMIT};
 pub use random::RandomSearch;
-pub use reinforce::{Reinforce, ReinforceConfig};
+pub use reinforce::{Reinforce, ReinforceConfig, MAX_LEARNING_RATE};
 
 pub use layernas::{
     ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, PlanRow, Selection, Spacing,
+    MAX_BUCKETS, MAX_KEEP,
 };
