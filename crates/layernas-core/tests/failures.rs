@@ -178,3 +178,92 @@ fn a_stored_failure_is_not_retried_on_resume() {
         "the resumed run evaluated something again"
     );
 }
+
+/// Runs until cancelled, then says it ended.
+struct Endless {
+    ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Evaluator for Endless {
+    fn name(&self) -> &str {
+        "endless"
+    }
+    fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        self.evaluate_cancellable(r, &layernas_core::Cancel::new())
+    }
+    fn evaluate_cancellable(
+        &self,
+        _: &TrialRequest<'_>,
+        cancel: &layernas_core::Cancel,
+    ) -> Result<Evaluation, EvalError> {
+        while !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        Err(EvalError::Cancelled)
+    }
+}
+
+#[test]
+fn a_timed_out_evaluation_is_cancelled_and_its_thread_ends() {
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let eval: Arc<dyn Evaluator> = Arc::new(Endless {
+        ended: ended.clone(),
+    });
+    let arch = Arch::new(vec![0]);
+    let r = layernas_core::evaluate_guarded(
+        &eval,
+        0,
+        &arch,
+        0,
+        Some(Duration::from_millis(50)),
+        &layernas_core::Cancel::new(),
+    );
+    assert!(matches!(r, Err(EvalError::Timeout(_))), "{r:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned evaluation kept running"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Says a lot when it fails.
+struct Verbose;
+impl Evaluator for Verbose {
+    fn name(&self) -> &str {
+        "verbose"
+    }
+    fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        if r.arch.get(0) == 0 {
+            panic!("{}", "p".repeat(1 << 20));
+        }
+        Err(EvalError::Failed("e".repeat(1 << 20)))
+    }
+}
+
+#[test]
+fn failure_text_is_bounded_whatever_the_evaluator_says() {
+    let space = space();
+    let mut store = MemoryStore::new();
+    Executor::new(&space, &Index, Arc::new(Verbose))
+        .run(
+            &mut All {
+                asked: false,
+                seen: Vec::new(),
+            },
+            &mut store,
+        )
+        .unwrap();
+    for t in store.trials().unwrap() {
+        let e = t.error.unwrap();
+        assert!(
+            e.len() < layernas_core::limits::MAX_TEXT_BYTES + 100,
+            "{}",
+            e.len()
+        );
+        assert!(e.contains("[cut: "), "{}", &e[e.len() - 50..]);
+    }
+}

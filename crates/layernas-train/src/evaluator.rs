@@ -1,7 +1,7 @@
 use crate::model::build;
-use crate::train::train;
+use crate::train::train_cancellable;
 use burn::prelude::Device;
-use layernas_core::{EvalError, Evaluation, Evaluator, TrialRequest};
+use layernas_core::{Cancel, EvalError, Evaluation, Evaluator, TrialRequest};
 use layernas_proxy::{adapt, scale_depth, Engine, FashionMnist, TrainConfig, TrainResult};
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::TemplateSpace;
@@ -51,6 +51,18 @@ pub fn train_network(
     config: &TrainConfig,
     seed: u64,
 ) -> Result<TrainResult, EvalError> {
+    train_network_cancellable(network, data, config, seed, &Cancel::new())
+}
+
+/// [`train_network`], stopping with [`EvalError::Cancelled`] at the next batch once `cancel` is
+/// set.
+pub fn train_network_cancellable(
+    network: &Network,
+    data: &FashionMnist,
+    config: &TrainConfig,
+    seed: u64,
+    cancel: &Cancel,
+) -> Result<TrainResult, EvalError> {
     config.validate().map_err(EvalError::Failed)?;
     match config.engine {
         Engine::Burn => {
@@ -61,7 +73,7 @@ pub fn train_network(
             pool.install(|| {
                 let device = Device::flex().autodiff();
                 let model = seeded_model(network, &device, seed)?;
-                Ok(train(model, data, config, seed, &device))
+                train_cancellable(model, data, config, seed, &device, cancel)
             })
         }
         Engine::Torch => Err(EvalError::Failed(
@@ -99,8 +111,17 @@ impl Evaluator for TrainEvaluator {
     }
 
     fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        self.evaluate_cancellable(request, &Cancel::new())
+    }
+
+    fn evaluate_cancellable(
+        &self,
+        request: &TrialRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<Evaluation, EvalError> {
         let network = proxy_network(&self.space.network(request.arch), &self.data, &self.config)?;
-        let r = train_network(&network, &self.data, &self.config, request.seed)?;
+        let r =
+            train_network_cancellable(&network, &self.data, &self.config, request.seed, cancel)?;
         let mut metrics = BTreeMap::new();
         metrics.insert("test".into(), r.test_accuracy);
         metrics.insert("train_seconds".into(), r.train_seconds);
@@ -109,5 +130,78 @@ impl Evaluator for TrainEvaluator {
             reward: r.valid_accuracy,
             metrics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use layernas_core::{evaluate_guarded, SearchSpace};
+    use std::time::{Duration, Instant};
+
+    const CNN: &str = r#"
+name = "tiny"
+classes = 10
+input = { resolution = 28, channels = 1 }
+[[layers]]
+op = "conv"
+out = [4, 8]
+kernel = 3
+stride = 2
+[[layers]]
+op = "global_pool"
+[[layers]]
+op = "linear"
+"#;
+
+    /// A trial given up on (timeout, lost lease) stops training at the next batch instead of
+    /// running its epochs to the end on a thread nobody waits for.
+    #[test]
+    fn a_cancelled_or_timed_out_training_stops_promptly() {
+        let space = Arc::new(layernas_spaces::space_from_toml(CNN, "tiny.toml").unwrap());
+        let data = Arc::new(FashionMnist::embedded().unwrap());
+        let config = TrainConfig {
+            epochs: 10_000, // hours: only cancellation ends it in time
+            train_subset: 1000,
+            valid_size: 100,
+            batch_size: 16,
+            threads: 1,
+            ..TrainConfig::default()
+        };
+        let eval: Arc<dyn Evaluator> = Arc::new(TrainEvaluator::new(space.clone(), data, config));
+        let arch = space.default_arch();
+
+        // Cancelled directly: the training function returns within a bound.
+        let cancel = Cancel::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let (eval, arch, cancel) = (eval.clone(), arch.clone(), cancel.clone());
+            std::thread::spawn(move || {
+                let request = TrialRequest {
+                    id: 0,
+                    arch: &arch,
+                    seed: 1,
+                };
+                let _ = tx.send(eval.evaluate_cancellable(&request, &cancel));
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let asked = Instant::now();
+        cancel.cancel();
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("training went on after it was cancelled");
+        assert_eq!(result, Err(EvalError::Cancelled));
+        eprintln!(
+            "stopped {:.3} s after cancel",
+            asked.elapsed().as_secs_f64()
+        );
+
+        // Through the executor's guard: a timeout cancels the evaluation it abandons.
+        let outer = Cancel::new();
+        let started = Instant::now();
+        let r = evaluate_guarded(&eval, 1, &arch, 2, Some(Duration::from_millis(200)), &outer);
+        assert!(matches!(r, Err(EvalError::Timeout(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
