@@ -1,15 +1,14 @@
+use crate::output::{self, quoted, Tail, LINE_QUOTED, STDERR_KEPT, STDERR_TAIL, STDOUT_KEPT};
+use crate::processes::{self, TrialGroup};
 use layernas_core::{Arch, EvalError, Evaluation, Evaluator, SearchSpace, TrialRequest};
 use layernas_spaces::TemplateSpace;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Characters of standard error kept with a failed trial.
-pub const STDERR_TAIL: usize = 2000;
 
 /// Runs an external command per trial. See the crate docs for the protocol.
 pub struct CommandEvaluator {
@@ -64,35 +63,34 @@ impl CommandEvaluator {
     }
 }
 
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_end();
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(STDERR_TAIL)
-        .map_or(0, |(i, _)| i);
-    text[start..].to_string()
-}
-
-fn with_stderr(reason: String, stderr: &[u8]) -> EvalError {
-    let t = tail(stderr);
-    if t.is_empty() {
+fn with_stderr(reason: String, stderr: &Tail) -> EvalError {
+    let end = stderr.end(STDERR_TAIL);
+    if end.is_empty() {
         EvalError::Failed(reason)
     } else {
-        EvalError::Failed(format!("{reason}; stderr: {t}"))
+        EvalError::Failed(format!("{reason}; stderr: {end}"))
     }
 }
 
-/// Parses the result line.
-fn parse_result(stdout: &[u8], stderr: &[u8]) -> Result<Evaluation, EvalError> {
-    let text = String::from_utf8_lossy(stdout);
-    let Some(line) = text.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
+/// Parses the result line: the last non-blank line of the standard output.
+fn parse_result(stdout: &Tail, stderr: &Tail) -> Result<Evaluation, EvalError> {
+    let Some((line, len)) = stdout.last_line() else {
         return Err(with_stderr(
             "the command printed no result line".into(),
             stderr,
         ));
     };
+    let shown = || quoted(line.trim(), len, LINE_QUOTED);
+    if line.len() as u64 != len {
+        return Err(with_stderr(
+            format!(
+                "the result line is longer than the {STDOUT_KEPT} bytes kept: {}",
+                shown()
+            ),
+            stderr,
+        ));
+    }
+    let line = line.trim();
     let value: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -101,26 +99,26 @@ fn parse_result(stdout: &[u8], stderr: &[u8]) -> Result<Evaluation, EvalError> {
                 return Err(EvalError::NonFinite(f64::NAN));
             }
             return Err(with_stderr(
-                format!("malformed result line {line:?}: {e}"),
+                format!("malformed result line {}: {e}", shown()),
                 stderr,
             ));
         }
     };
     let Some(object) = value.as_object() else {
         return Err(with_stderr(
-            format!("the result line {line:?} is not a JSON object"),
+            format!("the result line {} is not a JSON object", shown()),
             stderr,
         ));
     };
     let reward = match object.get("reward") {
         None => {
             return Err(with_stderr(
-                format!("the result {line:?} has no \"reward\""),
+                format!("the result {} has no \"reward\"", shown()),
                 stderr,
             ))
         }
         Some(r) => r.as_f64().ok_or_else(|| {
-            with_stderr(format!("\"reward\" is not a number in {line:?}"), stderr)
+            with_stderr(format!("\"reward\" is not a number in {}", shown()), stderr)
         })?,
     };
     if !reward.is_finite() {
@@ -134,17 +132,81 @@ fn parse_result(stdout: &[u8], stderr: &[u8]) -> Result<Evaluation, EvalError> {
     Ok(Evaluation { reward, metrics })
 }
 
-impl Evaluator for CommandEvaluator {
-    fn name(&self) -> &str {
-        &self.name
-    }
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return None,
+    })
+}
 
-    fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+/// Why a command that did not succeed ended, in words.
+fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        let why = match code {
+            127 => " (command not found)".to_string(),
+            126 => " (command not executable)".to_string(),
+            // How a shell reports a child killed by a signal.
+            c if c > 128 => signal_name(c - 128)
+                .map(|name| format!(" (= 128 + {name}: its program was killed)"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        format!("the command exited with code {code}{why}")
+    } else if let Some(signal) = status.signal() {
+        match signal_name(signal) {
+            Some(name) => format!("the command was killed by signal {signal} ({name})"),
+            None => format!("the command was killed by signal {signal}"),
+        }
+    } else {
+        format!("the command ended with {status}")
+    }
+}
+
+/// How the wait for a command ended.
+enum Ending {
+    Exited(ExitStatus),
+    TimedOut,
+    Cancelled,
+}
+
+/// How long, after a command's process group was killed, its output is still read: the pipes
+/// close at once unless a process that left the group holds them open.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+impl CommandEvaluator {
+    /// Runs the trial's command until it ends, times out or `stop()` says to give up.
+    fn run(
+        &self,
+        request: &TrialRequest<'_>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Evaluation, EvalError> {
         let input = self
             .input(request.id, request.seed, request.arch)
             .to_string()
             + "\n";
-        let mut child = Command::new("sh")
+        let cannot_run = |e: std::io::Error| {
+            EvalError::Failed(format!(
+                "cannot run {}: {e}",
+                quoted(&self.command, self.command.len() as u64, LINE_QUOTED)
+            ))
+        };
+        let Some(group) = TrialGroup::start().map_err(cannot_run)? else {
+            processes::park_forever();
+        };
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(&self.command)
             .stdin(Stdio::piped())
@@ -152,62 +214,85 @@ impl Evaluator for CommandEvaluator {
             .stderr(Stdio::piped())
             .env("LAYERNAS_TRIAL", request.id.to_string())
             .env("LAYERNAS_SEED", request.seed.to_string())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| EvalError::Failed(format!("cannot run {:?}: {e}", self.command)))?;
-        let pid = child.id() as i32;
-        let mut stdin = child.stdin.take().expect("piped");
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
-        // Feed and drain on threads so a chatty command never blocks on a full pipe.
-        let writer = std::thread::spawn(move || {
-            // A command that exits without reading its input is not an error by itself.
+            .process_group(group.id());
+        processes::die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(cannot_run)?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        // Feed and drain on threads so a chatty command never blocks on a full pipe. Neither
+        // is joined: a process that left the group could hold a pipe open for ever.
+        std::thread::spawn(move || {
+            // A command that exits without reading its input is not an error by itself, and
+            // must not kill this process with SIGPIPE.
+            processes::block_sigpipe_on_this_thread();
+            let mut stdin = stdin;
             let _ = stdin.write_all(input.as_bytes());
         });
-        let out_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stdout.read_to_end(&mut buf);
-            buf
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf);
-            buf
-        });
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| EvalError::Failed(format!("waiting for the command: {e}")))?
-            {
-                break Some(status);
-            }
-            if self.timeout.is_some_and(|t| start.elapsed() >= t) {
-                // Kill the whole process group: the shell and whatever it started.
-                // SAFETY: kill(2) with a negative pid signals the group we created above.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
+        let out = Arc::new(Mutex::new(Tail::new(STDOUT_KEPT)));
+        let err = Arc::new(Mutex::new(Tail::new(STDERR_KEPT)));
+        let out_reader = {
+            let out = out.clone();
+            std::thread::spawn(move || output::drain(stdout, out))
+        };
+        let err_reader = {
+            let err = err.clone();
+            std::thread::spawn(move || output::drain(stderr, err))
+        };
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let ending = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ending::Exited(status),
+                Ok(None) => {}
+                Err(e) => {
+                    drop(group);
+                    let _ = child.wait();
+                    return Err(EvalError::Failed(format!("waiting for the command: {e}")));
                 }
-                let _ = child.wait();
-                break None;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Ending::TimedOut;
+            }
+            if stop() {
+                break Ending::Cancelled;
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let _ = writer.join();
-        let out = out_reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
-        match status {
-            None => Err(with_stderr(
+        // The trial is over: whatever it left running in its group goes with it; then its
+        // pipes close and the readers finish.
+        group.kill();
+        let _ = child.wait();
+        drop(group);
+        if processes::shutting_down() {
+            processes::park_forever();
+        }
+        let drained = Instant::now() + DRAIN_GRACE;
+        while !(out_reader.is_finished() && err_reader.is_finished()) && Instant::now() < drained {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = out.lock().unwrap_or_else(|p| p.into_inner());
+        let err = err.lock().unwrap_or_else(|p| p.into_inner());
+        match ending {
+            Ending::TimedOut => Err(with_stderr(
                 format!(
                     "timed out after {} s",
                     self.timeout.map_or(0.0, |t| t.as_secs_f64())
                 ),
                 &err,
             )),
-            Some(s) if !s.success() => {
-                Err(with_stderr(format!("the command exited with {s}"), &err))
-            }
-            Some(_) => parse_result(&out, &err),
+            Ending::Cancelled => Err(EvalError::Cancelled),
+            Ending::Exited(s) if !s.success() => Err(with_stderr(describe_exit(s), &err)),
+            Ending::Exited(_) => parse_result(&out, &err),
         }
+    }
+}
+
+impl Evaluator for CommandEvaluator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        self.run(request, &|| false)
     }
 }

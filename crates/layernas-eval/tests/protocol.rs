@@ -82,7 +82,7 @@ fn every_failure_mode_is_a_failed_trial_with_its_reason() {
     let cases: Vec<(&str, &str)> = vec![
         (
             "echo 'cuda error' >&2; exit 3",
-            "exited with exit status: 3; stderr: cuda error",
+            "the command exited with code 3; stderr: cuda error",
         ),
         ("true", "printed no result line"),
         ("echo 'not json'", "malformed result line"),
@@ -93,7 +93,18 @@ fn every_failure_mode_is_a_failed_trial_with_its_reason() {
             "\"reward\" is not a number",
         ),
         ("echo '{\"reward\": NaN}'", "non-finite reward"),
-        ("/nonexistent/trainer", "exited with exit status: 127"),
+        (
+            "/nonexistent/trainer",
+            "the command exited with code 127 (command not found); stderr: sh: 1: /nonexistent/trainer: not found",
+        ),
+        (
+            "kill -s KILL $$",
+            "the command was killed by signal 9 (SIGKILL)",
+        ),
+        (
+            "sh -c 'kill -s SEGV $$'",
+            "the command exited with code 139 (= 128 + SIGSEGV: its program was killed)",
+        ),
     ];
     for (cmd, reason) in cases {
         let err = run(&nb201(cmd, None)).unwrap_err().to_string();
