@@ -17,6 +17,7 @@
 mod pg;
 mod row;
 mod sqlite;
+mod tls;
 
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;

@@ -4,7 +4,7 @@ use layernas_core::{
     Arch, Claim, ControllerLease, Evaluation, Lead, Reported, StoreError, StudyOpen, StudySpec,
     Trial, TrialStore,
 };
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS layernas_studies (
@@ -51,11 +51,35 @@ CREATE TABLE IF NOT EXISTS layernas_controllers (
 /// Server time, so leases compare clocks of one machine whatever the workers' clocks say.
 const NOW: &str = "EXTRACT(EPOCH FROM clock_timestamp())::float8";
 
+/// What went wrong, in one line: the server's own message (with its detail and hint) for a
+/// server error, else the error and its causes (e.g. `error connecting to server: Connection
+/// refused`).
+fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text.replace('\n', " ")
+}
+
 fn backend(e: postgres::Error) -> StoreError {
-    StoreError::Backend(match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
-    })
+    StoreError::Backend(format!("PostgreSQL: {}", describe(&e)))
 }
 
 /// A store in PostgreSQL: studies shared by a controller and workers on many machines. Trials
@@ -69,8 +93,14 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and creates the tables if needed.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let mut client = Client::connect(url, NoTls)
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL store: {e}")))?;
+        let (driver_url, tls) = crate::tls::connector(url)?;
+        let mut client = Client::connect(&driver_url, tls).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL store {}: {}",
+                crate::tls::redact(url),
+                describe(&e)
+            ))
+        })?;
         // Serialise schema creation between workers starting at once.
         client
             .batch_execute("SELECT pg_advisory_lock(726354)")
@@ -84,6 +114,18 @@ impl PgStore {
             client,
             study: None,
         })
+    }
+
+    /// Whether this connection is encrypted (TLS), as the server sees it.
+    pub fn encrypted(&mut self) -> Result<bool, StoreError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .map_err(backend)?
+            .get(0))
     }
 
     fn study(&self) -> Result<String, StoreError> {
