@@ -27,13 +27,14 @@ pub const SHOW_EXAMPLES: &str = "Examples:
 pub struct SpaceArgs {
     /// Space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or a .toml file.
     pub space: String,
-    /// Dataset (sets nats-sss's input and classes; nb201's table costs) [default: cifar10].
+    /// Dataset: cifar10, cifar100 or imagenet16 (sets nats-sss's input and classes; nb201's
+    /// table costs).
     #[arg(long, default_value = "cifar10")]
     pub dataset: String,
-    /// LayerNAS buckets per layer, H, for the trial bound.
+    /// LayerNAS buckets per layer, H, for the trial bound (1 to 1000000).
     #[arg(long, default_value_t = 100)]
     pub buckets: usize,
-    /// LayerNAS candidates kept per bucket, K, for the trial bound.
+    /// LayerNAS candidates kept per bucket, K, for the trial bound (1 to 1000000).
     #[arg(long, default_value_t = 1)]
     pub keep: usize,
     /// Print JSON instead of tables.
@@ -49,7 +50,7 @@ pub struct ShowArgs {
     /// Architecture as the space writes it, or `backbone`.
     #[arg(long)]
     pub arch: String,
-    /// Dataset (sets nats-sss's input and classes) [default: cifar10].
+    /// Dataset: cifar10, cifar100 or imagenet16 (sets nats-sss's input and classes).
     #[arg(long, default_value = "cifar10")]
     pub dataset: String,
     /// Print the network description as JSON, with `madds` and `params` totals.
@@ -346,7 +347,7 @@ pub struct ProfileArgs {
     /// Space: mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or a .toml file.
     #[arg(long)]
     pub space: String,
-    /// Dataset (sets nats-sss's input and classes) [default: cifar10].
+    /// Dataset: cifar10, cifar100 or imagenet16 (sets nats-sss's input and classes).
     #[arg(long, default_value = "cifar10")]
     pub dataset: String,
     /// Where to write the latency table (JSON).

@@ -942,3 +942,345 @@ print(json.dumps({"reward": t["network"]["madds"] / 1e4, "test": 1.0, "train_sec
     assert_eq!(json["failed"], 0, "{json}");
     assert!(json["best"]["reward"].as_f64().unwrap() > 0.0, "{json}");
 }
+
+const U64_MAX: &str = "18446744073709551615";
+
+#[test]
+fn extreme_numbers_are_one_line_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study.toml");
+    std::fs::write(&study, "trial_timeout = 1e300\n").unwrap();
+    for (args, needle) in [
+        (
+            &["search", "--trial-timeout", "1e300"][..],
+            "invalid trial_timeout 1e300",
+        ),
+        (
+            &["search", "-c", study.to_str().unwrap()][..],
+            "invalid trial_timeout 1e300",
+        ),
+        (
+            &[
+                "search",
+                "--strategy",
+                "reinforce",
+                "--learning-rate",
+                "1e308",
+            ][..],
+            "invalid learning_rate",
+        ),
+        (
+            &["search", "--buckets", U64_MAX][..],
+            "invalid buckets 18446744073709551615: must be 1 to 1000000",
+        ),
+        (
+            &[
+                "search",
+                "--dry-run",
+                "--space",
+                "mobilenetv3-large",
+                "--max-cost",
+                "220",
+                "--buckets",
+                U64_MAX,
+                "--keep",
+                U64_MAX,
+            ][..],
+            "invalid buckets",
+        ),
+        (
+            &["search", "--buckets", "4294967296"][..],
+            "invalid buckets",
+        ),
+        (&["search", "--keep", "4294967296"][..], "invalid keep"),
+        (
+            &["space", "nb201", "--buckets", U64_MAX][..],
+            "invalid buckets",
+        ),
+        (&["search", "--workers", "1000000"][..], "invalid workers"),
+        (
+            &["search", "--sim-time-scale", "1e300"][..],
+            "invalid sim_time_scale",
+        ),
+        (
+            &["search", "--retries", "4294967295"][..],
+            "invalid retries",
+        ),
+    ] {
+        let e = fails_with(args);
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn negative_costs_are_values_and_refused_by_name() {
+    let e = fails_with(&["search", "--max-cost", "-1"]);
+    assert!(e.contains("invalid max_cost -1: must be 0 or more"), "{e}");
+    let e = fails_with(&["search", "--min-cost", "-0.5", "--max-cost", "60"]);
+    assert!(e.contains("invalid min_cost -0.5"), "{e}");
+    let e = fails_with(&["search", "--trial-timeout", "-3"]);
+    assert!(e.contains("invalid trial_timeout -3"), "{e}");
+}
+
+#[test]
+fn large_buckets_and_keep_search_in_bounded_memory() {
+    // The largest H and K: buckets are stored only where candidates lie.
+    let json = search_json(&[
+        "--max-cost",
+        "60",
+        "--buckets",
+        "1000000",
+        "--keep",
+        "1000000",
+    ]);
+    assert!(json["trials"].as_u64().unwrap() <= 15_625);
+    assert!(json["trial_bound"].as_u64().unwrap() <= 15_625);
+    assert!(json["best"]["cost"].as_f64().unwrap() <= 60.0);
+    // The dry-run plan of a large space stays within the space and its total fits.
+    let out = layernas()
+        .args([
+            "search",
+            "--dry-run",
+            "--space",
+            "mobilenetv3-large",
+            "--max-cost",
+            "220",
+            "--buckets",
+            "1000000",
+            "--keep",
+            "1000000",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let models: u128 = plan["models"].as_str().unwrap().parse().unwrap();
+    assert!(u128::from(plan["trial_bound"].as_u64().unwrap()) <= models);
+}
+
+#[test]
+fn reinforce_with_a_high_learning_rate_does_bounded_work() {
+    // It used to redraw up to 100,000 times per trial once the policy collapsed, each redraw an
+    // Adam update: minutes of CPU. Now it is seconds at most.
+    let started = std::time::Instant::now();
+    let json = search_json(&[
+        "--strategy",
+        "reinforce",
+        "--learning-rate",
+        "1",
+        "--max-cost",
+        "60",
+        "--max-trials",
+        "100",
+    ]);
+    assert_eq!(json["trials"], 100);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn user_space_sizes_that_overflow_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name = \"b\"\nclasses = 10\ninput = { resolution = 32, channels = 3 }\n";
+    for (body, needle) in [
+        (
+            "[[layers]]\nop = \"conv\"\nout = [8, 4294967295]\nkernel = 3\n",
+            "out 4294967295 is too large (at most 1000000)",
+        ),
+        (
+            "[[layers]]\nop = \"conv\"\nout = 8\nkernel = [3, 4294967295]\n",
+            "kernel 4294967295 is too large",
+        ),
+        (
+            "[[layers]]\nname = \"a=b\"\nop = \"conv\"\nout = [8, 16]\nkernel = 3\n",
+            "without '='",
+        ),
+        (
+            "[[layers]]\nname = \"a,b\"\nop = \"conv\"\nout = [8, 16]\nkernel = 3\n",
+            "without '='",
+        ),
+        (
+            "[[layers]]\nop = \"conv\"\nout = [8, 16]\nkernel = 3\n[[layers]]\nop = \"conv\"\ndepthwise = true\nout = 32\nkernel = [3, 5]\n",
+            "a depthwise conv keeps its input channels; remove out",
+        ),
+    ] {
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, format!("{head}{body}")).unwrap();
+        for args in [
+            vec!["space", path.to_str().unwrap()],
+            vec!["show", "--space", path.to_str().unwrap(), "--arch", ""],
+        ] {
+            let e = fails_with(&args);
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn an_architecture_naming_a_layer_twice_is_refused() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/tiny-mobilenet.toml");
+    let e = fails_with(&[
+        "show",
+        "--space",
+        example.to_str().unwrap(),
+        "--arch",
+        "b1.kernel=3,b1.kernel=5",
+    ]);
+    assert!(e.contains("layer b1.kernel is named twice"), "{e}");
+}
+
+#[test]
+fn inputs_that_would_be_ignored_are_refused() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spaces/tiny-mobilenet.toml");
+    for (args, needle) in [
+        (&["search", "--store", ""][..], "invalid store \"\""),
+        (
+            &["search", "--command", "true"][..],
+            "--command is run by --evaluator command, but the evaluator is table",
+        ),
+        (
+            &["search", "--epochs", "3"][..],
+            "--epochs sets the built-in trainer, but the evaluator is table",
+        ),
+        (
+            &["search", "--engine", "torch"][..],
+            "--engine sets the built-in trainer",
+        ),
+        (
+            &["search", "--strategy", "evolution", "--sample-size", "11"][..],
+            "invalid sample_size 11: must be 1 to the population (10)",
+        ),
+        (
+            &[
+                "search",
+                "--strategy",
+                "evolution",
+                "--mutated-layers",
+                "99",
+            ][..],
+            "invalid mutated_layers 99",
+        ),
+        (
+            &[
+                "search",
+                "--space",
+                example.to_str().unwrap(),
+                "--evaluator",
+                "command",
+                "--command",
+                "true",
+                "--epochs",
+                "2",
+            ][..],
+            "but the evaluator is command",
+        ),
+    ] {
+        let e = fails_with(args);
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn a_dataset_the_table_does_not_have_is_an_error() {
+    for extra in [&[][..], &["--evaluator", "table"][..]] {
+        let mut args = vec!["search", "--dataset", "fashion-mnist"];
+        args.extend_from_slice(extra);
+        let e = fails_with(&args);
+        assert!(
+            e.contains("dataset fashion-mnist has no NAS-Bench-201 table"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn allow_changed_config_is_a_study_file_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let study = dir.path().join("study.toml");
+    search_json(&["--max-cost", "60", "--store", store.to_str().unwrap()]);
+    let e = fails_with(&[
+        "search",
+        "--max-cost",
+        "50",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(e.contains("allow"), "{e}");
+    std::fs::write(&study, "max_cost = 50.0\nallow_changed_config = true\n").unwrap();
+    search_json(&[
+        "-c",
+        study.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn a_flops_search_needs_no_latency_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    std::fs::create_dir_all(dir.path().join("nasbench201")).unwrap();
+    std::fs::copy(
+        data.join("nasbench201/tss.csv.gz"),
+        dir.path().join("nasbench201/tss.csv.gz"),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let json = search_json(&["--max-cost", "60", "--data-dir", d]);
+    assert!(json["best"]["cost"].as_f64().unwrap() <= 60.0);
+    let e = fails_with(&["search", "--cost", "latency:pixel3", "--data-dir", d]);
+    assert!(
+        e.contains("cannot read data file") && e.contains("latency.csv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn help_texts_name_every_choice_once() {
+    let text = |args: &[&str]| {
+        let out = layernas().args(args).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let search = text(&["search", "--help"]);
+    // Help wraps lines: compare with whitespace collapsed.
+    let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let search = flat(&search);
+    for needle in [
+        "train (the built-in trainer",
+        "fashion-mnist (the built-in trainer's)",
+        "runs the separate layernas-torch program, found via $LAYERNAS_TORCH, beside layernas or on PATH",
+        "H, 1 to 1000000",
+        "above 0 and at most 10",
+        "above 0, at most 1e7",
+    ] {
+        assert!(search.contains(needle), "{needle}: {search}");
+    }
+    assert!(!search.contains("--features torch"), "{search}");
+    for command in ["search", "space", "show", "profile", "bench"] {
+        let help = flat(&text(&[command, "--help"]));
+        let mut rest = help.as_str();
+        while let Some(at) = rest.find("[default: ") {
+            rest = &rest[at + 10..];
+            let end = rest.find(']').unwrap();
+            let tail = rest[end + 1..].trim_start();
+            assert!(
+                !tail.starts_with("[default: "),
+                "{command}: a doubled default near {}",
+                &rest[..end]
+            );
+        }
+    }
+}

@@ -67,6 +67,18 @@ impl Default for LayerNasConfig {
     }
 }
 
+/// A number as error messages write it: plainly, or in exponent form when the plain form is
+/// long and that is shorter (`1e300`, not 301 digits).
+pub fn number(v: f64) -> String {
+    let plain = v.to_string();
+    let exp = format!("{v:e}");
+    if plain.len() > 12 && exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}
+
 impl LayerNasConfig {
     /// Checks every knob against its allowed range, independently of any space: H in
     /// 1..=[`MAX_BUCKETS`], K in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
@@ -103,10 +115,10 @@ impl LayerNasConfig {
         for (field, value) in [("min_cost", self.min_cost), ("max_cost", self.max_cost)] {
             if let Some(v) = value {
                 if !v.is_finite() {
-                    return invalid(field, v.to_string(), "must be a finite number".into());
+                    return invalid(field, number(v), "must be a finite number".into());
                 }
                 if v < 0.0 {
-                    return invalid(field, v.to_string(), "must be 0 or more".into());
+                    return invalid(field, number(v), "must be 0 or more".into());
                 }
             }
         }
@@ -323,7 +335,7 @@ impl LayerNas {
             if hi < full.min {
                 return Err(invalid(
                     "max_cost",
-                    hi.to_string(),
+                    number(hi),
                     format!(
                         "is below the cheapest model of space {} ({} {unit} by {})",
                         space.name(),
@@ -337,7 +349,7 @@ impl LayerNas {
             if lo > full.max {
                 return Err(invalid(
                     "min_cost",
-                    lo.to_string(),
+                    number(lo),
                     format!(
                         "is above the most costly model of space {} ({} {unit} by {})",
                         space.name(),

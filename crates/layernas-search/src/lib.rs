@@ -47,6 +47,6 @@ pub use random::RandomSearch;
 pub use reinforce::{Reinforce, ReinforceConfig, MAX_LEARNING_RATE};
 
 pub use layernas::{
-    ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, PlanRow, Selection, Spacing,
-    MAX_BUCKETS, MAX_KEEP,
+    number, ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, PlanRow, Selection,
+    Spacing, MAX_BUCKETS, MAX_KEEP,
 };

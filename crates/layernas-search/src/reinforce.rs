@@ -33,14 +33,14 @@ impl ReinforceConfig {
         if !(self.learning_rate > 0.0 && self.learning_rate <= MAX_LEARNING_RATE) {
             return Err(ConfigError::Invalid {
                 field: "learning_rate",
-                value: self.learning_rate.to_string(),
+                value: crate::layernas::number(self.learning_rate),
                 reason: format!("must be above 0 and at most {MAX_LEARNING_RATE}"),
             });
         }
         if !(0.0..1.0).contains(&self.baseline_momentum) {
             return Err(ConfigError::Invalid {
                 field: "baseline_momentum",
-                value: self.baseline_momentum.to_string(),
+                value: crate::layernas::number(self.baseline_momentum),
                 reason: "must be in [0, 1)".into(),
             });
         }
