@@ -368,3 +368,45 @@ fn a_closed_output_ends_layernas_quietly() {
         assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
     }
 }
+
+#[test]
+fn sigterm_reaches_the_trial_command_before_layernas_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let stopped = dir.path().join("stopped");
+    // A trainer that saves its work when asked to stop.
+    let script = dir.path().join("trial.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "trap 'echo saved > \"{}\"; exit 1' TERM\ncat > /dev/null\ntouch '{}'\nwhile :; do sleep 0.05; done\n",
+            stopped.display(),
+            started.display()
+        ),
+    )
+    .unwrap();
+    let mut search = search(&format!("sh '{}'", script.display()), &["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !started.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no trial started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&search, libc::SIGTERM);
+    let status = wait_for(&mut search, Duration::from_secs(5)).expect("search ends");
+    assert!(
+        status.signal() == Some(libc::SIGTERM) || status.code() == Some(143),
+        "{status:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&stopped).unwrap_or_default(),
+        "saved\n",
+        "the trial command did not get the SIGTERM"
+    );
+}
