@@ -103,6 +103,23 @@ pub fn build_study_strategy(
     }
 }
 
+/// Whether `holder` (`host:pid`) names a process of this machine that no longer exists.
+fn is_dead_here(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<libc::pid_t>() else {
+        return false;
+    };
+    if host != crate::worker::hostname() || pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    let gone = unsafe { libc::kill(pid, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    gone
+}
+
 /// Takes the controller lease of the study (see `--take-over`), saying whom it replaced.
 fn lead(
     store: &mut dyn TrialStore,
@@ -113,7 +130,22 @@ fn lead(
     let token = rand::random::<i64>();
     let lease = args.controller_lease;
     let place = study.store.as_deref().unwrap_or("memory");
-    match store.acquire_controller(&study.study, &holder, token, lease, args.take_over)? {
+    let mut lead = store.acquire_controller(&study.study, &holder, token, lease, args.take_over)?;
+    if let Lead::Held(other) = &lead {
+        // A controller of this machine that is gone (killed, crashed) holds nothing: resume at
+        // once instead of waiting for its lease to expire.
+        if is_dead_here(&other.holder) {
+            eprintln!(
+                "taking over study {} from controller {}, which is no longer running",
+                study.study, other.holder
+            );
+            lead = store.acquire_controller(&study.study, &holder, token, lease, true)?;
+            if let Lead::Acquired { .. } = lead {
+                lead = Lead::Acquired { previous: None };
+            }
+        }
+    }
+    match lead {
         Lead::Held(other) => anyhow::bail!(
             "study {} in store {place} is being run by another controller, {} (its lease \
              expires in {:.0} s unless renewed; it renews it while it runs): wait for it to \

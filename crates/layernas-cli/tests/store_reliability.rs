@@ -288,7 +288,7 @@ fn wait_for_controller(db: &str) -> Value {
 }
 
 #[test]
-fn two_controllers_never_run_one_study_and_a_dead_ones_lease_can_be_taken_over() {
+fn two_controllers_never_run_one_study_and_a_dead_ones_study_is_resumed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let db = db.to_str().unwrap();
@@ -319,7 +319,8 @@ fn two_controllers_never_run_one_study_and_a_dead_ones_lease_can_be_taken_over()
         "the first controller stopped"
     );
 
-    // The first dies (SIGKILL: its lease is not released); --take-over runs the study.
+    // The first dies (SIGKILL: its lease is not released). It ran on this machine and is gone,
+    // so the study is resumed at once, without waiting for the lease to expire.
     first.kill().unwrap();
     first.wait().unwrap();
     let out = layernas(&[
@@ -330,33 +331,29 @@ fn two_controllers_never_run_one_study_and_a_dead_ones_lease_can_be_taken_over()
         "s",
         "--max-trials",
         "3",
-        "--take-over",
         "--quiet",
     ]);
     let e = stderr(&out);
     assert!(out.status.success(), "{e}");
-    assert!(e.contains("taking over study s") && e.contains(&pid), "{e}");
+    assert!(
+        e.contains("taking over study s") && e.contains(&pid) && e.contains("no longer running"),
+        "{e}"
+    );
 }
 
 #[test]
-fn an_expired_controller_lease_is_taken_over_and_a_displaced_controller_stops() {
+fn a_live_controller_displaced_by_take_over_stops() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let db = db.to_str().unwrap();
-    // A controller with a 1 s lease, killed: after a second its study is free again.
-    let mut dead = controller(db, &["--workers", "0", "--controller-lease", "1"]);
-    wait_for_controller(db);
-    dead.kill().unwrap();
-    dead.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
-    // A live controller (renewing every third of its 1 s lease) takes over the expired lease...
+    // A live controller renewing every third of its 1 s lease...
     let mut live = controller(db, &["--workers", "0", "--controller-lease", "1"]);
     let held = wait_for_controller(db);
     assert!(held["holder"]
         .as_str()
         .unwrap()
         .ends_with(&format!(":{}", live.id())));
-    // ... and, displaced by --take-over, notices at its next renewal and stops.
+    // ... displaced by --take-over, notices at its next renewal and stops.
     let mut usurper = controller(db, &["--workers", "0", "--take-over"]);
     let status = wait_exit(
         &mut live,
@@ -367,9 +364,12 @@ fn an_expired_controller_lease_is_taken_over_and_a_displaced_controller_stops() 
     std::io::Read::read_to_string(live.stderr.as_mut().unwrap(), &mut e).unwrap();
     assert_eq!(status.code(), Some(1), "{e}");
     assert!(
-        e.contains("expired") && e.contains("lost control of study s"),
+        e.contains("lost control of study s") && e.contains("took it over"),
         "{e}"
     );
     usurper.kill().unwrap();
     usurper.wait().unwrap();
+    let mut u = String::new();
+    std::io::Read::read_to_string(usurper.stderr.as_mut().unwrap(), &mut u).unwrap();
+    assert!(u.contains("--take-over; its lease had"), "{u}");
 }
