@@ -12,4 +12,5 @@ pub use data::{DataError, Dataset, FashionMnist};
 pub use network::{adapt, scale_depth};
 pub use recipe::{
     batch_data, parse_device, Engine, OptimizerKind, Plan, Schedule, TrainConfig, TrainResult,
+    MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
 };

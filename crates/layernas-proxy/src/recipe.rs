@@ -47,6 +47,13 @@ impl Engine {
     }
 }
 
+/// The most epochs a trial may train.
+pub const MAX_EPOCHS: usize = 10_000;
+/// The most images (training subset, batch, validation split) a setting may name.
+pub const MAX_IMAGES: usize = 10_000_000;
+/// The most threads one trial may train on.
+pub const MAX_THREADS: usize = 1_024;
+
 /// Every knob of the proxy training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -107,39 +114,54 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Checks every knob; the message names the first bad one.
+    ///
+    /// The ranges (also in the README): `epochs` 1..=10,000; `train_subset` and `batch_size`
+    /// 1..=10,000,000; `valid_size` 0..=10,000,000; `threads` 1..=1,024; `width` in (0, 100];
+    /// `learning_rate` in (0, 100]; `depth` in (0, 1]; `momentum` in [0, 1); `weight_decay` in
+    /// [0, 1]. Beyond them no training is meaningful, and huge counts would only exhaust memory.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("epochs", self.epochs),
-            ("train_subset", self.train_subset),
-            ("batch_size", self.batch_size),
-            ("threads", self.threads),
+        for (name, v, max) in [
+            ("epochs", self.epochs, MAX_EPOCHS),
+            ("train_subset", self.train_subset, MAX_IMAGES),
+            ("batch_size", self.batch_size, MAX_IMAGES),
+            ("threads", self.threads, MAX_THREADS),
         ] {
-            if v == 0 {
-                return Err(format!("invalid train setting: {name} must be at least 1"));
-            }
-        }
-        for (name, v) in [("width", self.width), ("learning_rate", self.learning_rate)] {
-            if !(v.is_finite() && v > 0.0) {
+            if v == 0 || v > max {
                 return Err(format!(
-                    "invalid train setting: {name} must be a positive number (got {v})"
+                    "invalid train setting: {name} must be in 1..={max} (got {v})"
                 ));
             }
+        }
+        if self.valid_size > MAX_IMAGES {
+            return Err(format!(
+                "invalid train setting: valid_size must be in 0..={MAX_IMAGES} (got {})",
+                self.valid_size
+            ));
+        }
+        for (name, v) in [("width", self.width), ("learning_rate", self.learning_rate)] {
+            if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+                return Err(format!(
+                    "invalid train setting: {name} must be in (0, 100] (got {v})"
+                ));
+            }
+        }
+        if !(self.momentum >= 0.0 && self.momentum < 1.0) {
+            return Err(format!(
+                "invalid train setting: momentum must be in [0, 1) (got {})",
+                self.momentum
+            ));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay <= 1.0) {
+            return Err(format!(
+                "invalid train setting: weight_decay must be in [0, 1] (got {})",
+                self.weight_decay
+            ));
         }
         if !(self.depth > 0.0 && self.depth <= 1.0) {
             return Err(format!(
                 "invalid train setting: depth must be in (0, 1] (got {})",
                 self.depth
             ));
-        }
-        for (name, v) in [
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
-                    "invalid train setting: {name} must be a non-negative number (got {v})"
-                ));
-            }
         }
         match self.engine {
             Engine::Burn if self.device != "cpu" => Err(format!(
@@ -258,4 +280,33 @@ pub fn batch_data(data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
         labels.push(data.labels[i] as i64);
     }
     (pixels, labels)
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn every_train_setting_has_a_range() {
+        assert!(TrainConfig::default().validate().is_ok());
+        let cases: [(&str, fn(&mut TrainConfig)); 10] = [
+            ("epochs", |c| c.epochs = usize::MAX),
+            ("train_subset", |c| c.train_subset = usize::MAX),
+            ("batch_size", |c| c.batch_size = MAX_IMAGES + 1),
+            ("valid_size", |c| c.valid_size = usize::MAX),
+            ("threads", |c| c.threads = 1_000_000),
+            ("width", |c| c.width = 1e300),
+            ("learning_rate", |c| c.learning_rate = 1e308),
+            ("momentum", |c| c.momentum = 1.0),
+            ("momentum", |c| c.momentum = f64::INFINITY),
+            ("weight_decay", |c| c.weight_decay = 2.0),
+        ];
+        for (name, set) in cases {
+            let mut config = TrainConfig::default();
+            set(&mut config);
+            let err = config.validate().expect_err(name);
+            assert!(err.contains(name), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
 }
