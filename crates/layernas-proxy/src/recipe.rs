@@ -289,7 +289,8 @@ mod range_tests {
     #[test]
     fn every_train_setting_has_a_range() {
         assert!(TrainConfig::default().validate().is_ok());
-        let cases: [(&str, fn(&mut TrainConfig)); 10] = [
+        type Set = fn(&mut TrainConfig);
+        let cases: [(&str, Set); 10] = [
             ("epochs", |c| c.epochs = usize::MAX),
             ("train_subset", |c| c.train_subset = usize::MAX),
             ("batch_size", |c| c.batch_size = MAX_IMAGES + 1),
