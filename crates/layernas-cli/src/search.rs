@@ -115,9 +115,8 @@ fn is_dead_here(holder: &str) -> bool {
         return false;
     }
     // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
-    let gone = unsafe { libc::kill(pid, 0) } == -1
-        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-    gone
+    let failed = unsafe { libc::kill(pid, 0) } == -1;
+    failed && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 /// Takes the controller lease of the study (see `--take-over`), saying whom it replaced.
