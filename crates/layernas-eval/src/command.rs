@@ -1,6 +1,6 @@
 use crate::output::{self, quoted, Tail, LINE_QUOTED, STDERR_KEPT, STDERR_TAIL, STDOUT_KEPT};
 use crate::processes::{self, TrialGroup};
-use layernas_core::{Arch, EvalError, Evaluation, Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{Arch, Cancel, EvalError, Evaluation, Evaluator, SearchSpace, TrialRequest};
 use layernas_spaces::TemplateSpace;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -294,5 +294,14 @@ impl Evaluator for CommandEvaluator {
 
     fn evaluate(&self, request: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
         self.run(request, &|| false)
+    }
+
+    /// Kills the command's process group as soon as `cancel` is set (a timeout, a lost lease).
+    fn evaluate_cancellable(
+        &self,
+        request: &TrialRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<Evaluation, EvalError> {
+        self.run(request, &|| cancel.is_cancelled())
     }
 }

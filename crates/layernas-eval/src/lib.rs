@@ -21,7 +21,9 @@
 //!   writing the input to it never raises SIGPIPE in layernas, whatever SIGPIPE's disposition.
 //! - **A trial's processes never outlive the trial.** Each trial's command runs in a process
 //!   group of its own. When the command's shell exits, when the trial times out
-//!   (`timeout` covers reading the output too), the whole group is killed with SIGKILL, so
+//!   (`timeout` covers reading the output too) or is cancelled
+//!   ([`Evaluator::evaluate_cancellable`](layernas_core::Evaluator::evaluate_cancellable): a
+//!   worker that lost its lease), the whole group is killed with SIGKILL, so
 //!   background children (`sleep 60 &`) end with it; its output pipes then close. Only a
 //!   process that leaves the group on purpose (`setsid`, a daemon) escapes; layernas then
 //!   stops reading its output after a short grace instead of waiting for it.

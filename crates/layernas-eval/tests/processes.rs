@@ -181,3 +181,43 @@ fn the_trial_runs_in_a_registered_process_group_of_its_own() {
     assert_eq!(runner.join().unwrap().unwrap().reward, 1.0);
     assert!(!live_trial_groups().contains(&group));
 }
+
+#[test]
+fn a_cancelled_trial_ends_at_once_with_its_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pids");
+    let command = format!(
+        "cat >/dev/null; sleep 5 & echo $$ $! > {0}.tmp; mv {0}.tmp {0}; wait",
+        file.display()
+    );
+    let e = CommandEvaluator::new(command, Arc::new(Nb201Space::new()), None, json!({}), None);
+    let cancel = layernas_core::Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        let file = file.clone();
+        std::thread::spawn(move || {
+            while !file.exists() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            cancel.cancel();
+        })
+    };
+    let arch = Nb201Space::new().default_arch();
+    let start = Instant::now();
+    let result = e.evaluate_cancellable(
+        &TrialRequest {
+            id: 1,
+            arch: &arch,
+            seed: 2,
+        },
+        &cancel,
+    );
+    canceller.join().unwrap();
+    assert!(matches!(result, Err(EvalError::Cancelled)), "{result:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(all_gone(&pids(&file), Duration::from_secs(1)));
+}
