@@ -126,9 +126,12 @@ impl TrainConfig {
             ("batch_size", self.batch_size, MAX_IMAGES),
             ("threads", self.threads, MAX_THREADS),
         ] {
-            if v == 0 || v > max {
+            if v == 0 {
+                return Err(format!("invalid train setting: {name} must be at least 1"));
+            }
+            if v > max {
                 return Err(format!(
-                    "invalid train setting: {name} must be in 1..={max} (got {v})"
+                    "invalid train setting: {name} must be at most {max} (got {v})"
                 ));
             }
         }
