@@ -655,7 +655,7 @@ fn search_study(
         first_failure: trials
             .iter()
             .filter(|t| t.state == TrialState::Failed)
-            .find_map(|t| t.error.clone()),
+            .find_map(|t| t.error.as_deref().map(layernas_core::limits::cap_text)),
         trial_bound: bound,
         paper_bound,
         budget_exhausted: summary.budget_exhausted,

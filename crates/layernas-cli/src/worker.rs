@@ -4,6 +4,7 @@ use crate::search::build_evaluator;
 use crate::study::{InputError, StudyArgs, StudyFile};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use layernas_core::limits::cap_text;
 use layernas_core::{
     evaluate_guarded, now, trial_seed, Cancel, Claim, Evaluator, Reported, StoreError, TrialState,
     TrialStore,
@@ -454,7 +455,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         let failures: Vec<serde_json::Value> = trials
             .iter()
             .filter(|t| t.state == TrialState::Failed || (t.error.is_some() && !t.state.is_final()))
-            .map(|t| serde_json::json!({"id": t.id, "arch": t.arch.key(), "state": t.state.name(), "attempts": t.attempts, "error": t.error}))
+            .map(|t| serde_json::json!({"id": t.id, "arch": t.arch.key(), "state": t.state.name(), "attempts": t.attempts, "error": t.error.as_deref().map(cap_text)}))
             .collect();
         let config = store.study_config(study)?;
         let (best, best_note) = match study_answer(config, &trials) {
