@@ -296,7 +296,7 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, InputError
             };
             let context = serde_json::json!({
                 "study": study.study,
-                "dataset": study.dataset.name(),
+                "dataset": study.dataset_name,
                 "cost": study.cost,
             });
             Ok(Built {
