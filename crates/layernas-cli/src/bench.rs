@@ -67,6 +67,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    crate::search::check_writable_dir(&args.output, "the bench report to")?;
     let config = BenchConfig {
         seeds: args.seeds,
         budget: args.budget,

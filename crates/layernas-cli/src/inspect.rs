@@ -3,6 +3,7 @@
 use crate::search::cost_model;
 use crate::spaces::{self, Space};
 use crate::study::{InputError, StudyArgs};
+use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 use layernas_core::{CostModel, SearchSpace, Strategy};
@@ -385,6 +386,7 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     if args.repeats == 0 {
         return Err(InputError("--repeats must be at least 1".into()).into());
     }
+    crate::search::check_writable(&args.output, "the latency table")?;
     let total = layernas_train::distinct_layers(&template).len();
     eprintln!(
         "profiling {total} distinct layer configurations of {}",
@@ -402,7 +404,8 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         bar.set_position(done as u64)
     });
     bar.finish_and_clear();
-    std::fs::write(&args.output, serde_json::to_string_pretty(&table)? + "\n")?;
+    std::fs::write(&args.output, serde_json::to_string_pretty(&table)? + "\n")
+        .with_context(|| format!("cannot write the latency table {}", args.output.display()))?;
     println!(
         "{} layer configurations timed in {:.1} s; table written to {}",
         table.entries.len(),

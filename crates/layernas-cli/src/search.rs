@@ -88,6 +88,17 @@ pub fn check_writable(path: &Path, what: &str) -> Result<(), InputError> {
     std::fs::remove_file(path).map_err(|e| fail(e.to_string()))
 }
 
+/// Checks, before any work, that `dir` is (or can be made) a directory we can write files in.
+pub fn check_writable_dir(dir: &Path, what: &str) -> Result<(), InputError> {
+    let fail = |why: String| InputError(format!("cannot write {what} {}: {why}", dir.display()));
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail("it exists and is not a directory".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let probe = dir.join(format!(".layernas-write-check-{}", std::process::id()));
+    check_writable(&probe, what).map_err(|_| fail("the directory is not writable".into()))
+}
+
 /// The strategy a study names, built over `space` and `cost` (LayerNAS or a baseline).
 pub fn build_study_strategy(
     study: &Study,

@@ -1,0 +1,59 @@
+//! Outputs are checked before the work starts: a report or table that cannot be written is a
+//! one-line error (exit 2) naming the path, not minutes of work followed by a bare OS error.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn layernas(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_layernas"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("layernas runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn bench_refuses_an_output_it_cannot_write_before_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let file = file.to_str().expect("UTF-8");
+    let (code, err, _) = layernas(&["bench", "--output", file, "--seeds", "1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(file) && err.contains("not a directory"),
+        "{err}"
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one error line, nothing ran: {err}"
+    );
+}
+
+#[test]
+fn profile_refuses_an_output_it_cannot_write_before_timing() {
+    let (code, err, took) = layernas(&[
+        "profile",
+        "--space",
+        "examples/spaces/fashion-cnn.toml",
+        "--output",
+        "/nonexistent-dir/table.json",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("/nonexistent-dir/table.json") && err.contains("latency table"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("profiling"),
+        "checked before profiling: {err}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
