@@ -305,3 +305,51 @@ impl Evaluator for CommandEvaluator {
         self.run(request, &|| cancel.is_cancelled())
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tail_of(bytes: &[u8], cap: usize) -> Tail {
+        let mut tail = Tail::new(cap);
+        tail.push(bytes);
+        tail
+    }
+
+    proptest! {
+        /// Whatever a command prints, reading its result never panics, a reward is finite and
+        /// an error stays bounded.
+        #[test]
+        fn the_result_line_parser_never_panics(
+            stdout in proptest::collection::vec(any::<u8>(), 0..400),
+            stderr in proptest::collection::vec(any::<u8>(), 0..200),
+            cap in 1usize..64,
+        ) {
+            for out in [tail_of(&stdout, cap), tail_of(&stdout, STDOUT_KEPT)] {
+                match parse_result(&out, &tail_of(&stderr, cap)) {
+                    Ok(e) => prop_assert!(e.reward.is_finite()),
+                    Err(e) => prop_assert!(e.to_string().len() < 8_192),
+                }
+            }
+        }
+
+        /// JSON-shaped lines with arbitrary fields and values, the likely hostile case.
+        #[test]
+        fn json_like_result_lines_never_panic(
+            key in "[a-z\"\\\\]{0,8}",
+            value in prop_oneof![
+                Just("1e999".to_string()),
+                Just("-1e999".to_string()),
+                Just("NaN".to_string()),
+                Just("null".to_string()),
+                Just("[1,2]".to_string()),
+                Just("{\"a\":{}}".to_string()),
+                "[0-9.eE+-]{1,12}",
+            ],
+        ) {
+            let line = format!("{{\"reward\": {value}, \"{key}\": {value}}}\n");
+            let _ = parse_result(&tail_of(line.as_bytes(), STDOUT_KEPT), &tail_of(b"", 16));
+        }
+    }
+}

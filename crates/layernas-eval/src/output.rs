@@ -93,10 +93,13 @@ impl Tail {
     /// The end of the stream, at most `max` bytes of it (blank end trimmed), with a note
     /// saying how long it was when it was cut.
     pub(crate) fn end(&self, max: usize) -> String {
-        let text = String::from_utf8_lossy(&self.kept);
+        // Trim on bytes: a lossy decoding of invalid UTF-8 is longer than its bytes, so byte
+        // counts must come from the bytes (found by the result-line fuzz test).
+        let body = self.kept.trim_ascii_end();
+        let trimmed = (self.kept.len() - body.len()) as u64;
+        let text = String::from_utf8_lossy(body);
         let text = text.trim_end();
-        let trimmed = (self.kept.len() - text.len()) as u64;
-        if text.len() as u64 + trimmed == self.total && text.len() <= max {
+        if body.len() as u64 + trimmed == self.total && text.len() <= max {
             return text.to_string();
         }
         let mut start = text.len().saturating_sub(max);
