@@ -218,8 +218,7 @@ pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, In
         }
         Space::Template(t) => match study.cost.strip_prefix("latency:") {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| InputError(format!("cannot read latency table {path}: {e}")))?;
+                let text = crate::study::read_text_file(Path::new(path), "latency table")?;
                 let table: LatencyTable = serde_json::from_str(&text)
                     .map_err(|e| InputError(format!("corrupt latency table {path}: {e}")))?;
                 Arc::new(

@@ -53,8 +53,7 @@ pub fn resolve(name: &str, dataset: Dataset) -> Result<Space, InputError> {
             Space::Template(Arc::new(nats_sss_space(resolution, classes)))
         }
         path if path.ends_with(".toml") => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| InputError(format!("cannot read space file {path}: {e}")))?;
+            let text = crate::study::read_text_file(std::path::Path::new(path), "space file")?;
             Space::Template(Arc::new(
                 space_from_toml(&text, path).map_err(|e| InputError(e.to_string()))?,
             ))

@@ -273,9 +273,33 @@ fn bytecount_lines(before: &[u8]) -> usize {
 }
 
 fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError(format!("cannot read study file {}: {e}", path.display())))?;
+    let text = read_text_file(path, "study file")?;
     parse_study_file(&text, path)
+}
+
+/// The most bytes a configuration file (study, space, latency table) may have.
+pub const MAX_CONFIG_FILE: u64 = 16 << 20;
+
+/// Reads a configuration file as text: a regular file (not a device such as `/dev/zero` or a
+/// FIFO, which would never end or never open) of at most [`MAX_CONFIG_FILE`] bytes, in UTF-8.
+/// Errors name `what` and the path.
+pub fn read_text_file(path: &Path, what: &str) -> Result<String, InputError> {
+    use std::io::Read;
+    let fail = |why: String| InputError(format!("cannot read {what} {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| fail(e.to_string()))?
+        .take(MAX_CONFIG_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE {
+        return Err(fail(format!("larger than {} MiB", MAX_CONFIG_FILE >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text ({e})")))
 }
 
 /// Parses the text of the study file at `path`; errors name the file and the line.

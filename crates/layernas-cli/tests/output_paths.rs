@@ -57,3 +57,36 @@ fn profile_refuses_an_output_it_cannot_write_before_timing() {
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+#[test]
+fn configuration_files_that_never_end_are_refused() {
+    // /dev/zero as a study, space or latency file used to be read until memory ran out.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let space = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &space).expect("symlink");
+    let space = space.to_str().expect("UTF-8");
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; (16 << 20) + 1]).expect("write");
+    let big = big.to_str().expect("UTF-8");
+    for args in [
+        vec!["search", "-c", "/dev/zero"],
+        vec!["space", space],
+        vec!["space", big],
+        vec![
+            "search",
+            "--space",
+            "examples/spaces/tiny-mobilenet.toml",
+            "--cost",
+            "latency:/dev/zero",
+            "--dry-run",
+        ],
+    ] {
+        let (code, err, took) = layernas(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("not a regular file") || err.contains("larger than 16 MiB"),
+            "{args:?}: {err}"
+        );
+        assert!(took < Duration::from_secs(10), "{args:?}: {took:?}");
+    }
+}
