@@ -277,6 +277,15 @@ fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
     parse_study_file(&text, path)
 }
 
+/// `path` made absolute when it names an existing file (otherwise as given: reading it later
+/// reports the error with the path the user wrote).
+fn absolute(path: &str) -> String {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_else(|| path.to_string())
+}
+
 /// The most bytes a configuration file (study, space, latency table) may have.
 pub const MAX_CONFIG_FILE: u64 = 16 << 20;
 
@@ -372,10 +381,19 @@ impl StudyArgs {
                 .unwrap_or(reinforce_default.baseline_momentum),
         };
         reinforce.validate()?;
+        // A space file is stored by its absolute path, so a worker started in another
+        // directory (or a `status` run anywhere) rebuilds the same space.
         let space = self
             .space
             .clone()
             .or(file.space)
+            .map(|s| {
+                if s.ends_with(".toml") {
+                    absolute(&s)
+                } else {
+                    s
+                }
+            })
             .unwrap_or_else(|| "nb201".into());
         let dataset_name = self
             .dataset
@@ -589,13 +607,15 @@ impl StudyArgs {
             reward_column: reward_column.unwrap_or_else(|| dataset.valid_column()),
             test_column: test_column.unwrap_or_else(|| dataset.test_column()),
             dataset,
-            cost: self.cost.clone().or(file.cost).unwrap_or_else(|| {
-                if space == "nb201" {
-                    "flops".into()
-                } else {
-                    "madds".into()
+            cost: match self.cost.clone().or(file.cost) {
+                // A measured latency table of a network space, by its absolute path (as the space).
+                Some(c) if space != "nb201" && c.starts_with("latency:") => {
+                    format!("latency:{}", absolute(&c["latency:".len()..]))
                 }
-            }),
+                Some(c) => c,
+                None if space == "nb201" => "flops".into(),
+                None => "madds".into(),
+            },
             max_trials,
             workers,
             data,
