@@ -70,10 +70,18 @@ fn a_worker_elsewhere_rebuilds_a_space_file_named_by_a_relative_path() {
         &["worker", "--store", store, "--study", "s", "--poll", "0.05"],
     );
     let (code, err) = finish(worker, Duration::from_secs(60));
+    let mut controller = controller;
+    if code != Some(0) {
+        // Never leave a controller waiting for workers behind a failed test.
+        let _ = controller.kill();
+    }
     assert_eq!(code, Some(0), "worker: {err}");
     let (code, err) = finish(controller, Duration::from_secs(60));
     assert_eq!(code, Some(0), "controller: {err}");
-    let status = spawn(elsewhere.path(), &["status", "--store", store, "--study", "s"]);
+    let status = spawn(
+        elsewhere.path(),
+        &["status", "--store", store, "--study", "s"],
+    );
     let (code, err) = finish(status, Duration::from_secs(30));
     assert_eq!(code, Some(0), "status: {err}");
     assert!(!err.contains("cannot be rebuilt"), "status: {err}");
