@@ -381,6 +381,40 @@ impl StudyArgs {
                 .unwrap_or(reinforce_default.baseline_momentum),
         };
         reinforce.validate()?;
+        // A flag of another strategy would be silently ignored: refuse it. (A study file may
+        // hold tables for several strategies, so that `--strategy` can switch between them.)
+        let owned = [
+            ("--buckets", "layernas", self.buckets.is_some()),
+            ("--spacing", "layernas", self.spacing.is_some()),
+            ("--keep", "layernas", self.keep.is_some()),
+            (
+                "--children-per-layer",
+                "layernas",
+                self.children_per_layer.is_some(),
+            ),
+            ("--select", "layernas", self.select.is_some()),
+            ("--population", "evolution", self.population.is_some()),
+            ("--sample-size", "evolution", self.sample_size.is_some()),
+            (
+                "--mutated-layers",
+                "evolution",
+                self.mutated_layers.is_some(),
+            ),
+            ("--learning-rate", "reinforce", self.learning_rate.is_some()),
+            (
+                "--baseline-momentum",
+                "reinforce",
+                self.baseline_momentum.is_some(),
+            ),
+        ];
+        if let Some((flag, owner, _)) = owned
+            .iter()
+            .find(|(_, owner, set)| *set && *owner != strategy)
+        {
+            return Err(InputError(format!(
+                "{flag} is a knob of --strategy {owner}, but the strategy is {strategy}"
+            )));
+        }
         // A space file is stored by its absolute path, so a worker started in another
         // directory (or a `status` run anywhere) rebuilds the same space.
         let space = self

@@ -105,6 +105,15 @@ fn check_range(flag: &str, value: f64, lo: f64, hi: f64, hi_open: bool) -> Resul
 impl WorkerArgs {
     /// Every numeric knob within its documented range.
     fn validate(&self) -> Result<(), InputError> {
+        if let Some(name) = &self.name {
+            // The name is printed by `status` and stored: no empty name, no terminal escapes.
+            if name.trim().is_empty() || name.chars().any(char::is_control) || name.len() > 200 {
+                return Err(InputError(format!(
+                    "invalid --name {name:?}: must be non-empty, at most 200 bytes, without \
+                     control characters"
+                )));
+            }
+        }
         check_range("--lease", self.lease, 0.1, 86400.0, false)?;
         check_range("--heartbeat", self.heartbeat, 0.01, self.lease, true)
             .map_err(|e| InputError(format!("{} (--lease is {})", e.0, self.lease)))?;
@@ -158,8 +167,12 @@ fn open_for_worker(args: &WorkerArgs, name: &str) -> anyhow::Result<Box<dyn Tria
     let deadline = Instant::now() + Duration::from_secs_f64(args.wait);
     let mut said = false;
     let mut store = loop {
+        // The controller may create the file between our look and our open: a failure while
+        // the file was missing just before is a retry, not an error.
+        let missing_before = is_missing_file(&args.store);
         match layernas_store::open_existing(&args.store) {
             Ok(s) => break s,
+            Err(_) if missing_before && !is_missing_file(&args.store) => continue,
             Err(e) if Instant::now() < deadline && is_missing_file(&args.store) => {
                 if !said {
                     eprintln!(

@@ -90,3 +90,40 @@ fn configuration_files_that_never_end_are_refused() {
         assert!(took < Duration::from_secs(10), "{args:?}: {took:?}");
     }
 }
+
+#[test]
+fn a_knob_of_another_strategy_is_refused() {
+    for (args, flag) in [
+        (vec!["--population", "20"], "--population"),
+        (vec!["--strategy", "random", "--buckets", "10"], "--buckets"),
+        (vec!["--strategy", "evolution", "--keep", "2"], "--keep"),
+        (
+            vec!["--strategy", "evolution", "--learning-rate", "0.1"],
+            "--learning-rate",
+        ),
+        (
+            vec!["--strategy", "reinforce", "--mutated-layers", "2"],
+            "--mutated-layers",
+        ),
+    ] {
+        let mut all = vec!["search", "--max-cost", "60"];
+        all.extend(args);
+        let (code, err, _) = layernas(&all);
+        assert_eq!(code, Some(2), "{all:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("knob of --strategy"),
+            "{err}"
+        );
+    }
+    // The strategy's own knobs are fine.
+    let (code, err, _) = layernas(&[
+        "search",
+        "--strategy",
+        "evolution",
+        "--population",
+        "20",
+        "--max-trials",
+        "30",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -131,6 +131,8 @@ fn worker_knobs_outside_their_range_are_one_line_errors() {
         ("--idle-exit", "inf"),
         ("--lease", "inf"),
         ("--wait", "-5"),
+        ("--name", ""),
+        ("--name", "evil\u{1b}[2J"),
     ] {
         let out = layernas(&["worker", "--store", db, flag, value]);
         let e = stderr(&out);

@@ -258,14 +258,18 @@ impl CommandEvaluator {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        // Shutting down (SIGINT/SIGTERM/SIGHUP): the shell may exit on the signal before the
+        // processes it started have finished handling it (a trap saving a checkpoint), so the
+        // group is left to the signal thread, which kills it after the grace period and ends
+        // the process; this thread reports nothing.
+        if processes::shutting_down() {
+            processes::park_forever();
+        }
         // The trial is over: whatever it left running in its group goes with it; then its
         // pipes close and the readers finish.
         group.kill();
         let _ = child.wait();
         drop(group);
-        if processes::shutting_down() {
-            processes::park_forever();
-        }
         let drained = Instant::now() + DRAIN_GRACE;
         while !(out_reader.is_finished() && err_reader.is_finished()) && Instant::now() < drained {
             std::thread::sleep(Duration::from_millis(2));
