@@ -21,7 +21,7 @@ mod oracle;
 mod plot;
 
 pub use grid::{run_bench, AblationRow, AssumptionRow, BenchConfig, BenchResults, RunRecord};
-pub use markdown::{summary, write_report};
+pub use markdown::{accuracy_markdown, summary, test_accuracy, write_report, AccuracyRow, Figure};
 pub use oracle::Oracle;
 
 /// Why the bench could not run or write its report.

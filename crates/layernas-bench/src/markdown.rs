@@ -336,6 +336,144 @@ pub fn write_report(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
     write_file(&dir.join("report.md"), &summary(r))
 }
 
+/// One figure of section 1: a mean with its standard deviation where there is one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    /// The mean (or the single value).
+    pub mean: f64,
+    /// The standard deviation over seeds; `None` for a single value.
+    pub std: Option<f64>,
+}
+
+impl Figure {
+    fn render(self) -> String {
+        match self.std {
+            Some(s) => format!("{:.2}±{s:.2}", self.mean),
+            None => format!("{:.2}", self.mean),
+        }
+    }
+}
+
+/// One row of section 1, the paper's Table 3 layout: test accuracy per dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccuracyRow {
+    /// A strategy's name, or the table's reference rows.
+    pub method: String,
+    /// Per dataset, in the bench's dataset order: ours, and the paper's figure where it has one.
+    pub cells: Vec<(Figure, Option<Figure>)>,
+    /// Mean trials per run; `None` where it does not apply.
+    pub trials: Option<f64>,
+}
+
+/// Section 1 as data: one row per strategy (mean ± std over seeds of the answer's test
+/// accuracy, beside the paper's), then the exhaustive oracle (best validation in the table) and
+/// the table's optimum (best test).
+pub fn test_accuracy(r: &BenchResults) -> Vec<AccuracyRow> {
+    let c = &r.config;
+    let mut rows = Vec::new();
+    for name in &c.strategies {
+        let mut cells = Vec::new();
+        let mut trials = Vec::new();
+        for &ds in &c.datasets {
+            let runs: Vec<_> = r
+                .runs
+                .iter()
+                .filter(|x| &x.strategy == name && x.dataset == ds)
+                .collect();
+            let tests: Vec<f64> = runs.iter().filter_map(|x| x.answer.map(|a| a.2)).collect();
+            trials.extend(runs.iter().map(|x| x.trials as f64));
+            let (mean, std) = mean_std(&tests);
+            let paper = paper(name, ds).map(|(mean, std)| Figure {
+                mean,
+                std: Some(std),
+            });
+            cells.push((
+                Figure {
+                    mean,
+                    std: Some(std),
+                },
+                paper,
+            ));
+        }
+        rows.push(AccuracyRow {
+            method: name.clone(),
+            cells,
+            trials: Some(mean_std(&trials).0),
+        });
+    }
+    let exhaustive = c
+        .datasets
+        .iter()
+        .map(|ds| {
+            let (o, flops) = &r.oracles[ds];
+            let best = o
+                .best_by_valid(0..flops.len(), flops)
+                .expect("non-empty table");
+            let value = Figure {
+                mean: o.test[best],
+                std: None,
+            };
+            (value, None)
+        })
+        .collect();
+    rows.push(AccuracyRow {
+        method: "exhaustive (best validation in the table)".into(),
+        cells: exhaustive,
+        trials: Some(15625.0),
+    });
+    let optimum = c
+        .datasets
+        .iter()
+        .map(|ds| {
+            // The published optimum of each dataset (NATS-Bench), beside the table's.
+            let published = match ds {
+                Dataset::Cifar10 => 94.37,
+                Dataset::Cifar100 => 73.51,
+                Dataset::Imagenet16 => 47.31,
+            };
+            let ours = Figure {
+                mean: r.oracles[ds].0.best_test(),
+                std: None,
+            };
+            let paper = Figure {
+                mean: published,
+                std: None,
+            };
+            (ours, Some(paper))
+        })
+        .collect();
+    rows.push(AccuracyRow {
+        method: "optimum in the table (best test)".into(),
+        cells: optimum,
+        trials: None,
+    });
+    rows
+}
+
+/// Renders section 1's rows as a markdown table (the report's and `layernas bench`'s).
+pub fn accuracy_markdown(datasets: &[Dataset], rows: &[AccuracyRow]) -> String {
+    let mut md = String::new();
+    let mut header = String::from("| method |");
+    let mut rule = String::from("|---|");
+    for &ds in datasets {
+        let _ = write!(header, " {} | paper |", label(ds));
+        rule.push_str("---|---|");
+    }
+    header.push_str(" trials (mean) |");
+    rule.push_str("---|");
+    let _ = writeln!(md, "{header}\n{rule}");
+    for row in rows {
+        let mut line = format!("| {} |", row.method);
+        for (ours, paper) in &row.cells {
+            let p = paper.map_or("-".into(), Figure::render);
+            let _ = write!(line, " {} | {p} |", ours.render());
+        }
+        let trials = row.trials.map_or("-".into(), |t| format!("{t:.0}"));
+        let _ = writeln!(md, "{line} {trials} |");
+    }
+    md
+}
+
 /// The markdown summary.
 pub fn summary(r: &BenchResults) -> String {
     let c = &r.config;
@@ -352,55 +490,8 @@ pub fn summary(r: &BenchResults) -> String {
         "## 1. Test accuracy (mean ± std over {} seeds, cost = FLOPs, no cap)\n",
         c.seeds
     );
-    let mut header = String::from("| method |");
-    let mut rule = String::from("|---|");
-    for &ds in &c.datasets {
-        let _ = write!(header, " {} | paper |", label(ds));
-        rule.push_str("---|---|");
-    }
-    header.push_str(" trials (mean) |");
-    rule.push_str("---|");
-    let _ = writeln!(md, "{header}\n{rule}");
-    for name in &c.strategies {
-        let mut line = format!("| {name} |");
-        let mut trials = Vec::new();
-        for &ds in &c.datasets {
-            let runs: Vec<_> = r
-                .runs
-                .iter()
-                .filter(|x| &x.strategy == name && x.dataset == ds)
-                .collect();
-            let tests: Vec<f64> = runs.iter().filter_map(|x| x.answer.map(|a| a.2)).collect();
-            trials.extend(runs.iter().map(|x| x.trials as f64));
-            let (m, s) = mean_std(&tests);
-            let p = paper(name, ds).map_or("-".into(), |(pm, ps)| format!("{pm:.2}±{ps:.2}"));
-            let _ = write!(line, " {m:.2}±{s:.2} | {p} |");
-        }
-        let _ = writeln!(md, "{line} {:.0} |", mean_std(&trials).0);
-    }
-    let mut line = String::from("| exhaustive (best validation in the table) |");
-    for &ds in &c.datasets {
-        let (o, flops) = &r.oracles[&ds];
-        let best = o
-            .best_by_valid(0..flops.len(), flops)
-            .expect("non-empty table");
-        let _ = write!(line, " {:.2} | - |", o.test[best]);
-    }
-    let _ = writeln!(md, "{line} 15625 |");
-    let mut line = String::from("| optimum in the table (best test) |");
-    for &ds in &c.datasets {
-        let _ = write!(
-            line,
-            " {:.2} | {:.2} |",
-            r.oracles[&ds].0.best_test(),
-            match ds {
-                Dataset::Cifar10 => 94.37,
-                Dataset::Cifar100 => 73.51,
-                Dataset::Imagenet16 => 47.31,
-            }
-        );
-    }
-    let _ = writeln!(md, "{line} - |\n");
+    md.push_str(&accuracy_markdown(&c.datasets, &test_accuracy(r)));
+    md.push('\n');
     let _ = writeln!(md, "Every strategy gets the same budget of {} trials; LayerNAS (H=100, K=1) stops by itself when its last layer is done. A strategy's answer is its best model by validation; the table is the mean over the benchmark's training seeds, so LayerNAS with full expansion is deterministic and its std is 0.\n", c.budget);
     if c.strategies.iter().any(|s| s == "layernas") {
         let _ = writeln!(md, "At exactly LayerNAS's own trial count (the best-by-validation model each strategy had evaluated by then; mean ± std, trial count in brackets):\n");

@@ -78,3 +78,33 @@ fn zero_seeds_are_refused() {
     .to_string();
     assert!(err.contains("at least 1"), "{err}");
 }
+
+#[test]
+fn section_one_is_typed_data_that_the_report_renders() {
+    use layernas_bench::{accuracy_markdown, test_accuracy};
+    let config = BenchConfig {
+        seeds: 1,
+        budget: 60,
+        datasets: vec![Dataset::Cifar10],
+        ablation_buckets: vec![10],
+        ablation_keep: vec![1],
+        ..BenchConfig::default()
+    };
+    let results = run_bench(&config).unwrap();
+    let rows = test_accuracy(&results);
+    // One row per strategy, then the exhaustive oracle and the table's optimum.
+    assert_eq!(rows.len(), config.strategies.len() + 2);
+    let optimum = rows.last().unwrap();
+    assert_eq!(optimum.method, "optimum in the table (best test)");
+    assert!((optimum.cells[0].0.mean - 94.37).abs() < 0.005);
+    let layernas = rows.iter().find(|r| r.method == "layernas").unwrap();
+    assert_eq!(layernas.cells.len(), 1);
+    assert_eq!(layernas.cells[0].0.std, Some(0.0), "one seed");
+    assert!(
+        layernas.cells[0].1.is_some(),
+        "the paper's figure is beside ours"
+    );
+    // The report's section 1 is exactly these rows rendered.
+    let table = accuracy_markdown(&config.datasets, &rows);
+    assert!(summary(&results).contains(&table));
+}

@@ -86,17 +86,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     );
     let results = run_bench(&config)?;
     write_report(&results, &args.output)?;
-    let report = layernas_bench::summary(&results);
-    // The first section is the headline: print it, point to the rest.
-    let headline: String = report
-        .split("\n## 2.")
-        .next()
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with("!["))
-        .collect::<Vec<_>>()
-        .join("\n");
-    println!("{}", headline.trim_end());
+    // The headline, section 1 of the report, rendered from the typed rows.
+    println!(
+        "Test accuracy (mean ± std over {} seeds, cost = FLOPs, no cap; the paper's beside ours):\n",
+        config.seeds
+    );
+    print!(
+        "{}",
+        layernas_bench::accuracy_markdown(
+            &results.config.datasets,
+            &layernas_bench::test_accuracy(&results)
+        )
+    );
     println!(
         "\nreport written to {} (report.md, CSVs, charts) in {:.1} s",
         args.output.display(),
