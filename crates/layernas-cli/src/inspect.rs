@@ -387,7 +387,7 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         return Err(InputError("--repeats must be at least 1".into()).into());
     }
     crate::search::check_writable(&args.output, "the latency table")?;
-    let total = layernas_train::distinct_layers(&template).len();
+    let total = layernas_spaces::distinct_layers(&template).len();
     eprintln!(
         "profiling {total} distinct layer configurations of {}",
         template.name()
@@ -415,7 +415,7 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     if let Some(n) = args.check.filter(|&n| n > 1) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
         let cost =
-            layernas_train::TableLatency::new(template.clone(), table.clone(), "latency".into())
+            layernas_spaces::TableLatency::new(template.clone(), table.clone(), "latency".into())
                 .map_err(InputError)?;
         let mut predicted = Vec::with_capacity(n);
         let mut measured = Vec::with_capacity(n);
@@ -434,7 +434,7 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
                 args.repeats,
             ));
         }
-        let rho = layernas_train::spearman(&predicted, &measured);
+        let rho = layernas_spaces::spearman(&predicted, &measured);
         let ratio: f64 = predicted
             .iter()
             .zip(&measured)

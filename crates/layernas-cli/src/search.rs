@@ -13,9 +13,9 @@ use layernas_core::{
 };
 use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
-use layernas_spaces::{NetworkCost, TemplateSpace};
+use layernas_spaces::{LatencyTable, NetworkCost, TableLatency, TemplateSpace};
 use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
-use layernas_train::{Engine, FashionMnist, LatencyTable, TableLatency, TrainEvaluator};
+use layernas_train::{Engine, FashionMnist, TrainEvaluator};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

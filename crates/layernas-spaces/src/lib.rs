@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod cost;
+mod latency;
 mod mobilenet;
 mod nats;
 mod nb201;
@@ -23,6 +24,7 @@ mod template;
 mod user;
 
 pub use cost::{Metric, NetworkCost};
+pub use latency::{distinct_layers, layer_key, spearman, LatencyError, LatencyTable, TableLatency};
 pub use mobilenet::{mobilenet_v2_space, mobilenet_v3_space};
 pub use nats::{nats_sss_space, NATS_CHANNELS};
 pub use nb201::{Nb201Space, NB201_OPS};

@@ -15,7 +15,5 @@ pub use layernas_proxy::{
     TrainConfig, TrainResult,
 };
 pub use model::{build, Net};
-pub use profile::{
-    distinct_layers, layer_key, network_latency, profile, spearman, LatencyTable, TableLatency,
-};
+pub use profile::{network_latency, profile};
 pub use train::train;

@@ -1,9 +1,10 @@
 //! The profiler on a tiny space: every layer of every architecture is in the table, the table's
-//! sum prices architectures, and a table of another space is refused.
+//! sum prices architectures, and a table of another space is refused. (The
+//! pure cost model and `spearman` are tested in `layernas-spaces`.)
 
 use layernas_core::{CostModel, SearchSpace};
-use layernas_spaces::{nats_sss_space, space_from_toml};
-use layernas_train::{distinct_layers, layer_key, profile, spearman, TableLatency};
+use layernas_spaces::{distinct_layers, layer_key, nats_sss_space, space_from_toml, TableLatency};
+use layernas_train::profile;
 use std::sync::Arc;
 
 const TINY: &str = r#"
@@ -58,11 +59,4 @@ fn the_table_covers_every_architecture_and_prices_it() {
     }
     let other = Arc::new(nats_sss_space(32, 10));
     assert!(TableLatency::new(other, table, "x".into()).is_err());
-}
-
-#[test]
-fn spearman_is_one_for_monotone_and_minus_one_for_reversed() {
-    let a = [1.0, 2.0, 3.0, 4.0];
-    assert!((spearman(&a, &[10.0, 20.0, 25.0, 90.0]) - 1.0).abs() < 1e-12);
-    assert!((spearman(&a, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
 }
