@@ -4,7 +4,7 @@ use layernas_core::{
 };
 use layernas_search::{build_strategy, LayerNas, LayerNasConfig, StrategyConfig};
 use layernas_spaces::Nb201Space;
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -215,7 +215,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
         .build()
         .map_err(|e| BenchError::Invalid(format!("cannot start {threads} threads: {e}")))?;
     let started = Instant::now();
-    let bench = Nb201Bench::embedded()?;
+    let bench = Nb201Table::embedded()?;
     let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
 
     let mut setups = HashMap::new();

@@ -1,5 +1,5 @@
 use layernas_core::CostModel;
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableError};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableError};
 
 /// What the whole table knows for one dataset: validation and test accuracy by
 /// [`Nb201Space::code`](layernas_spaces::Nb201Space::code), and the best-by-validation model
@@ -16,7 +16,7 @@ pub struct Oracle {
 
 impl Oracle {
     /// The oracle of `dataset` with the default columns.
-    pub fn new(bench: &Nb201Bench, dataset: Dataset) -> Result<Oracle, TableError> {
+    pub fn new(bench: &Nb201Table, dataset: Dataset) -> Result<Oracle, TableError> {
         Ok(Oracle {
             dataset,
             valid: bench.column(&dataset.valid_column())?,
@@ -25,7 +25,7 @@ impl Oracle {
     }
 
     /// Costs of every code under `cost`.
-    pub fn costs(bench: &Nb201Bench, cost: &str, dataset: Dataset) -> Result<Vec<f64>, TableError> {
+    pub fn costs(bench: &Nb201Table, cost: &str, dataset: Dataset) -> Result<Vec<f64>, TableError> {
         let c = TableCost::new(bench, cost, dataset)?;
         Ok((0..15_625)
             .map(|code| c.cost(&layernas_spaces::Nb201Space::from_code(code)))

@@ -14,7 +14,7 @@ use layernas_core::{
 use layernas_eval::CommandEvaluator;
 use layernas_search::{build_strategy, LayerNas};
 use layernas_spaces::{LatencyTable, NetworkCost, TableLatency, TemplateSpace};
-use layernas_tables::{DataSource, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{DataSource, Nb201Table, TableCost, TableEvaluator};
 use layernas_train::{Engine, FashionMnist, TrainEvaluator};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -194,17 +194,17 @@ fn input<E: std::fmt::Display>(e: E) -> InputError {
 }
 
 /// The study's tables, loaded once per process (cost model, evaluator and report all use them).
-fn load_bench(study: &Study) -> Result<Arc<Nb201Bench>, InputError> {
-    static LOADED: Mutex<Vec<(PathBuf, Arc<Nb201Bench>)>> = Mutex::new(Vec::new());
+fn load_table(study: &Study) -> Result<Arc<Nb201Table>, InputError> {
+    static LOADED: Mutex<Vec<(PathBuf, Arc<Nb201Table>)>> = Mutex::new(Vec::new());
     let dir = match &study.data {
-        DataSource::Embedded => return Nb201Bench::embedded().map_err(input),
+        DataSource::Embedded => return Nb201Table::embedded().map_err(input),
         DataSource::Dir(dir) => dir,
     };
     let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, bench)) = loaded.iter().find(|(d, _)| d == dir) {
         return Ok(bench.clone());
     }
-    let bench = Arc::new(Nb201Bench::load(&study.data).map_err(input)?);
+    let bench = Arc::new(Nb201Table::load(&study.data).map_err(input)?);
     loaded.push((dir.clone(), bench.clone()));
     Ok(bench)
 }
@@ -213,7 +213,7 @@ fn load_bench(study: &Study) -> Result<Arc<Nb201Bench>, InputError> {
 pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, InputError> {
     Ok(match space {
         Space::Nb201(_) => {
-            let bench = load_bench(study)?;
+            let bench = load_table(study)?;
             Arc::new(TableCost::new(&bench, &study.cost, study.dataset).map_err(input)?)
         }
         Space::Template(t) => match study.cost.strip_prefix("latency:") {
@@ -402,7 +402,7 @@ fn torch_evaluator(
 
 /// The table evaluator of a study (nb201).
 pub fn table_evaluator(study: &Study) -> Result<TableEvaluator, InputError> {
-    let bench = load_bench(study)?;
+    let bench = load_table(study)?;
     TableEvaluator::new(
         &bench,
         study.dataset,
@@ -461,7 +461,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let built = build_evaluator(&study, &resolved)?;
     // The benchmark's architecture index, where the space is the table's.
     let bench = match &resolved {
-        Space::Nb201(_) if built.table => Some(load_bench(&study)?),
+        Space::Nb201(_) if built.table => Some(load_table(&study)?),
         Space::Nb201(_) => None,
         Space::Template(_) => None,
     };
@@ -490,7 +490,7 @@ fn search_study(
     study: &Study,
     (space, cost): (Arc<dyn SearchSpace>, Arc<dyn CostModel>),
     built: &Built,
-    bench: Option<Arc<Nb201Bench>>,
+    bench: Option<Arc<Nb201Table>>,
     store: &mut dyn TrialStore,
     hold: ControllerHold,
     started: Instant,

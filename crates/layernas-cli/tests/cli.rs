@@ -3,7 +3,7 @@
 use assert_cmd::Command;
 use layernas_core::SearchSpace;
 use layernas_spaces::Nb201Space;
-use layernas_tables::{Dataset, Nb201Bench};
+use layernas_tables::{Dataset, Nb201Table};
 use serde_json::Value;
 use std::path::Path;
 
@@ -63,7 +63,7 @@ fn capped_search_returns_a_model_under_the_cap_with_the_tables_numbers() {
     let space = Nb201Space::new();
     let arch = space.parse(best["arch"].as_str().unwrap()).unwrap();
     let code = Nb201Space::code(&arch);
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     assert_eq!(cost, bench.column("flops_m_cifar10").unwrap()[code]);
     assert_eq!(
         best["reward"].as_f64().unwrap(),

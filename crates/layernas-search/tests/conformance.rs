@@ -7,7 +7,7 @@ use common::{Counting, Recording};
 use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
 use layernas_search::{build_strategy, LayerNasConfig, StrategyConfig, STRATEGIES};
 use layernas_spaces::Nb201Space;
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ fn run(
     budget: Option<u64>,
     seed: u64,
 ) -> Run {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
     let cost: Arc<dyn CostModel> =
         Arc::new(TableCost::new(&bench, cost, Dataset::Cifar100).unwrap());
@@ -134,7 +134,7 @@ fn seeds_change_the_baselines_trials() {
 
 #[test]
 fn exhaustive_evaluates_exactly_the_feasible_models() {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let flops = bench.column("flops_m_cifar100").unwrap();
     let feasible = flops.iter().filter(|&&c| c <= 60.0).count();
     let r = run("exhaustive", "flops", (None, Some(60.0)), None, 0);

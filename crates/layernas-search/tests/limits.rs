@@ -7,11 +7,11 @@ use layernas_search::{
     ReinforceConfig, StrategyConfig, MAX_BUCKETS, MAX_KEEP,
 };
 use layernas_spaces::{mobilenet_v3_space, Metric, Nb201Space, NetworkCost};
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use std::sync::Arc;
 
 fn nb201() -> (Arc<dyn SearchSpace>, Arc<dyn CostModel>) {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     (
         Arc::new(Nb201Space::new()),
         Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap()),
@@ -90,7 +90,7 @@ fn the_largest_buckets_and_keep_run_in_bounded_memory() {
     // Buckets are stored only where a candidate lies: H = K = the maximum searches nb201 at
     // once (it used to allocate H buckets per layer).
     let (space, cost) = nb201();
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let config = LayerNasConfig {
         buckets: MAX_BUCKETS,
         keep: MAX_KEEP,
@@ -217,7 +217,7 @@ fn reinforce_learning_rates_are_checked() {
 #[test]
 fn a_collapsing_reinforce_policy_does_bounded_work_per_trial() {
     let (space, cost) = nb201();
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     for lr in [1.0, 10.0] {
         let mut strategy = Reinforce::new(
             BaselineConfig {

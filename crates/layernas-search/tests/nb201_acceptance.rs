@@ -3,7 +3,7 @@
 use layernas_core::{CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
 use layernas_search::{LayerNas, LayerNasConfig};
 use layernas_spaces::Nb201Space;
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use std::sync::Arc;
 
 struct Run {
@@ -14,7 +14,7 @@ struct Run {
 }
 
 fn run(dataset: Dataset, cost: &str, config: LayerNasConfig) -> Run {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, cost, dataset).unwrap());
     let eval = Arc::new(TableEvaluator::for_dataset(&bench, dataset).unwrap());
@@ -78,7 +78,7 @@ fn front_search_on_imagenet16_reaches_46_5_within_300_trials() {
 
 #[test]
 fn capped_search_answer_is_under_the_cap_and_matches_the_table() {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     for (cost, cap) in [("flops", 60.0), ("params", 0.4), ("latency:pixel3", 10.0)] {
         let config = LayerNasConfig {
             max_cost: Some(cap),

@@ -7,7 +7,7 @@ use common::{Counting, Recording};
 use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
 use layernas_search::{LayerNas, LayerNasConfig, Selection, Spacing};
 use layernas_spaces::Nb201Space;
-use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use std::collections::{HashMap, HashSet};
@@ -29,7 +29,7 @@ fn run(
     workers: usize,
     fail_every: usize,
 ) -> RunResult {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, cost, dataset).unwrap());
     let fail = if fail_every == 0 {
@@ -95,7 +95,7 @@ fn config_strategy() -> impl proptest::strategy::Strategy<Value = (Dataset, Stri
         any::<u64>(),
     )
         .prop_map(|(ds, cost, h, k, log, kept, lo, hi, children, seed)| {
-            let bench = Nb201Bench::embedded().unwrap();
+            let bench = Nb201Table::embedded().unwrap();
             let c = TableCost::new(&bench, cost, ds).unwrap();
             let space = Nb201Space::new();
             let all = c.range(&space, &space.default_arch(), &[true; 6]);
@@ -136,7 +136,7 @@ proptest! {
         prop_assert!(r.kept_per_bucket.values().all(|&n| n <= config.keep));
         prop_assert!(r.kept_per_bucket.len() <= config.buckets);
         if let Some(best) = &r.best {
-            let bench = Nb201Bench::embedded().unwrap();
+            let bench = Nb201Table::embedded().unwrap();
             let c = TableCost::new(&bench, &cost, ds).unwrap().cost(best);
             prop_assert!(config.max_cost.is_none_or(|hi| c <= hi));
             prop_assert!(config.min_cost.is_none_or(|lo| c >= lo));
@@ -173,7 +173,7 @@ fn failed_trials_are_recorded_and_the_search_goes_on() {
 
 #[test]
 fn a_budget_stops_the_search_early_with_an_answer() {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
     let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
@@ -193,7 +193,7 @@ fn a_budget_stops_the_search_early_with_an_answer() {
 
 #[test]
 fn the_dry_run_plan_bounds_what_the_search_does() {
-    let bench = Nb201Bench::embedded().unwrap();
+    let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     for (cost_name, cap) in [
         ("flops", Some(40.0)),

@@ -1,4 +1,4 @@
-use crate::{Dataset, Nb201Bench, TableError};
+use crate::{Dataset, Nb201Table, TableError};
 use layernas_core::{Arch, CostModel};
 use layernas_spaces::Nb201Space;
 
@@ -15,8 +15,8 @@ pub struct TableCost {
 /// The latency devices of the table as `(device, column)`: the column name without the
 /// `hwnb_cifar10_` / `help_` prefix and the `_latency_ms` suffix. Fails if the latency table
 /// cannot be read.
-pub fn latency_devices(bench: &Nb201Bench) -> Result<Vec<(String, String)>, TableError> {
-    Ok(bench
+pub fn latency_devices(table: &Nb201Table) -> Result<Vec<(String, String)>, TableError> {
+    Ok(table
         .latency_columns()?
         .iter()
         .filter_map(|col| {
@@ -32,13 +32,13 @@ pub fn latency_devices(bench: &Nb201Bench) -> Result<Vec<(String, String)>, Tabl
 
 impl TableCost {
     /// The cost named `spec` for `dataset`.
-    pub fn new(bench: &Nb201Bench, spec: &str, dataset: Dataset) -> Result<TableCost, TableError> {
+    pub fn new(table: &Nb201Table, spec: &str, dataset: Dataset) -> Result<TableCost, TableError> {
         let (column, unit) = match spec {
             "flops" => (format!("flops_m_{}", dataset.name()), "MFLOPs"),
             "params" => (format!("params_m_{}", dataset.name()), "M params"),
             _ => match spec.strip_prefix("latency:") {
                 Some(device) => {
-                    let devices = latency_devices(bench)?;
+                    let devices = latency_devices(table)?;
                     let column = devices
                         .iter()
                         .find(|(d, _)| d == device)
@@ -66,7 +66,7 @@ impl TableCost {
         Ok(TableCost {
             name: spec.to_string(),
             unit: unit.to_string(),
-            values: bench.column(&column)?,
+            values: table.column(&column)?,
             column,
         })
     }
@@ -98,10 +98,10 @@ mod tests {
 
     #[test]
     fn flops_follow_the_closed_form() {
-        let bench = Nb201Bench::embedded().unwrap();
+        let table = Nb201Table::embedded().unwrap();
         let space = Nb201Space::new();
         for ds in Dataset::ALL {
-            let flops = TableCost::new(&bench, "flops", ds).unwrap();
+            let flops = TableCost::new(&table, "flops", ds).unwrap();
             let (base, c3, c1) = match ds {
                 Dataset::Cifar10 => (7.78305, 35.38944, 3.93216),
                 Dataset::Cifar100 => (7.78890, 35.38944, 3.93216),
@@ -124,13 +124,13 @@ mod tests {
 
     #[test]
     fn every_latency_device_resolves_and_unknown_lists_them() {
-        let bench = Nb201Bench::embedded().unwrap();
-        let devices = latency_devices(&bench).unwrap();
+        let table = Nb201Table::embedded().unwrap();
+        let devices = latency_devices(&table).unwrap();
         assert_eq!(devices.len(), 27);
         for (device, _) in &devices {
-            TableCost::new(&bench, &format!("latency:{device}"), Dataset::Cifar10).unwrap();
+            TableCost::new(&table, &format!("latency:{device}"), Dataset::Cifar10).unwrap();
         }
-        let err = TableCost::new(&bench, "latency:tpu", Dataset::Cifar10)
+        let err = TableCost::new(&table, "latency:tpu", Dataset::Cifar10)
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown latency device \"tpu\""), "{err}");
@@ -138,7 +138,7 @@ mod tests {
             err.contains("pixel3") && err.contains("titan_rtx_32"),
             "{err}"
         );
-        let err = TableCost::new(&bench, "energy", Dataset::Cifar10)
+        let err = TableCost::new(&table, "energy", Dataset::Cifar10)
             .unwrap_err()
             .to_string();
         assert!(err.contains("flops, params, latency:<device>"), "{err}");

@@ -1,4 +1,4 @@
-use crate::{Dataset, Nb201Bench, TableError};
+use crate::{Dataset, Nb201Table, TableError};
 use layernas_core::{EvalError, Evaluation, Evaluator, TrialRequest};
 use layernas_spaces::Nb201Space;
 use std::collections::BTreeMap;
@@ -24,21 +24,21 @@ pub struct TableEvaluator {
 impl TableEvaluator {
     /// Reward from `reward_column`, test accuracy from `test_column`.
     pub fn new(
-        bench: &Nb201Bench,
+        table: &Nb201Table,
         dataset: Dataset,
         reward_column: &str,
         test_column: &str,
     ) -> Result<TableEvaluator, TableError> {
-        let reward = bench.column(reward_column)?;
-        let test = bench.column(test_column)?;
+        let reward = table.column(reward_column)?;
+        let test = table.column(test_column)?;
         let sim_seconds = if dataset == Dataset::Cifar10 {
             let epochs = if reward_column.starts_with("e12_") {
                 12.0
             } else {
                 200.0
             };
-            let train = bench.column("nats_cifar10valid_train_s_per_epoch")?;
-            let valid = bench.column("nats_cifar10valid_valid_s_per_epoch")?;
+            let train = table.column("nats_cifar10valid_train_s_per_epoch")?;
+            let valid = table.column("nats_cifar10valid_valid_s_per_epoch")?;
             Some(
                 train
                     .iter()
@@ -59,9 +59,9 @@ impl TableEvaluator {
     }
 
     /// The evaluator for `dataset` with the default columns (`<ds>_valid`, `<ds>_test`).
-    pub fn for_dataset(bench: &Nb201Bench, dataset: Dataset) -> Result<TableEvaluator, TableError> {
+    pub fn for_dataset(table: &Nb201Table, dataset: Dataset) -> Result<TableEvaluator, TableError> {
         Self::new(
-            bench,
+            table,
             dataset,
             &dataset.valid_column(),
             &dataset.test_column(),

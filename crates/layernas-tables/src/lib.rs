@@ -9,20 +9,24 @@
 //! ```
 //! use layernas_core::{CostModel, SearchSpace};
 //! use layernas_spaces::Nb201Space;
-//! use layernas_tables::{Dataset, Nb201Bench, TableCost};
-//! let bench = Nb201Bench::embedded().unwrap();
-//! let flops = TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap();
+//! use layernas_tables::{Dataset, Nb201Table, TableCost};
+//! let table = Nb201Table::embedded().unwrap();
+//! let flops = TableCost::new(&table, "flops", Dataset::Cifar10).unwrap();
 //! let all_conv3 = Nb201Space::new().default_arch();
 //! assert!((flops.cost(&all_conv3) - 220.11969).abs() < 1e-9);
 //! ```
 #![warn(missing_docs)]
 
-mod bench;
 mod cost;
 mod evaluator;
+mod table;
 
-pub use bench::{
-    DataSource, Dataset, Nb201Bench, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256,
-};
 pub use cost::{latency_devices, TableCost};
 pub use evaluator::{TableEvaluator, MAX_TIME_SCALE};
+pub use table::{
+    DataSource, Dataset, Nb201Table, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256,
+};
+
+/// The former name of [`Nb201Table`].
+#[deprecated(note = "renamed Nb201Table")]
+pub type Nb201Bench = Nb201Table;

@@ -123,7 +123,7 @@ struct IndexedTable {
 /// first time a latency column is asked for, so a data directory without it serves every
 /// other cost and column.
 #[derive(Debug)]
-pub struct Nb201Bench {
+pub struct Nb201Table {
     tss: IndexedTable,
     latency: OnceLock<Result<IndexedTable, TableError>>,
     /// Benchmark index of each cell, by code.
@@ -131,23 +131,23 @@ pub struct Nb201Bench {
     source: DataSource,
 }
 
-static EMBEDDED: OnceLock<Arc<Nb201Bench>> = OnceLock::new();
+static EMBEDDED: OnceLock<Arc<Nb201Table>> = OnceLock::new();
 
-impl Nb201Bench {
+impl Nb201Table {
     /// The embedded tables, loaded once per process.
-    pub fn embedded() -> Result<Arc<Nb201Bench>, TableError> {
-        if let Some(bench) = EMBEDDED.get() {
-            return Ok(bench.clone());
+    pub fn embedded() -> Result<Arc<Nb201Table>, TableError> {
+        if let Some(table) = EMBEDDED.get() {
+            return Ok(table.clone());
         }
-        let bench = Arc::new(Self::load(&DataSource::Embedded)?);
-        Ok(EMBEDDED.get_or_init(|| bench).clone())
+        let table = Arc::new(Self::load(&DataSource::Embedded)?);
+        Ok(EMBEDDED.get_or_init(|| table).clone())
     }
 
     /// Loads the accuracy table from `source` (the latency table follows on first use).
-    pub fn load(source: &DataSource) -> Result<Nb201Bench, TableError> {
+    pub fn load(source: &DataSource) -> Result<Nb201Table, TableError> {
         let (name, bytes) = read_source(source, "nasbench201", "tss", TSS_GZ, EMBEDDED_TSS_SHA256)?;
         let (tss, index_of_code) = parse_tss(&name, &bytes)?;
-        Ok(Nb201Bench {
+        Ok(Nb201Table {
             tss,
             latency: OnceLock::new(),
             index_of_code,
@@ -406,34 +406,34 @@ mod tests {
 
     #[test]
     fn embedded_table_loads_and_matches_published_figures() {
-        let bench = Nb201Bench::embedded().unwrap();
+        let table = Nb201Table::embedded().unwrap();
         let space = Nb201Space::new();
         let resnet = space
             .parse(
                 "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
             )
             .unwrap();
-        assert_eq!(bench.index(&resnet), 11472);
+        assert_eq!(table.index(&resnet), 11472);
         let code = Nb201Space::code(&resnet);
-        assert!((bench.column("cifar10_test").unwrap()[code] - 93.91).abs() < 0.01);
-        let best = bench
+        assert!((table.column("cifar10_test").unwrap()[code] - 93.91).abs() < 0.01);
+        let best = table
             .column("cifar10_test")
             .unwrap()
             .into_iter()
             .fold(f64::MIN, f64::max);
         assert!((best - 94.373).abs() < 1e-3);
         // Latency is joined on the benchmark index: index 0's published Pixel 3 latency.
-        let pixel3 = bench.column("hwnb_cifar10_pixel3_latency_ms").unwrap();
+        let pixel3 = table.column("hwnb_cifar10_pixel3_latency_ms").unwrap();
         let code0 = (0..CELLS)
-            .find(|&c| bench.index(&Nb201Space::from_code(c)) == 0)
+            .find(|&c| table.index(&Nb201Space::from_code(c)) == 0)
             .unwrap();
         assert!((pixel3[code0] - 3.60585).abs() < 1e-9);
     }
 
     #[test]
     fn unknown_column_lists_allowed_names() {
-        let bench = Nb201Bench::embedded().unwrap();
-        let err = bench.column("cifar11_valid").unwrap_err().to_string();
+        let table = Nb201Table::embedded().unwrap();
+        let err = table.column("cifar11_valid").unwrap_err().to_string();
         assert!(err.contains("unknown column \"cifar11_valid\""), "{err}");
         assert!(err.contains("cifar10_valid"), "{err}");
     }
@@ -457,25 +457,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("nasbench201")).unwrap();
         std::fs::write(dir.path().join("nasbench201/tss.csv"), tss_text()).unwrap();
-        let bench = Nb201Bench::load(&DataSource::Dir(dir.path().into())).unwrap();
-        let flops = crate::TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap();
+        let table = Nb201Table::load(&DataSource::Dir(dir.path().into())).unwrap();
+        let flops = crate::TableCost::new(&table, "flops", Dataset::Cifar10).unwrap();
         assert!(flops.column() == "flops_m_cifar10");
-        bench.column("cifar10_valid").unwrap();
+        table.column("cifar10_valid").unwrap();
         // Asking for latency reads the latency table, and names it.
-        let e = crate::TableCost::new(&bench, "latency:pixel3", Dataset::Cifar10)
+        let e = crate::TableCost::new(&table, "latency:pixel3", Dataset::Cifar10)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("hw-nas-bench") && e.contains("latency.csv"),
             "{e}"
         );
-        let e = bench
+        let e = table
             .column("hwnb_cifar10_pixel3_latency_ms")
             .unwrap_err()
             .to_string();
         assert!(e.contains("latency.csv"), "{e}");
         // Any other unknown column is just unknown.
-        let e = bench.column("cifar11_valid").unwrap_err().to_string();
+        let e = table.column("cifar11_valid").unwrap_err().to_string();
         assert!(e.contains("unknown column \"cifar11_valid\""), "{e}");
     }
 
