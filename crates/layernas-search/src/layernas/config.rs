@@ -1,0 +1,147 @@
+//! LayerNAS configuration: every knob, its defaults, its allowed ranges and their errors.
+
+use serde::Serialize;
+
+/// How bucket edges are spread over a layer's cost window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Spacing {
+    /// Equal-width buckets (the paper).
+    Linear,
+    /// Geometric edges: finer buckets for cheap models.
+    Log,
+}
+
+/// Which evaluated models the final answer is chosen from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// The candidates kept after the last layer (the spec's `answer(target)`).
+    Kept,
+    /// Every evaluated model in the cost window.
+    Evaluated,
+}
+
+/// The most buckets per layer, H, LayerNAS accepts.
+pub const MAX_BUCKETS: usize = 1_000_000;
+/// The most candidates kept per bucket, K, LayerNAS accepts.
+pub const MAX_KEEP: usize = 1_000_000;
+
+/// Every knob of LayerNAS, with the spec's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerNasConfig {
+    /// Buckets per layer, H (default 100; 1 to [`MAX_BUCKETS`]).
+    pub buckets: usize,
+    /// Bucket spacing (default linear).
+    pub spacing: Spacing,
+    /// Candidates kept per bucket, K (default 1; 1 to [`MAX_KEEP`]).
+    pub keep: usize,
+    /// Lowest acceptable cost of the answer, if any (finite, 0 or more).
+    pub min_cost: Option<f64>,
+    /// Highest acceptable cost of the answer; absent = front mode (finite, 0 or more).
+    pub max_cost: Option<f64>,
+    /// Sample this many children per layer (seeded) instead of expanding all (at least 1).
+    pub children_per_layer: Option<usize>,
+    /// Seed for sampling.
+    pub seed: u64,
+    /// Final selection rule (default kept).
+    pub select: Selection,
+}
+
+impl Default for LayerNasConfig {
+    fn default() -> Self {
+        LayerNasConfig {
+            buckets: 100,
+            spacing: Spacing::Linear,
+            keep: 1,
+            min_cost: None,
+            max_cost: None,
+            children_per_layer: None,
+            seed: 0,
+            select: Selection::Kept,
+        }
+    }
+}
+
+/// A number as error messages write it: plainly, or in exponent form when the plain form is
+/// long and that is shorter (`1e300`, not 301 digits).
+pub fn number(v: f64) -> String {
+    let plain = v.to_string();
+    let exp = format!("{v:e}");
+    if plain.len() > 12 && exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}
+
+impl LayerNasConfig {
+    /// Checks every knob against its allowed range, independently of any space: H in
+    /// 1..=[`MAX_BUCKETS`], K in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
+    /// bounds finite, 0 or more, and `min_cost <= max_cost`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, value: String, reason: String| {
+            Err(ConfigError::Invalid {
+                field,
+                value,
+                reason,
+            })
+        };
+        if !(1..=MAX_BUCKETS).contains(&self.buckets) {
+            return invalid(
+                "buckets",
+                self.buckets.to_string(),
+                format!("must be 1 to {MAX_BUCKETS}"),
+            );
+        }
+        if !(1..=MAX_KEEP).contains(&self.keep) {
+            return invalid(
+                "keep",
+                self.keep.to_string(),
+                format!("must be 1 to {MAX_KEEP}"),
+            );
+        }
+        if self.children_per_layer == Some(0) {
+            return invalid(
+                "children_per_layer",
+                "0".into(),
+                "must be at least 1 (omit it to expand every child)".into(),
+            );
+        }
+        for (field, value) in [("min_cost", self.min_cost), ("max_cost", self.max_cost)] {
+            if let Some(v) = value {
+                if !v.is_finite() {
+                    return invalid(field, number(v), "must be a finite number".into());
+                }
+                if v < 0.0 {
+                    return invalid(field, number(v), "must be 0 or more".into());
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_cost, self.max_cost) {
+            if lo > hi {
+                return invalid(
+                    "min_cost",
+                    lo.to_string(),
+                    format!("is above max_cost {hi}"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configuration LayerNAS cannot run with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A knob is out of its allowed range.
+    #[error("invalid {field} {value}: {reason}")]
+    Invalid {
+        /// The knob.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+}

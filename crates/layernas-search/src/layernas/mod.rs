@@ -1,0 +1,397 @@
+//! The LayerNAS strategy itself: the layer-by-layer search, `suggest` and `observe`.
+//!
+//! Split by concern: [`config`] holds the knobs and their validation, [`buckets`] the per-layer
+//! bucket tables and windows, [`plan`] the plan and trial bounds before any evaluation.
+
+mod buckets;
+mod config;
+mod plan;
+
+use buckets::{better, BucketTable, Candidate};
+pub use config::{number, ConfigError, LayerNasConfig, Selection, Spacing, MAX_BUCKETS, MAX_KEEP};
+use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+pub use plan::PlanRow;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What LayerNAS did at one layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LayerStats {
+    /// Layer name.
+    pub layer: String,
+    /// Parents expanded (candidates kept after the previous layer).
+    pub parents: usize,
+    /// Children formed: parents x options.
+    pub children: usize,
+    /// Children dropped because they can no longer reach the cost window.
+    pub pruned: usize,
+    /// Children dropped by sampling (`children_per_layer`).
+    pub unsampled: usize,
+    /// Children whose reward was already known (no new trial).
+    pub reused: usize,
+    /// Children sent for evaluation.
+    pub evaluated: usize,
+    /// Candidates kept after this layer.
+    pub kept: usize,
+    /// The layer's bucket window.
+    pub window: (f64, f64),
+}
+
+/// A candidate kept after the last layer, with its bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeptCandidate {
+    /// Bucket index in the last layer's table.
+    pub bucket: usize,
+    /// The architecture.
+    pub arch: Arch,
+    /// Its cost.
+    pub cost: f64,
+    /// Its reward.
+    pub reward: f64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Nothing asked yet.
+    Start,
+    /// The default model's wave is out.
+    Default,
+    /// Layer `l`'s wave is out.
+    Layer(usize),
+    /// All layers searched.
+    Done,
+}
+
+/// The LayerNAS strategy. See the crate docs and `shared/docs/layernas.md`.
+pub struct LayerNas {
+    config: LayerNasConfig,
+    space: Arc<dyn SearchSpace>,
+    cost: Arc<dyn CostModel>,
+    phase: Phase,
+    /// Parents for the next layer, in bucket order.
+    kept: Vec<Candidate>,
+    /// Kept after the last layer, with buckets.
+    final_kept: Vec<(usize, Candidate)>,
+    /// The last layer's (empty) bucket layout, once the search is done.
+    final_table: Option<BucketTable>,
+    table: Option<BucketTable>,
+    /// Architectures of the current wave not yet observed.
+    outstanding: HashSet<Arch>,
+    /// Every observation: cost and reward (None = failed), first-seen order.
+    seen: HashMap<Arch, (f64, Option<f64>, u64)>,
+    rng: ChaCha8Rng,
+    stats: Vec<LayerStats>,
+}
+
+impl LayerNas {
+    /// Validates `config` against the space and cost model.
+    pub fn new(
+        config: LayerNasConfig,
+        space: Arc<dyn SearchSpace>,
+        cost: Arc<dyn CostModel>,
+    ) -> Result<LayerNas, ConfigError> {
+        let invalid = |field: &'static str, value: String, reason: String| ConfigError::Invalid {
+            field,
+            value,
+            reason,
+        };
+        config.validate()?;
+        let all_free = vec![true; space.layers().len()];
+        let full = cost.range(&*space, &space.default_arch(), &all_free);
+        let unit = cost.unit().to_string();
+        if let Some(hi) = config.max_cost {
+            if hi < full.min {
+                return Err(invalid(
+                    "max_cost",
+                    number(hi),
+                    format!(
+                        "is below the cheapest model of space {} ({} {unit} by {})",
+                        space.name(),
+                        full.min,
+                        cost.name()
+                    ),
+                ));
+            }
+        }
+        if let Some(lo) = config.min_cost {
+            if lo > full.max {
+                return Err(invalid(
+                    "min_cost",
+                    number(lo),
+                    format!(
+                        "is above the most costly model of space {} ({} {unit} by {})",
+                        space.name(),
+                        full.max,
+                        cost.name()
+                    ),
+                ));
+            }
+        }
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ok(LayerNas {
+            config,
+            space,
+            cost,
+            phase: Phase::Start,
+            kept: Vec::new(),
+            final_kept: Vec::new(),
+            final_table: None,
+            table: None,
+            outstanding: HashSet::new(),
+            seen: HashMap::new(),
+            rng,
+            stats: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LayerNasConfig {
+        &self.config
+    }
+
+    /// What happened at each searched layer so far.
+    pub fn layer_stats(&self) -> &[LayerStats] {
+        &self.stats
+    }
+
+    /// Candidates kept after the last layer (empty until the search is done).
+    pub fn kept_final(&self) -> Vec<KeptCandidate> {
+        self.final_kept
+            .iter()
+            .map(|(bucket, c)| KeptCandidate {
+                bucket: *bucket,
+                arch: c.arch.clone(),
+                cost: c.cost,
+                reward: c.reward,
+            })
+            .collect()
+    }
+
+    /// The last layer's bucket of `cost`, or `None` before the search is done or when `cost`
+    /// lies outside the last layer's window.
+    pub fn final_bucket(&self, cost: f64) -> Option<usize> {
+        let table = self.final_table.as_ref()?;
+        (cost >= table.window.min && cost <= table.window.max).then(|| table.bucket(cost))
+    }
+
+    /// True once every layer has been searched.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    fn in_window(&self, cost: f64) -> bool {
+        self.config.min_cost.is_none_or(|lo| cost >= lo)
+            && self.config.max_cost.is_none_or(|hi| cost <= hi)
+    }
+
+    /// True if `child` (layers 0..=l decided) can still end inside the cost window.
+    fn reachable(&self, child: &Arch, l: usize) -> bool {
+        if self.config.min_cost.is_none() && self.config.max_cost.is_none() {
+            return true;
+        }
+        let n = self.space.layers().len();
+        let free: Vec<bool> = (0..n).map(|i| i > l).collect();
+        let r = self.cost.range(&*self.space, child, &free);
+        self.config.max_cost.is_none_or(|hi| r.min <= hi)
+            && self.config.min_cost.is_none_or(|lo| r.max >= lo)
+    }
+
+    fn finish_layer(&mut self, l: usize) {
+        let table = self
+            .table
+            .take()
+            .expect("a layer's table exists while its wave is out");
+        let final_table = BucketTable::new(table.window, table.count, table.spacing, 1);
+        let kept = table.into_kept();
+        self.stats[l].kept = kept.len();
+        if l + 1 == self.space.layers().len() {
+            self.kept = Vec::new();
+            self.final_kept = kept;
+            self.final_table = Some(final_table);
+            self.phase = Phase::Done;
+        } else {
+            self.kept = kept.into_iter().map(|(_, c)| c).collect();
+        }
+    }
+
+    /// Builds layer `l`'s table and wave. Returns the wave (possibly empty).
+    fn start_layer(&mut self, l: usize) -> Vec<Arch> {
+        let layer = &self.space.layers()[l];
+        let window = self.window(l);
+        let mut table = BucketTable::new(
+            window,
+            self.config.buckets,
+            self.config.spacing,
+            self.config.keep,
+        );
+        let mut stats = LayerStats {
+            layer: layer.name.clone(),
+            parents: self.kept.len(),
+            window: (window.min, window.max),
+            ..LayerStats::default()
+        };
+        let mut children = Vec::new();
+        let mut formed = HashSet::new();
+        for parent in &self.kept {
+            for option in 0..layer.options.len() {
+                stats.children += 1;
+                // Options that build the same network (e.g. of a skipped block) are one child.
+                let child = self.space.canonical(&parent.arch.with(l, option));
+                if !formed.insert(child.clone()) {
+                    stats.reused += 1;
+                    continue;
+                }
+                if self.reachable(&child, l) {
+                    children.push(child);
+                } else {
+                    stats.pruned += 1;
+                }
+            }
+        }
+        if let Some(n) = self.config.children_per_layer {
+            if children.len() > n {
+                let mut picked =
+                    rand::seq::index::sample(&mut self.rng, children.len(), n).into_vec();
+                picked.sort_unstable();
+                stats.unsampled = children.len() - n;
+                children = picked.into_iter().map(|i| children[i].clone()).collect();
+            }
+        }
+        let mut wave = Vec::new();
+        for child in children {
+            match self.seen.get(&child) {
+                Some(&(cost, reward, order)) => {
+                    stats.reused += 1;
+                    if let Some(reward) = reward {
+                        table.offer(Candidate {
+                            arch: child,
+                            cost,
+                            reward,
+                            order,
+                        });
+                    }
+                }
+                None => wave.push(child),
+            }
+        }
+        stats.evaluated = wave.len();
+        self.stats.push(stats);
+        self.table = Some(table);
+        self.outstanding = wave.iter().cloned().collect();
+        self.phase = Phase::Layer(l);
+        wave
+    }
+}
+
+impl Strategy for LayerNas {
+    fn name(&self) -> &str {
+        "layernas"
+    }
+
+    /// `1 + sum_l min(H*K, prod_{j<l} |S_j|) * (|S_l| - 1)`: each kept parent adds at most
+    /// `|S_l| - 1` new children (the child with the parent's own option is the parent), capped
+    /// by `children_per_layer` when sampling. Never above the paper's H*K*|S|*L + 1, nor above
+    /// the number of models (no architecture is evaluated twice).
+    fn trial_bound(&self) -> Option<u64> {
+        Some(self.trials_bound())
+    }
+
+    fn suggest(&mut self) -> Suggestion {
+        let layers = self.space.layers().len();
+        loop {
+            let next = match self.phase {
+                Phase::Start => {
+                    let m0 = self.space.default_arch();
+                    self.phase = Phase::Default;
+                    if self.seen.contains_key(&m0) {
+                        continue;
+                    }
+                    self.outstanding = [m0.clone()].into_iter().collect();
+                    return Suggestion::Wave(Wave {
+                        label: format!("layer 0/{layers} (default model)"),
+                        archs: vec![m0],
+                    });
+                }
+                Phase::Default => {
+                    let m0 = self.space.default_arch();
+                    let (cost, reward, order) =
+                        self.seen
+                            .get(&m0)
+                            .copied()
+                            .unwrap_or((self.cost.cost(&m0), None, 0));
+                    // The default model is the root even if its evaluation failed.
+                    self.kept = vec![Candidate {
+                        arch: m0,
+                        cost,
+                        reward: reward.unwrap_or(f64::NEG_INFINITY),
+                        order,
+                    }];
+                    0
+                }
+                Phase::Layer(l) => {
+                    self.finish_layer(l);
+                    if matches!(self.phase, Phase::Done) {
+                        return Suggestion::Done;
+                    }
+                    l + 1
+                }
+                Phase::Done => return Suggestion::Done,
+            };
+            let wave = self.start_layer(next);
+            if !wave.is_empty() {
+                return Suggestion::Wave(Wave {
+                    label: format!("layer {}/{layers}", next + 1),
+                    archs: wave,
+                });
+            }
+        }
+    }
+
+    fn observe(&mut self, arch: &Arch, cost: f64, outcome: Outcome) {
+        let reward = match outcome {
+            Outcome::Reward(r) => Some(r),
+            Outcome::Failed => None,
+        };
+        let order = self.seen.len() as u64;
+        self.seen
+            .entry(arch.clone())
+            .or_insert((cost, reward, order));
+        if self.outstanding.remove(arch) {
+            if let (Some(table), Some(reward)) = (self.table.as_mut(), reward) {
+                table.offer(Candidate {
+                    arch: arch.clone(),
+                    cost,
+                    reward,
+                    order,
+                });
+            }
+        }
+    }
+
+    fn best(&self) -> Option<Arch> {
+        let from_kept = self.config.select == Selection::Kept && self.is_done();
+        let candidates: Vec<Candidate> = if from_kept {
+            self.final_kept.iter().map(|(_, c)| c.clone()).collect()
+        } else {
+            self.seen
+                .iter()
+                .filter_map(|(arch, &(cost, reward, order))| {
+                    reward.map(|reward| Candidate {
+                        arch: arch.clone(),
+                        cost,
+                        reward,
+                        order,
+                    })
+                })
+                .collect()
+        };
+        candidates
+            .into_iter()
+            .filter(|c| self.in_window(c.cost))
+            .min_by(better)
+            .map(|c| c.arch)
+    }
+}
