@@ -5,6 +5,7 @@ mod inspect;
 mod report;
 mod search;
 mod spaces;
+mod studies;
 mod study;
 mod worker;
 
@@ -44,14 +45,14 @@ enum Command {
     #[command(after_help = worker::WORKER_EXAMPLES)]
     Worker(worker::WorkerArgs),
     /// Progress of stored studies: waves, trials by state, workers, failures.
-    #[command(after_help = worker::STATUS_EXAMPLES)]
-    Status(worker::StatusArgs),
+    #[command(after_help = studies::STATUS_EXAMPLES)]
+    Status(studies::StatusArgs),
     /// Every trial of a stored study as CSV or JSON.
-    #[command(after_help = worker::EXPORT_EXAMPLES)]
-    Export(worker::ExportArgs),
+    #[command(after_help = studies::EXPORT_EXAMPLES)]
+    Export(studies::ExportArgs),
     /// Delete a stored study and all its trials (asks for --yes).
-    #[command(after_help = worker::DELETE_EXAMPLES)]
-    Delete(worker::DeleteArgs),
+    #[command(after_help = studies::DELETE_EXAMPLES)]
+    Delete(studies::DeleteArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,9 +71,9 @@ fn main() -> ExitCode {
         Command::Show(args) => inspect::show(&args),
         Command::Profile(args) => inspect::profile(&args),
         Command::Worker(args) => worker::worker(&args),
-        Command::Status(args) => worker::status(&args),
-        Command::Export(args) => worker::export(&args),
-        Command::Delete(args) => worker::delete(&args),
+        Command::Status(args) => studies::status(&args),
+        Command::Export(args) => studies::export(&args),
+        Command::Delete(args) => studies::delete(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,9 +15,9 @@
 //! use layernas_core::{Executor, MemoryStore, Strategy};
 //! use layernas_search::{LayerNas, LayerNasConfig};
 //! use layernas_spaces::Nb201Space;
-//! use layernas_tables::{Dataset, Nb201Bench, TableCost, TableEvaluator};
+//! use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 //!
-//! let bench = Nb201Bench::embedded().unwrap();
+//! let bench = Nb201Table::embedded().unwrap();
 //! let space = Arc::new(Nb201Space::new());
 //! let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
 //! let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
