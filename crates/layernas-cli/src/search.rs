@@ -442,13 +442,13 @@ pub fn open_store(study: &Study) -> anyhow::Result<Box<dyn TrialStore>> {
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let study = args.study.resolve()?;
-    if !(args.controller_lease.is_finite() && (1.0..=86400.0).contains(&args.controller_lease)) {
-        return Err(InputError(format!(
-            "--controller-lease must be 1 to 86400 seconds, not {}",
-            args.controller_lease
-        ))
-        .into());
-    }
+    crate::study::check_seconds(
+        "--controller-lease",
+        args.controller_lease,
+        1.0,
+        86400.0,
+        false,
+    )?;
     if let Some(path) = args.json.as_deref().filter(|p| p.as_os_str() != "-") {
         check_writable(path, "--json")?;
     }

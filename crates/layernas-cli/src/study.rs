@@ -277,6 +277,29 @@ fn read_study_file(path: &Path) -> Result<StudyFile, InputError> {
     parse_study_file(&text, path)
 }
 
+/// A duration flag: `value` must be a finite number of seconds in `lo..=hi` (`hi_open`:
+/// below `hi`). One rule and one message for every such flag of every command.
+pub fn check_seconds(
+    flag: &str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    hi_open: bool,
+) -> Result<(), InputError> {
+    let fits = value.is_finite() && value >= lo && if hi_open { value < hi } else { value <= hi };
+    if fits {
+        return Ok(());
+    }
+    let upper = if hi_open {
+        format!("below {hi}")
+    } else {
+        format!("at most {hi}")
+    };
+    Err(InputError(format!(
+        "{flag} must be a number of seconds from {lo}, {upper}; got {value:?}"
+    )))
+}
+
 /// `path` made absolute when it names an existing file (otherwise as given: reading it later
 /// reports the error with the path the user wrote).
 fn absolute(path: &str) -> String {

@@ -1,7 +1,7 @@
 //! `layernas worker`: evaluates pending trials of stored studies.
 
 use crate::search::build_evaluator;
-use crate::study::{InputError, StudyArgs, StudyFile};
+use crate::study::{check_seconds, InputError, StudyArgs, StudyFile};
 use clap::Args;
 use layernas_core::{
     evaluate_guarded, trial_seed, Cancel, Claim, Evaluator, Reported, StoreError, TrialStore,
@@ -69,22 +69,6 @@ pub struct WorkerArgs {
     pub wait: f64,
 }
 
-/// `value` must be a finite number in `lo..=hi` (`hi_open`: below `hi`).
-fn check_range(flag: &str, value: f64, lo: f64, hi: f64, hi_open: bool) -> Result<(), InputError> {
-    let fits = value.is_finite() && value >= lo && if hi_open { value < hi } else { value <= hi };
-    if fits {
-        return Ok(());
-    }
-    let upper = if hi_open {
-        format!("below {hi}")
-    } else {
-        format!("at most {hi}")
-    };
-    Err(InputError(format!(
-        "{flag} must be a number of seconds from {lo}, {upper}; got {value:?}"
-    )))
-}
-
 impl WorkerArgs {
     /// Every numeric knob within its documented range.
     fn validate(&self) -> Result<(), InputError> {
@@ -97,14 +81,14 @@ impl WorkerArgs {
                 )));
             }
         }
-        check_range("--lease", self.lease, 0.1, 86400.0, false)?;
-        check_range("--heartbeat", self.heartbeat, 0.01, self.lease, true)
+        check_seconds("--lease", self.lease, 0.1, 86400.0, false)?;
+        check_seconds("--heartbeat", self.heartbeat, 0.01, self.lease, true)
             .map_err(|e| InputError(format!("{} (--lease is {})", e.0, self.lease)))?;
         if let Some(idle) = self.idle_exit {
-            check_range("--idle-exit", idle, 0.0, 31_536_000.0, false)?;
+            check_seconds("--idle-exit", idle, 0.0, 31_536_000.0, false)?;
         }
-        check_range("--poll", self.poll, 0.01, 60.0, false)?;
-        check_range("--wait", self.wait, 0.0, 86400.0, false)
+        check_seconds("--poll", self.poll, 0.01, 60.0, false)?;
+        check_seconds("--wait", self.wait, 0.0, 86400.0, false)
     }
 }
 
