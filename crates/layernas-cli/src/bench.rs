@@ -1,9 +1,9 @@
 //! `layernas bench`.
 
-use crate::study::InputError;
 use clap::Args;
 use layernas_bench::{run_bench, write_report, BenchConfig};
 use layernas_search::STRATEGIES;
+use layernas_study::StudyError;
 use layernas_tables::Dataset;
 use std::path::PathBuf;
 
@@ -51,18 +51,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let datasets = args
         .datasets
         .iter()
-        .map(|d| Dataset::parse(d).map_err(|e| InputError(e.to_string())))
+        .map(|d| Dataset::parse(d).map_err(|e| StudyError::Input(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     for s in &args.strategies {
         if !STRATEGIES.contains(&s.as_str()) || s == "exhaustive" {
-            return Err(InputError(format!(
+            return Err(StudyError::Input(format!(
                 "unknown strategy {s:?} for bench (allowed: layernas, random, evolution, reinforce; the exhaustive oracle is always included)"
             ))
             .into());
         }
     }
     if args.seeds == 0 || args.budget == 0 || args.caps == 0 || args.threads == Some(0) {
-        return Err(InputError(
+        return Err(StudyError::Input(
             "--seeds, --budget, --caps and --threads must be at least 1".into(),
         )
         .into());

@@ -1,8 +1,5 @@
 //! `layernas space` and `layernas show`.
 
-use crate::search::cost_model;
-use crate::spaces::{self, Space};
-use crate::study::{InputError, StudyArgs};
 use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
@@ -10,7 +7,8 @@ use layernas_core::{CostModel, SearchSpace, Strategy};
 use layernas_search::LayerNas;
 use layernas_spaces::network::Op;
 use layernas_spaces::{Metric, NetworkCost};
-use layernas_tables::Dataset;
+use layernas_study::wiring::cost_model;
+use layernas_study::{Overrides, Space, StudyDataset, StudyError};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -75,20 +73,20 @@ struct LayerJson<'a> {
     default: &'a str,
 }
 
-fn study_for(space: &str, dataset: &str, cost: &str, buckets: usize, keep: usize) -> StudyArgs {
-    StudyArgs {
+fn study_for(space: &str, dataset: &str, cost: &str, buckets: usize, keep: usize) -> Overrides {
+    Overrides {
         space: Some(space.into()),
         dataset: Some(dataset.into()),
         cost: Some(cost.into()),
         buckets: Some(buckets),
         keep: Some(keep),
-        ..StudyArgs::default()
+        ..Overrides::default()
     }
 }
 
 pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
-    let dataset = Dataset::parse(&args.dataset).map_err(|e| InputError(e.to_string()))?;
-    let resolved = spaces::resolve(&args.space, dataset)?;
+    let dataset = StudyDataset::parse(&args.dataset)?;
+    let resolved = Space::resolve(&args.space, dataset)?;
     let space = resolved.dyn_space();
     let (costs, description, backbone) = match &resolved {
         Space::Nb201(_) => (
@@ -119,7 +117,7 @@ pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
             backbone: backbone.as_ref().map(|b| cost.cost(b)),
         });
         let strategy = LayerNas::new(study.layernas.clone(), space.clone(), cost.clone())
-            .map_err(|e| InputError(e.to_string()))?;
+            .map_err(|e| StudyError::Input(e.to_string()))?;
         bound = strategy.trial_bound().unwrap_or(0);
         paper = strategy.paper_bound();
     }
@@ -192,11 +190,11 @@ pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
 }
 
 pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
-    let dataset = Dataset::parse(&args.dataset).map_err(|e| InputError(e.to_string()))?;
-    let template = match spaces::resolve(&args.space, dataset)? {
+    let dataset = StudyDataset::parse(&args.dataset)?;
+    let template = match Space::resolve(&args.space, dataset)? {
         Space::Template(t) => t,
         Space::Nb201(_) => {
-            return Err(InputError(
+            return Err(StudyError::Input(
                 "space nb201 has no network description: its costs and accuracies come from the benchmark table (try layernas space nb201)".into(),
             )
             .into())
@@ -204,15 +202,17 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
     };
     let arch = template
         .parse_arch(&args.arch)
-        .map_err(|e| InputError(e.to_string()))?;
+        .map_err(|e| StudyError::Input(e.to_string()))?;
     let network = template
         .validate(&arch)
-        .map_err(|e| InputError(format!("architecture {} is invalid: {e}", args.arch)))?;
+        .map_err(|e| StudyError::Input(format!("architecture {} is invalid: {e}", args.arch)))?;
     let rows = network
         .layer_costs()
-        .map_err(|e| InputError(e.to_string()))?;
+        .map_err(|e| StudyError::Input(e.to_string()))?;
     let madds = NetworkCost::new(template.clone(), Metric::Madds).cost(&arch);
-    let totals = network.totals().map_err(|e| InputError(e.to_string()))?;
+    let totals = network
+        .totals()
+        .map_err(|e| StudyError::Input(e.to_string()))?;
     debug_assert_eq!(madds, totals.madds as f64 / 1e6);
     if args.json {
         #[derive(Serialize)]
@@ -373,18 +373,18 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressStyle};
     use layernas_core::Arch;
     use rand::{Rng, SeedableRng};
-    let dataset = Dataset::parse(&args.dataset).map_err(|e| InputError(e.to_string()))?;
-    let template = match spaces::resolve(&args.space, dataset)? {
+    let dataset = StudyDataset::parse(&args.dataset)?;
+    let template = match Space::resolve(&args.space, dataset)? {
         Space::Template(t) => t,
         Space::Nb201(_) => {
-            return Err(InputError(
+            return Err(StudyError::Input(
                 "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)".into(),
             )
             .into())
         }
     };
     if args.repeats == 0 {
-        return Err(InputError("--repeats must be at least 1".into()).into());
+        return Err(StudyError::Input("--repeats must be at least 1".into()).into());
     }
     crate::search::check_writable(&args.output, "the latency table")?;
     let total = layernas_spaces::distinct_layers(&template).len();
@@ -416,7 +416,7 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
         let cost =
             layernas_spaces::TableLatency::new(template.clone(), table.clone(), "latency".into())
-                .map_err(InputError)?;
+                .map_err(StudyError::Input)?;
         let mut predicted = Vec::with_capacity(n);
         let mut measured = Vec::with_capacity(n);
         for _ in 0..n {

@@ -4,7 +4,6 @@ mod bench;
 mod inspect;
 mod report;
 mod search;
-mod spaces;
 mod studies;
 mod study;
 mod worker;
@@ -80,7 +79,10 @@ fn main() -> ExitCode {
         Err(err) if broken_pipe(&err) && output_is_closed() => die_of_sigpipe(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.downcast_ref::<study::InputError>().is_some() {
+            if err
+                .downcast_ref::<layernas_study::StudyError>()
+                .is_some_and(layernas_study::StudyError::is_input)
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -1,0 +1,31 @@
+//! A layernas **study**, between the component crates and the `layernas` binary: the study
+//! file and its one validated type ([`Study`]), the wiring of its components (space, cost
+//! model, evaluator, store, strategy: [`wiring`]), the controller's run ([`run`]), the worker
+//! loop ([`worker`]) and the outcome computed from the store ([`outcome`]). Every command of
+//! the CLI goes through it; the CLI only parses flags and renders.
+//!
+//! ```
+//! use layernas_study::{Overrides, Search};
+//!
+//! // The README's first search, without a store: the best CIFAR-10 cell under 60 MFLOPs.
+//! let study = Overrides { max_cost: Some(60.0), ..Overrides::default() }.resolve().unwrap();
+//! let search = Search::build(study).unwrap();
+//! let outcome = search.run(&Default::default(), &mut |_| {}).unwrap();
+//! assert!(outcome.best.unwrap().cost <= 60.0);
+//! ```
+#![warn(missing_docs)]
+
+mod error;
+pub mod file;
+pub mod outcome;
+pub mod run;
+pub mod study;
+pub mod wiring;
+pub mod worker;
+
+pub use error::StudyError;
+pub use file::{check_seconds, read_text_file, StudyFile};
+pub use outcome::{CostInfo, Outcome, Point, StudyStatus};
+pub use run::{Event, RunOptions, Search};
+pub use study::{Overrides, Study, StudyDataset};
+pub use wiring::{Built, Space};

@@ -1,0 +1,1062 @@
+//! A study: what to search, merged from a study file and the command line's [`Overrides`]
+//! (they win), then validated once into [`Study`], whose parts are typed values.
+
+use crate::file::{EvolutionFile, LayerNasFile, ReinforceFile, SelectName, SpacingName, StudyFile};
+use crate::StudyError;
+use layernas_core::StudySpec;
+use layernas_search::{
+    number, EvolutionConfig, LayerNasConfig, ReinforceConfig, Selection, Spacing, StrategyConfig,
+    STRATEGIES,
+};
+use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
+use layernas_train::{Engine, TrainConfig};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// The most evaluations a study runs at once in one process (`workers`).
+pub const MAX_WORKERS: usize = 1_024;
+/// The most extra attempts of a failed trial (`retries`).
+pub const MAX_RETRIES: u32 = 100;
+/// The longest trial timeout, in seconds (`trial_timeout`; about 116 days).
+pub const MAX_TRIAL_TIMEOUT: f64 = 1e7;
+
+/// The data set a study names: one vocabulary for every evaluator and engine. The benchmark
+/// table's three, and the built-in trainer's Fashion-MNIST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyDataset {
+    /// A data set of the NAS-Bench-201 table (also the shape of `nats-sss` networks).
+    Table(Dataset),
+    /// Fashion-MNIST (28x28 grayscale, 10 classes), the built-in trainer's data set.
+    FashionMnist,
+}
+
+impl StudyDataset {
+    /// Every name a study may give.
+    pub const NAMES: &'static [&'static str] =
+        &["cifar10", "cifar100", "imagenet16", "fashion-mnist"];
+
+    /// The data set called `name`.
+    pub fn parse(name: &str) -> Result<Self, StudyError> {
+        if name == "fashion-mnist" {
+            return Ok(StudyDataset::FashionMnist);
+        }
+        Dataset::parse(name)
+            .map(StudyDataset::Table)
+            .map_err(|_| StudyError::Unknown {
+                field: "dataset",
+                value: name.to_string(),
+                allowed: Self::NAMES.join(", "),
+            })
+    }
+
+    /// Its name, as the user wrote it and as every evaluator and engine receives it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StudyDataset::Table(d) => d.name(),
+            StudyDataset::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// The benchmark table's data set, if it is one.
+    pub fn table(&self) -> Option<Dataset> {
+        match self {
+            StudyDataset::Table(d) => Some(*d),
+            StudyDataset::FashionMnist => None,
+        }
+    }
+
+    /// The table data set whose input size and classes shape a dataset-dependent space
+    /// (`nats-sss`) and its costs: its own, or CIFAR-10's for Fashion-MNIST (the trainer then
+    /// adapts the network to the data it trains on).
+    pub fn shape(&self) -> Dataset {
+        self.table().unwrap_or(Dataset::Cifar10)
+    }
+}
+
+/// What the command line sets over the study file (each `Some` wins over the file). The CLI
+/// fills it from its flags; errors about a set field name it as its flag (`--epochs`).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Study file (TOML); flags override its values.
+    pub config: Option<PathBuf>,
+    /// Strategy: layernas, random, evolution, reinforce, exhaustive [default: layernas].
+    pub strategy: Option<String>,
+    /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
+    /// .toml space file [default: nb201].
+    pub space: Option<String>,
+    /// Dataset: cifar10, cifar100, imagenet16 (the benchmark table's; nats-sss takes its input
+    /// size and classes from it) or fashion-mnist (the built-in trainer's) [default: cifar10].
+    pub dataset: Option<String>,
+    /// Cost: flops, params or latency:<device> on nb201; madds or params on network spaces
+    /// [default: flops on nb201, madds otherwise].
+    pub cost: Option<String>,
+    /// Lowest acceptable cost of the answer (a finite number, 0 or more).
+    pub min_cost: Option<f64>,
+    /// Highest acceptable cost of the answer (a finite number, 0 or more); omit for a front
+    /// search.
+    pub max_cost: Option<f64>,
+    /// Table column used as reward [default: <dataset>_valid].
+    pub reward_column: Option<String>,
+    /// Table column reported as test accuracy [default: <dataset>_test].
+    pub test_column: Option<String>,
+    /// Seed, 0 to 2^64-1 [default: 0].
+    pub seed: Option<u64>,
+    /// Stop after this many trials, at least 1 [default: none for layernas and exhaustive, 300
+    /// for the other baselines].
+    pub max_trials: Option<u64>,
+    /// Evaluations run at once within a wave, 0 to 1024; 0 leaves them to `layernas worker`
+    /// processes [default: 1].
+    pub workers: Option<usize>,
+    /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
+    pub data_dir: Option<PathBuf>,
+    /// Trial store: a SQLite file (created if missing), postgres://..., or memory [default:
+    /// memory]. The same command against the same store resumes the study.
+    pub store: Option<String>,
+    /// Evaluator: table (the benchmark table; default where the space has one), train (the
+    /// built-in trainer, on fashion-mnist) or command (run --command per trial: the trial as JSON
+    /// on stdin, a JSON result line on stdout).
+    pub evaluator: Option<String>,
+    /// Built-in trainer (--evaluator train): epochs per trial [default: 2].
+    pub epochs: Option<usize>,
+    /// Built-in trainer (--evaluator train): training images per trial [default: 4000].
+    pub train_subset: Option<usize>,
+    /// Built-in trainer (--evaluator train): threads per trial [default: 1]; results are
+    /// deterministic for a seed and thread count.
+    pub train_threads: Option<usize>,
+    /// Built-in trainer engine (--evaluator train): burn (pure Rust, CPU) or torch (libtorch,
+    /// CPU or CUDA: runs the separate layernas-torch program, found via $LAYERNAS_TORCH, beside
+    /// layernas or on PATH; torch/README.md) [default: burn].
+    pub engine: Option<String>,
+    /// Device of the torch engine (--engine torch): cpu, cuda or cuda:N [default: cpu].
+    pub device: Option<String>,
+    /// The command of `--evaluator command`, run with `sh -c`.
+    pub command: Option<String>,
+    /// Study name within the store, non-empty [default: default].
+    pub study: Option<String>,
+    /// Continue a stored study even though its configuration changed (study file:
+    /// allow_changed_config = true).
+    pub allow_changed_config: bool,
+    /// Extra attempts for a failed trial before the search goes on without it, 0 to 100
+    /// [default: 0].
+    pub retries: Option<u32>,
+    /// A trial running longer than SECONDS fails ("timed out"); above 0, at most 1e7
+    /// [default: none].
+    pub trial_timeout: Option<f64>,
+    /// Table evaluator: sleep SCALE x each trial's simulated training time (CIFAR-10), to
+    /// rehearse long or distributed searches; 0 to 1 [default: 0].
+    pub sim_time_scale: Option<f64>,
+    /// LayerNAS: cost buckets per layer, H, 1 to 1000000 [default: 100].
+    pub buckets: Option<usize>,
+    /// LayerNAS: bucket spacing [default: linear].
+    pub spacing: Option<SpacingName>,
+    /// LayerNAS: candidates kept per bucket, K, 1 to 1000000 [default: 1].
+    pub keep: Option<usize>,
+    /// LayerNAS: sample N children per layer (at least 1) instead of expanding all.
+    pub children_per_layer: Option<usize>,
+    /// LayerNAS: choose the answer from the last layer's kept candidates or from every
+    /// evaluated model [default: kept].
+    pub select: Option<SelectName>,
+    /// Evolution: population size, 1 to 1000000 [default: 10].
+    pub population: Option<usize>,
+    /// Evolution: tournament sample size, 1 to the population [default: 3].
+    pub sample_size: Option<usize>,
+    /// Evolution: layers changed per mutation, 1 to the space's layers [default: 1].
+    pub mutated_layers: Option<usize>,
+    /// REINFORCE: Adam learning rate, above 0 and at most 10 [default: 0.01].
+    pub learning_rate: Option<f64>,
+    /// REINFORCE: moving-average baseline momentum, in [0, 1) [default: 0.9].
+    pub baseline_momentum: Option<f64>,
+}
+
+/// A validated study.
+#[derive(Debug, Clone)]
+pub struct Study {
+    /// The space: a built-in name or the absolute path of a `.toml` space file.
+    pub space: String,
+    /// The strategy's name (one of `layernas_search::STRATEGIES`).
+    pub strategy: String,
+    /// The data set, by one vocabulary (table data sets and the trainer's).
+    pub dataset: StudyDataset,
+    /// The cost model: `flops`, `params`, `latency:<device>` (table), `madds`, `params` or
+    /// `latency:<absolute path>` (network spaces).
+    pub cost: String,
+    /// The table column used as reward.
+    pub reward_column: String,
+    /// The table column reported as test accuracy.
+    pub test_column: String,
+    /// The trial budget, if any.
+    pub max_trials: Option<u64>,
+    /// Evaluations at once in the controller (0: left to workers).
+    pub workers: usize,
+    /// Where the tables and data sets are read from.
+    pub data: DataSource,
+    /// LayerNAS knobs, with the cost window and the seed every strategy uses.
+    pub layernas: LayerNasConfig,
+    /// The knobs of every strategy.
+    pub strategies: StrategyConfig,
+    /// The store URL (memory when absent).
+    pub store: Option<String>,
+    /// The study's name in the store.
+    pub study: String,
+    /// The evaluator named (the table by default where the space has one).
+    pub evaluator: Option<String>,
+    /// The command of the command evaluator.
+    pub command: Option<String>,
+    /// The built-in trainer's recipe.
+    pub train: TrainConfig,
+    /// Resume even though the stored configuration differs.
+    pub allow_changed_config: bool,
+    /// Extra attempts of a failed trial.
+    pub retries: u32,
+    /// Seconds after which a trial fails.
+    pub trial_timeout: Option<f64>,
+    /// Sleep this fraction of a table trial's simulated training time.
+    pub sim_time_scale: f64,
+    /// The merged study file: what is stored with the study and what workers rebuild it from.
+    pub file: StudyFile,
+}
+
+impl Overrides {
+    /// Merges the study file (if any) under the flags and validates the result.
+    pub fn resolve(&self) -> Result<Study, StudyError> {
+        let file = match &self.config {
+            Some(path) => StudyFile::read(path)?,
+            None => StudyFile::default(),
+        };
+        self.merge(file)
+    }
+
+    /// Merges `file` under the flags and validates the result.
+    pub fn merge(&self, file: StudyFile) -> Result<Study, StudyError> {
+        let lf = file.layernas.unwrap_or_default();
+        let ef = file.evolution.unwrap_or_default();
+        let rf = file.reinforce.unwrap_or_default();
+        let strategy = self
+            .strategy
+            .clone()
+            .or(file.strategy)
+            .unwrap_or_else(|| "layernas".into());
+        if !STRATEGIES.contains(&strategy.as_str()) {
+            return Err(StudyError::Input(format!(
+                "unknown strategy {strategy:?} (allowed: {})",
+                STRATEGIES.join(", ")
+            )));
+        }
+        let evolution_default = EvolutionConfig::default();
+        let evolution = EvolutionConfig {
+            population: self
+                .population
+                .or(ef.population)
+                .unwrap_or(evolution_default.population),
+            sample_size: self
+                .sample_size
+                .or(ef.sample_size)
+                .unwrap_or(evolution_default.sample_size),
+            mutated_layers: self
+                .mutated_layers
+                .or(ef.mutated_layers)
+                .unwrap_or(evolution_default.mutated_layers),
+        };
+        // The layer count is checked against the space when the strategy is built.
+        evolution.validate(None)?;
+        let reinforce_default = ReinforceConfig::default();
+        let reinforce = ReinforceConfig {
+            learning_rate: self
+                .learning_rate
+                .or(rf.learning_rate)
+                .unwrap_or(reinforce_default.learning_rate),
+            baseline_momentum: self
+                .baseline_momentum
+                .or(rf.baseline_momentum)
+                .unwrap_or(reinforce_default.baseline_momentum),
+        };
+        reinforce.validate()?;
+        // A flag of another strategy would be silently ignored: refuse it. (A study file may
+        // hold tables for several strategies, so that `--strategy` can switch between them.)
+        let owned = [
+            ("--buckets", "layernas", self.buckets.is_some()),
+            ("--spacing", "layernas", self.spacing.is_some()),
+            ("--keep", "layernas", self.keep.is_some()),
+            (
+                "--children-per-layer",
+                "layernas",
+                self.children_per_layer.is_some(),
+            ),
+            ("--select", "layernas", self.select.is_some()),
+            ("--population", "evolution", self.population.is_some()),
+            ("--sample-size", "evolution", self.sample_size.is_some()),
+            (
+                "--mutated-layers",
+                "evolution",
+                self.mutated_layers.is_some(),
+            ),
+            ("--learning-rate", "reinforce", self.learning_rate.is_some()),
+            (
+                "--baseline-momentum",
+                "reinforce",
+                self.baseline_momentum.is_some(),
+            ),
+        ];
+        if let Some((flag, owner, _)) = owned
+            .iter()
+            .find(|(_, owner, set)| *set && *owner != strategy)
+        {
+            return Err(StudyError::Input(format!(
+                "{flag} is a knob of --strategy {owner}, but the strategy is {strategy}"
+            )));
+        }
+        // A space file is stored by its absolute path, so a worker started in another
+        // directory (or a `status` run anywhere) rebuilds the same space.
+        let space = self
+            .space
+            .clone()
+            .or(file.space)
+            .map(|s| {
+                if s.ends_with(".toml") {
+                    absolute(&s)
+                } else {
+                    s
+                }
+            })
+            .unwrap_or_else(|| "nb201".into());
+        let dataset_name = self
+            .dataset
+            .clone()
+            .or(file.dataset)
+            .unwrap_or_else(|| "cifar10".into());
+        let dataset = StudyDataset::parse(&dataset_name)?;
+        if dataset == StudyDataset::FashionMnist && space == "nb201" {
+            return Err(StudyError::Input(
+                "dataset fashion-mnist has no NAS-Bench-201 table (space nb201 takes cifar10, \
+                 cifar100 or imagenet16); the built-in trainer, which trains on \
+                 fashion-mnist, needs a network space (mobilenetv2, mobilenetv3-large, \
+                 mobilenetv3-small, nats-sss or a .toml space)"
+                    .into(),
+            ));
+        }
+        let workers = self.workers.or(file.workers).unwrap_or(1);
+        if workers > MAX_WORKERS {
+            return Err(StudyError::Input(format!(
+                "invalid workers {workers}: must be 0 to {MAX_WORKERS}"
+            )));
+        }
+        let max_trials = self.max_trials.or(file.max_trials);
+        if max_trials == Some(0) {
+            return Err(StudyError::Input(
+                "invalid max_trials 0: must be at least 1".into(),
+            ));
+        }
+        let trial_timeout = self.trial_timeout.or(file.trial_timeout);
+        if let Some(t) = trial_timeout {
+            if !(t > 0.0 && t <= MAX_TRIAL_TIMEOUT) {
+                return Err(StudyError::Input(format!(
+                    "invalid trial_timeout {}: must be a number of seconds above 0 and at most \
+                     {MAX_TRIAL_TIMEOUT:e}",
+                    number(t)
+                )));
+            }
+        }
+        let sim_time_scale = self.sim_time_scale.or(file.sim_time_scale).unwrap_or(0.0);
+        if !(0.0..=MAX_TIME_SCALE).contains(&sim_time_scale) {
+            return Err(StudyError::Input(format!(
+                "invalid sim_time_scale {}: must be 0 to {MAX_TIME_SCALE}",
+                number(sim_time_scale)
+            )));
+        }
+        let store = self.store.clone().or(file.store.clone());
+        if let Some(url) = &store {
+            if url.trim().is_empty() {
+                return Err(StudyError::Input(
+                    "invalid store \"\": name a SQLite file, postgres://... or memory (or omit it)"
+                        .into(),
+                ));
+            }
+        }
+        let study_name = self
+            .study
+            .clone()
+            .or(file.study.clone())
+            .unwrap_or_else(|| "default".into());
+        if study_name.trim().is_empty() || study_name.chars().any(char::is_control) {
+            return Err(StudyError::Input(format!(
+                "invalid study {study_name:?}: must be non-empty, without control characters"
+            )));
+        }
+        let retries = self.retries.or(file.retries).unwrap_or(0);
+        if retries > MAX_RETRIES {
+            return Err(StudyError::Input(format!(
+                "invalid retries {retries}: must be 0 to {MAX_RETRIES}"
+            )));
+        }
+        let data = match self.data_dir.clone().or(file.data_dir) {
+            Some(dir) => DataSource::Dir(dir),
+            None => DataSource::Embedded,
+        };
+        let layernas = LayerNasConfig {
+            buckets: self.buckets.or(lf.buckets).unwrap_or(100),
+            spacing: match self.spacing.or(lf.spacing).unwrap_or(SpacingName::Linear) {
+                SpacingName::Linear => Spacing::Linear,
+                SpacingName::Log => Spacing::Log,
+            },
+            keep: self.keep.or(lf.keep).unwrap_or(1),
+            min_cost: self.min_cost.or(file.min_cost),
+            max_cost: self.max_cost.or(file.max_cost),
+            children_per_layer: self.children_per_layer.or(lf.children_per_layer),
+            seed: self.seed.or(file.seed).unwrap_or(0),
+            select: match self.select.or(lf.select).unwrap_or(SelectName::Kept) {
+                SelectName::Kept => Selection::Kept,
+                SelectName::Evaluated => Selection::Evaluated,
+            },
+        };
+        layernas.validate()?;
+        let evaluator = self.evaluator.clone().or(file.evaluator.clone());
+        if let Some(e) = &evaluator {
+            if !crate::wiring::EVALUATORS.contains(&e.as_str()) {
+                return Err(StudyError::Input(format!(
+                    "unknown evaluator {e:?} (allowed: {})",
+                    crate::wiring::EVALUATORS.join(", ")
+                )));
+            }
+        }
+        // The evaluator that will run: nb201 defaults to its table; network spaces have none.
+        let runs = evaluator
+            .clone()
+            .or_else(|| (space == "nb201").then(|| "table".to_string()));
+        let runs_name = runs.as_deref().unwrap_or("none");
+        let file_train = file.train.clone();
+        let mut train = file_train.clone().unwrap_or_default();
+        if let Some(e) = self.epochs {
+            train.epochs = e;
+        }
+        if let Some(n) = self.train_subset {
+            train.train_subset = n;
+        }
+        if let Some(n) = self.train_threads {
+            train.threads = n;
+        }
+        if let Some(e) = &self.engine {
+            train.engine = match e.as_str() {
+                "burn" => Engine::Burn,
+                "torch" => Engine::Torch,
+                other => {
+                    return Err(StudyError::Input(format!(
+                        "unknown engine {other:?} (expected burn or torch)"
+                    )))
+                }
+            };
+        }
+        if let Some(d) = &self.device {
+            train.device = d.clone();
+        }
+        train.validate().map_err(StudyError::Input)?;
+        let command = self.command.clone().or(file.command.clone());
+        // Knobs of another evaluator would be silently ignored: refuse them.
+        if runs_name != "train" {
+            let flag = [
+                ("--epochs", self.epochs.is_some()),
+                ("--train-subset", self.train_subset.is_some()),
+                ("--train-threads", self.train_threads.is_some()),
+                ("--engine", self.engine.is_some()),
+                ("--device", self.device.is_some()),
+                (
+                    "the [train] table",
+                    file_train.is_some_and(|t| t != TrainConfig::default()),
+                ),
+            ]
+            .into_iter()
+            .find_map(|(name, set)| set.then_some(name));
+            if let Some(flag) = flag {
+                return Err(StudyError::Input(format!(
+                    "{flag} sets the built-in trainer, but the evaluator is {runs_name} (add \
+                     --evaluator train)"
+                )));
+            }
+        }
+        if command.is_some() && runs_name != "command" {
+            return Err(StudyError::Input(format!(
+                "--command is run by --evaluator command, but the evaluator is {runs_name}"
+            )));
+        }
+        if sim_time_scale > 0.0 && runs_name != "table" {
+            return Err(StudyError::Input(format!(
+                "--sim-time-scale scales the table's simulated training time, but the evaluator \
+                 is {runs_name}"
+            )));
+        }
+        let reward_column = self.reward_column.clone().or(file.reward_column);
+        let test_column = self.test_column.clone().or(file.test_column);
+        if runs_name != "table" {
+            // A stored study carries the defaults; only other columns were asked for.
+            for (flag, column, default) in [
+                (
+                    "--reward-column",
+                    &reward_column,
+                    dataset.shape().valid_column(),
+                ),
+                ("--test-column", &test_column, dataset.shape().test_column()),
+            ] {
+                if column.as_ref().is_some_and(|c| *c != default) {
+                    return Err(StudyError::Input(format!(
+                        "{flag} names a column of the benchmark table, but the evaluator is \
+                         {runs_name}"
+                    )));
+                }
+            }
+        }
+        let mut study = Study {
+            train,
+            evaluator,
+            command,
+            store,
+            study: study_name,
+            allow_changed_config: self.allow_changed_config
+                || file.allow_changed_config.unwrap_or(false),
+            retries,
+            trial_timeout,
+            sim_time_scale,
+            file: StudyFile::default(),
+            space: space.clone(),
+            strategy,
+            strategies: StrategyConfig {
+                layernas: layernas.clone(),
+                max_trials,
+                evolution,
+                reinforce,
+                random_batch: workers,
+            },
+            reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
+            test_column: test_column.unwrap_or_else(|| dataset.shape().test_column()),
+            dataset,
+            cost: match self.cost.clone().or(file.cost) {
+                // A measured latency table of a network space, by its absolute path (as the space).
+                Some(c) if space != "nb201" && c.starts_with("latency:") => {
+                    format!("latency:{}", absolute(&c["latency:".len()..]))
+                }
+                Some(c) => c,
+                None if space == "nb201" => "flops".into(),
+                None => "madds".into(),
+            },
+            max_trials,
+            workers,
+            data,
+            layernas,
+        };
+        study.file = study.to_file();
+        Ok(study)
+    }
+}
+
+/// `path` made absolute when it names an existing file (otherwise as given: reading it later
+/// reports the error with the path the user wrote).
+fn absolute(path: &str) -> String {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_else(|| path.to_string())
+}
+
+impl Study {
+    /// The study stored as `json` under `name` (what workers, `status` and `export` rebuild).
+    pub fn from_stored(name: &str, json: &str) -> Result<Study, StudyError> {
+        Overrides::default().merge(StudyFile::from_stored(name, json)?)
+    }
+
+    /// The complete study file of this study: stored with it, so that workers and `status`
+    /// can rebuild it.
+    pub fn to_file(&self) -> StudyFile {
+        let l = &self.layernas;
+        let e = &self.strategies.evolution;
+        let r = &self.strategies.reinforce;
+        StudyFile {
+            space: Some(self.space.clone()),
+            dataset: Some(self.dataset.name().to_string()),
+            cost: Some(self.cost.clone()),
+            min_cost: l.min_cost,
+            max_cost: l.max_cost,
+            reward_column: Some(self.reward_column.clone()),
+            test_column: Some(self.test_column.clone()),
+            seed: Some(l.seed),
+            max_trials: self.max_trials,
+            workers: Some(self.workers),
+            data_dir: match &self.data {
+                DataSource::Dir(d) => Some(d.clone()),
+                DataSource::Embedded => None,
+            },
+            store: None,
+            study: Some(self.study.clone()),
+            evaluator: self.evaluator.clone(),
+            command: self.command.clone(),
+            train: Some(self.train.clone()),
+            retries: Some(self.retries),
+            trial_timeout: self.trial_timeout,
+            sim_time_scale: Some(self.sim_time_scale),
+            strategy: Some(self.strategy.clone()),
+            layernas: Some(LayerNasFile {
+                buckets: Some(l.buckets),
+                spacing: Some(match l.spacing {
+                    Spacing::Linear => SpacingName::Linear,
+                    Spacing::Log => SpacingName::Log,
+                }),
+                keep: Some(l.keep),
+                children_per_layer: l.children_per_layer,
+                select: Some(match l.select {
+                    Selection::Kept => SelectName::Kept,
+                    Selection::Evaluated => SelectName::Evaluated,
+                }),
+            }),
+            evolution: Some(EvolutionFile {
+                population: Some(e.population),
+                sample_size: Some(e.sample_size),
+                mutated_layers: Some(e.mutated_layers),
+            }),
+            reinforce: Some(ReinforceFile {
+                learning_rate: Some(r.learning_rate),
+                baseline_momentum: Some(r.baseline_momentum),
+            }),
+            allow_changed_config: None,
+        }
+    }
+
+    /// Hash of what decides the study's trials: everything but the budget, workers, retries,
+    /// timeouts, time scaling, data location and store.
+    pub fn config_hash(&self) -> String {
+        let mut f = self.to_file();
+        f.max_trials = None;
+        f.workers = None;
+        f.data_dir = None;
+        f.store = None;
+        f.study = None;
+        f.retries = None;
+        f.trial_timeout = None;
+        f.sim_time_scale = None;
+        let json = serde_json::to_string(&f).expect("a study file serializes");
+        Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The study as stored: its name, configuration and hash.
+    pub fn spec(&self) -> StudySpec {
+        StudySpec {
+            name: self.study.clone(),
+            config: serde_json::to_string(&self.file).expect("a study file serializes"),
+            hash: self.config_hash(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::path::Path;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let f = file("dataset = \"cifar100\"\nmax_cost = 50.0\n[layernas]\nkeep = 3\n");
+        let args = Overrides {
+            config: Some(f.path().into()),
+            max_cost: Some(70.0),
+            ..Overrides::default()
+        };
+        let study = args.resolve().unwrap();
+        assert_eq!(study.dataset, StudyDataset::Table(Dataset::Cifar100));
+        assert_eq!(study.layernas.max_cost, Some(70.0));
+        assert_eq!(study.layernas.keep, 3);
+        assert_eq!(study.reward_column, "cifar100_valid");
+    }
+
+    #[test]
+    fn the_train_table_sets_the_proxy() {
+        let f = file("space = \"mobilenetv2\"\nevaluator = \"train\"\ndataset = \"fashion-mnist\"\n[train]\nepochs = 3\noptimizer = \"adam\"\nschedule = \"constant\"\nwidth = 0.5\n");
+        let args = Overrides {
+            config: Some(f.path().into()),
+            ..Overrides::default()
+        };
+        let study = args.resolve().unwrap();
+        assert_eq!(study.train.epochs, 3);
+        assert_eq!(study.train.width, 0.5);
+        assert_eq!(study.dataset.name(), "fashion-mnist");
+        let bad = file("[train]\noptimiser = \"adam\"\n");
+        let args = Overrides {
+            config: Some(bad.path().into()),
+            ..Overrides::default()
+        };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("unknown field `optimiser`"), "{err}");
+    }
+
+    /// The error of a study file's text merged under `args`.
+    fn file_error(text: &str, args: Overrides) -> String {
+        let f = file(text);
+        let args = Overrides {
+            config: Some(f.path().into()),
+            ..args
+        };
+        let e = args.resolve().expect_err("accepted").to_string();
+        assert!(!e.contains('\n'), "{e}");
+        e
+    }
+
+    fn flag_error(args: Overrides) -> String {
+        let e = args.resolve().expect_err("accepted").to_string();
+        assert!(!e.contains('\n'), "{e}");
+        e
+    }
+
+    #[test]
+    fn extreme_numbers_are_refused_with_their_range() {
+        let e = flag_error(Overrides {
+            trial_timeout: Some(1e300),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("invalid trial_timeout 1e300") && e.contains("at most 1e7"),
+            "{e}"
+        );
+        let e = file_error("trial_timeout = 1e300\n", Overrides::default());
+        assert!(e.contains("invalid trial_timeout"), "{e}");
+        let e = flag_error(Overrides {
+            strategy: Some("reinforce".into()),
+            learning_rate: Some(1e308),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("invalid learning_rate") && e.contains("at most 10"),
+            "{e}"
+        );
+        let e = file_error("[reinforce]\nlearning_rate = 1e308\n", Overrides::default());
+        assert!(e.contains("invalid learning_rate"), "{e}");
+        let e = flag_error(Overrides {
+            buckets: Some(usize::MAX),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("invalid buckets 18446744073709551615: must be 1 to 1000000"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            keep: Some(usize::MAX),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid keep"), "{e}");
+        let e = file_error("[layernas]\nbuckets = 4294967296\n", Overrides::default());
+        assert!(e.contains("invalid buckets 4294967296"), "{e}");
+        let e = flag_error(Overrides {
+            workers: Some(1_000_000),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("invalid workers 1000000: must be 0 to 1024"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            retries: Some(u32::MAX),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid retries"), "{e}");
+        let e = flag_error(Overrides {
+            sim_time_scale: Some(1e300),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid sim_time_scale"), "{e}");
+        let e = file_error("max_cost = -1.0\n", Overrides::default());
+        assert!(e.contains("invalid max_cost -1: must be 0 or more"), "{e}");
+        let e = flag_error(Overrides {
+            min_cost: Some(f64::NAN),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid min_cost NaN"), "{e}");
+        let e = flag_error(Overrides {
+            population: Some(4),
+            sample_size: Some(5),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("invalid sample_size 5: must be 1 to the population (4)"),
+            "{e}"
+        );
+        let e = file_error("[evolution]\nsample_size = 11\n", Overrides::default());
+        assert!(e.contains("invalid sample_size 11"), "{e}");
+    }
+
+    #[test]
+    fn silently_ignored_inputs_are_refused() {
+        let e = flag_error(Overrides {
+            store: Some(String::new()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid store \"\""), "{e}");
+        let e = flag_error(Overrides {
+            study: Some(" ".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("invalid study"), "{e}");
+        let e = flag_error(Overrides {
+            command: Some("true".into()),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("--command is run by --evaluator command, but the evaluator is table"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            epochs: Some(3),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("--epochs sets the built-in trainer, but the evaluator is table"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            engine: Some("torch".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("--engine sets the built-in trainer"), "{e}");
+        let e = file_error("[train]\nepochs = 5\n", Overrides::default());
+        assert!(
+            e.contains("the [train] table sets the built-in trainer"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            space: Some("mobilenetv2".into()),
+            evaluator: Some("command".into()),
+            epochs: Some(3),
+            ..Overrides::default()
+        });
+        assert!(e.contains("but the evaluator is command"), "{e}");
+        let e = flag_error(Overrides {
+            space: Some("mobilenetv2".into()),
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("train".into()),
+            reward_column: Some("cifar10_test".into()),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("--reward-column names a column of the benchmark table"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            space: Some("mobilenetv2".into()),
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("train".into()),
+            sim_time_scale: Some(0.5),
+            ..Overrides::default()
+        });
+        assert!(e.contains("--sim-time-scale"), "{e}");
+        // The knobs of the evaluator that runs are fine.
+        Overrides {
+            space: Some("mobilenetv2".into()),
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("train".into()),
+            epochs: Some(3),
+            engine: Some("torch".into()),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        Overrides {
+            evaluator: Some("command".into()),
+            command: Some("true".into()),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+    }
+
+    #[test]
+    fn fashion_mnist_is_no_table_dataset() {
+        let e = flag_error(Overrides {
+            dataset: Some("fashion-mnist".into()),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("dataset fashion-mnist has no NAS-Bench-201 table"),
+            "{e}"
+        );
+        let e = flag_error(Overrides {
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("command".into()),
+            command: Some("true".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("has no NAS-Bench-201 table"), "{e}");
+        let study = Overrides {
+            space: Some("mobilenetv2".into()),
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("command".into()),
+            command: Some("true".into()),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(study.dataset.name(), "fashion-mnist");
+    }
+
+    #[test]
+    fn allow_changed_config_is_a_study_file_key_never_stored() {
+        let f = file("allow_changed_config = true\n");
+        let study = Overrides {
+            config: Some(f.path().into()),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(study.allow_changed_config);
+        let plain = Overrides::default().resolve().unwrap();
+        assert_eq!(study.config_hash(), plain.config_hash());
+        assert_eq!(study.spec().config, plain.spec().config);
+        assert!(!study.spec().config.contains("allow_changed_config"));
+    }
+
+    #[test]
+    fn every_stored_study_rebuilds() {
+        // What `to_file` stores must pass validation again (workers rebuild studies from it).
+        for args in [
+            Overrides::default(),
+            Overrides {
+                space: Some("mobilenetv2".into()),
+                dataset: Some("fashion-mnist".into()),
+                evaluator: Some("train".into()),
+                epochs: Some(1),
+                ..Overrides::default()
+            },
+            Overrides {
+                space: Some("mobilenetv2".into()),
+                evaluator: Some("command".into()),
+                command: Some("true".into()),
+                max_cost: Some(100.0),
+                ..Overrides::default()
+            },
+            Overrides {
+                strategy: Some("evolution".into()),
+                sim_time_scale: Some(0.001),
+                reward_column: Some("e12_cifar10_valid".into()),
+                ..Overrides::default()
+            },
+        ] {
+            let study = args.resolve().unwrap();
+            let rebuilt = Overrides::default().merge(study.file.clone()).unwrap();
+            assert_eq!(rebuilt.config_hash(), study.config_hash());
+        }
+    }
+
+    /// The parts of a study file, with extreme values.
+    fn study_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let number = prop_oneof![
+            Just("0".to_string()),
+            Just("-1".to_string()),
+            Just("1e300".to_string()),
+            Just("-1e300".to_string()),
+            Just("nan".to_string()),
+            Just("inf".to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("4294967296".to_string()),
+            Just("0.5".to_string()),
+            (0i64..400).prop_map(|v| v.to_string()),
+            Just("\"text\"".to_string()),
+            Just("true".to_string()),
+        ];
+        let key = prop::sample::select(vec![
+            "min_cost",
+            "max_cost",
+            "seed",
+            "max_trials",
+            "workers",
+            "retries",
+            "trial_timeout",
+            "sim_time_scale",
+            "allow_changed_config",
+            "store",
+            "study",
+            "dataset",
+            "space",
+            "strategy",
+            "evaluator",
+            "command",
+            "layernas.buckets",
+            "layernas.keep",
+            "layernas.children_per_layer",
+            "evolution.population",
+            "evolution.sample_size",
+            "evolution.mutated_layers",
+            "reinforce.learning_rate",
+            "reinforce.baseline_momentum",
+            "train.epochs",
+            "train.threads",
+            "train.width",
+            "train.depth",
+        ]);
+        prop::collection::vec((key, number), 0..8).prop_map(|pairs| {
+            let mut top = String::new();
+            let mut tables: std::collections::BTreeMap<&str, String> = Default::default();
+            for (key, value) in pairs {
+                match key.split_once('.') {
+                    Some((table, k)) => tables
+                        .entry(table)
+                        .or_default()
+                        .push_str(&format!("{k} = {value}\n")),
+                    None => top.push_str(&format!("{key} = {value}\n")),
+                }
+            }
+            for (table, body) in tables {
+                top.push_str(&format!("[{table}]\n{body}"));
+            }
+            top
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text: a study or a one-line error, never a panic.
+        #[test]
+        fn the_study_file_parser_never_panics(text in "\\PC{0,300}") {
+            let path = Path::new("s.toml");
+            if let Ok(file) = StudyFile::parse(&text, path) {
+                if let Err(e) = Overrides::default().merge(file) {
+                    proptest::prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                }
+            }
+        }
+
+        /// Known keys with extreme values: a valid study (whose stored file rebuilds it) or a
+        /// one-line error.
+        #[test]
+        fn extreme_study_files_are_refused_or_valid(text in study_text()) {
+            match StudyFile::parse(&text, Path::new("s.toml")) {
+                Err(e) => proptest::prop_assert!(!e.to_string().contains('\n'), "{}", e),
+                Ok(file) => match Overrides::default().merge(file) {
+                    Err(e) => proptest::prop_assert!(!e.to_string().contains('\n'), "{}", e),
+                    Ok(study) => {
+                        let rebuilt = Overrides::default().merge(study.file.clone());
+                        proptest::prop_assert!(rebuilt.is_ok(), "{text}: {:?}", rebuilt.err());
+                        proptest::prop_assert!(
+                            study.trial_timeout.is_none_or(|t| std::time::Duration::try_from_secs_f64(t).is_ok())
+                        );
+                    }
+                },
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let f = file("dataset = \"cifar10\"\nbukets = 3\n");
+        let args = Overrides {
+            config: Some(f.path().into()),
+            ..Overrides::default()
+        };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("bukets"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
