@@ -17,8 +17,10 @@
 
 mod grid;
 mod markdown;
+pub mod metrics;
 mod oracle;
 mod plot;
+pub mod stats;
 
 pub use grid::{run_bench, AblationRow, AssumptionRow, BenchConfig, BenchResults, RunRecord};
 pub use markdown::{accuracy_markdown, summary, test_accuracy, write_report, AccuracyRow, Figure};
