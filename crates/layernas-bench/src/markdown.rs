@@ -495,7 +495,9 @@ pub fn summary(r: &BenchResults) -> String {
     md.push('\n');
     let _ = writeln!(md, "Every strategy gets the same budget of {} trials; LayerNAS (H=100, K=1) stops by itself when its last layer is done. A strategy's answer is its best model by validation; the table is the mean over the benchmark's training seeds, so LayerNAS with full expansion is deterministic and its std is 0.\n", c.budget);
     let has_layernas = c.strategies.iter().any(|s| s == "layernas");
-    if has_layernas {
+    // Significance needs LayerNAS and at least one baseline.
+    let compare = has_layernas && c.strategies.len() > 1;
+    if compare {
         md.push_str(&significance_markdown(
             &c.datasets,
             &significance(r, Metric::TestAccuracy, "flops"),
@@ -538,11 +540,13 @@ pub fn summary(r: &BenchResults) -> String {
             let _ = writeln!(md, "{line}");
         }
         let _ = writeln!(md);
-        md.push_str(&significance_markdown(
-            &c.datasets,
-            &significance(r, Metric::TestAccuracyAtLayerNasTrials, "flops"),
-        ));
-        let _ = writeln!(md);
+        if compare {
+            md.push_str(&significance_markdown(
+                &c.datasets,
+                &significance(r, Metric::TestAccuracyAtLayerNasTrials, "flops"),
+            ));
+            let _ = writeln!(md);
+        }
     }
     for &ds in &c.datasets {
         let _ = writeln!(
@@ -578,7 +582,7 @@ pub fn summary(r: &BenchResults) -> String {
         let _ = writeln!(md, "{line} {missing} |");
     }
     let _ = writeln!(md);
-    if has_layernas {
+    if compare {
         md.push_str(&significance_markdown(
             &c.datasets,
             &significance(r, Metric::FrontRegret, "flops"),
@@ -1032,7 +1036,7 @@ fn fronts_section(r: &BenchResults) -> String {
         }
         let _ = writeln!(md);
     }
-    if c.strategies.iter().any(|s| s == "layernas") {
+    if c.strategies.iter().any(|s| s == "layernas") && c.strategies.len() > 1 {
         md.push_str(&significance_note(r));
     }
     md

@@ -150,3 +150,41 @@ fn section_one_is_typed_data_that_the_report_renders() {
     let table = accuracy_markdown(&config.datasets, &rows);
     assert!(summary(&results).contains(&table));
 }
+
+#[test]
+fn significance_is_left_out_without_a_baseline_and_typed_with_one() {
+    use layernas_bench::{significance, Metric};
+    let config = BenchConfig {
+        seeds: 3,
+        budget: 60,
+        datasets: vec![Dataset::Cifar10],
+        strategies: vec!["layernas".into()],
+        front_costs: vec!["flops".into()],
+        ablation_buckets: vec![10],
+        ablation_keep: vec![1],
+        ..BenchConfig::default()
+    };
+    let alone = run_bench(&config).unwrap();
+    assert!(!summary(&alone).contains("LayerNAS vs"));
+    assert!(significance(&alone, Metric::TestAccuracy, "flops").is_empty());
+
+    let config = BenchConfig {
+        strategies: vec!["layernas".into(), "random".into(), "nsga2".into()],
+        ..config
+    };
+    let results = run_bench(&config).unwrap();
+    let rows = significance(&results, Metric::Hypervolume, "flops");
+    assert_eq!(rows.len(), 2, "one per baseline");
+    for row in &rows {
+        assert_eq!(row.runs, (3, 3));
+        assert!(row.p_holm >= row.p && row.p_holm <= 1.0);
+        assert!((0.0..=1.0).contains(&row.effect));
+    }
+    // Holm over two: the smaller p doubled (capped at 1); the larger at least that.
+    let (a, b) = (&rows[0], &rows[1]);
+    let (lo, hi) = if a.p <= b.p { (a, b) } else { (b, a) };
+    assert!((lo.p_holm - (2.0 * lo.p).min(1.0)).abs() < 1e-15);
+    assert!(hi.p_holm >= lo.p_holm);
+    // The report prints them beside the section-5 table.
+    assert!(summary(&results).contains("| LayerNAS vs |"));
+}
