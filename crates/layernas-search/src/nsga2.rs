@@ -116,13 +116,21 @@ impl Nsga2 {
         cost: Arc<dyn CostModel>,
     ) -> Self {
         let layers = space.layers().len().max(1);
+        let default = Nsga2Config::default();
+        // NaN would make every coin flip panic: it falls back to the default.
         let mutation_prob = nsga
             .mutation_prob
+            .filter(|p| !p.is_nan())
             .unwrap_or(1.0 / layers as f64)
             .clamp(f64::MIN_POSITIVE, 1.0);
+        let crossover_prob = if nsga.crossover_prob.is_nan() {
+            default.crossover_prob
+        } else {
+            nsga.crossover_prob.clamp(0.0, 1.0)
+        };
         let nsga = Nsga2Config {
             population: nsga.population.clamp(2, MAX_NSGA2_POPULATION),
-            crossover_prob: nsga.crossover_prob.clamp(0.0, 1.0),
+            crossover_prob,
             mutation_prob: Some(mutation_prob),
         };
         Nsga2 {
@@ -381,6 +389,41 @@ mod tests {
         assert!(crowding_distance(&pts, &[0, 1])
             .iter()
             .all(|d| d.is_infinite()));
+    }
+
+    #[test]
+    fn unchecked_knobs_are_clamped_not_panicked_on() {
+        use layernas_core::{Executor, MemoryStore};
+        use layernas_spaces::Nb201Space;
+        use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
+        let table = Nb201Table::embedded().unwrap();
+        let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
+        let cost: Arc<dyn CostModel> =
+            Arc::new(TableCost::new(&table, "flops", Dataset::Cifar10).unwrap());
+        let eval = Arc::new(TableEvaluator::for_dataset(&table, Dataset::Cifar10).unwrap());
+        for nsga in [
+            Nsga2Config {
+                population: 0,
+                crossover_prob: f64::NAN,
+                mutation_prob: Some(f64::NAN),
+            },
+            Nsga2Config {
+                population: 3,
+                crossover_prob: 7.0,
+                mutation_prob: Some(-1.0),
+            },
+        ] {
+            let config = BaselineConfig {
+                max_trials: 30,
+                ..BaselineConfig::default()
+            };
+            let mut s = Nsga2::new(config, nsga, space.clone(), cost.clone());
+            let mut store = MemoryStore::new();
+            let summary = Executor::new(&*space, &*cost, eval.clone())
+                .run(&mut s, &mut store)
+                .unwrap();
+            assert_eq!(summary.trials, 30);
+        }
     }
 
     #[test]
