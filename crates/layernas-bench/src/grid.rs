@@ -1,3 +1,4 @@
+use crate::metrics::{hypervolume_curve, run_front, FrontScore, TrueFront};
 use crate::{BenchError, Oracle};
 use layernas_core::{
     CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
@@ -10,7 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What to run. Defaults: all four strategies, all three datasets, 5 seeds, 300 trials.
+/// What to run. Defaults: LayerNAS and the four seeded baselines, all three datasets, 30 seeds,
+/// 300 trials; whole fronts scored on FLOPs, params and three latency devices.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     /// Seeds per (strategy, dataset).
@@ -19,8 +21,10 @@ pub struct BenchConfig {
     pub budget: u64,
     /// Datasets.
     pub datasets: Vec<Dataset>,
-    /// Strategies compared in sections 1 and 2.
+    /// Strategies compared in sections 1, 2 and 5.
     pub strategies: Vec<String>,
+    /// Costs of section 5 (whole fronts against the true front).
+    pub front_costs: Vec<String>,
     /// Cost caps of section 2 (spread evenly over the FLOPs range).
     pub caps: usize,
     /// Costs of the assumption check (section 3).
@@ -36,12 +40,21 @@ pub struct BenchConfig {
 impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
-            seeds: 5,
+            seeds: 30,
             budget: 300,
             datasets: Dataset::ALL.to_vec(),
-            strategies: ["layernas", "random", "evolution", "reinforce"]
+            strategies: ["layernas", "random", "evolution", "reinforce", "nsga2"]
                 .map(String::from)
                 .to_vec(),
+            front_costs: [
+                "flops",
+                "params",
+                "latency:pixel3",
+                "latency:raspi4",
+                "latency:1080ti_1",
+            ]
+            .map(String::from)
+            .to_vec(),
             caps: 10,
             assumption_costs: ["flops", "params", "latency:pixel3"]
                 .map(String::from)
@@ -110,6 +123,82 @@ pub struct AblationRow {
     pub missing_caps: usize,
 }
 
+/// One run of section 5: a search's front scored against the true front of one cost.
+#[derive(Debug, Clone)]
+pub struct FrontRecord {
+    /// Strategy name.
+    pub strategy: String,
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Cost name (`flops`, `params`, `latency:<device>`).
+    pub cost: String,
+    /// Seed.
+    pub seed: u64,
+    /// Trials used.
+    pub trials: usize,
+    /// LayerNAS's H (both LayerNAS rows); `None` for the baselines.
+    pub buckets: Option<usize>,
+    /// The final front's score.
+    pub score: FrontScore,
+    /// Normalised hypervolume of the front after each trial.
+    pub hypervolume_curve: Vec<f64>,
+}
+
+/// The true front of one (dataset, cost) of section 5.
+#[derive(Debug, Clone)]
+pub struct TrueFrontRecord {
+    /// Dataset.
+    pub dataset: Dataset,
+    /// Cost name.
+    pub cost: String,
+    /// The front, its ideal and nadir points and its own hypervolume.
+    pub front: TrueFront,
+}
+
+/// Strategies whose proposals do not depend on the cost model when there is no cost window
+/// (they use costs only for the window and the answer's tie-break): their section-1 run on
+/// FLOPs is the same search under any cost, so section 5 scores it under every cost instead
+/// of repeating it. A unit test checks this for each.
+pub(crate) const COST_BLIND: [&str; 3] = ["random", "evolution", "reinforce"];
+
+/// Section 5's second LayerNAS row: K = 1 and the largest H (at most the default 100) whose
+/// trial bound ([`Strategy::trial_bound`], known before the search) fits the budget, so the
+/// search is never cut by the budget. Its [`FrontRecord::buckets`] says which H.
+pub const LAYERNAS_BUDGET: &str = "layernas-budget";
+
+/// The largest H of [`LAYERNAS_BUDGET`] for `cost`: the bound grows with H.
+fn fit_buckets(
+    space: &Arc<dyn SearchSpace>,
+    cost: &Arc<dyn CostModel>,
+    budget: u64,
+) -> Result<usize, BenchError> {
+    let bound = |h: usize| -> Result<u64, BenchError> {
+        let layernas = LayerNas::new(
+            LayerNasConfig {
+                buckets: h,
+                ..LayerNasConfig::default()
+            },
+            space.clone(),
+            cost.clone(),
+        )?;
+        Ok(layernas.trial_bound().unwrap_or(u64::MAX))
+    };
+    let (mut lo, mut hi) = (1, LayerNasConfig::default().buckets);
+    if bound(hi)? <= budget {
+        return Ok(hi);
+    }
+    // bound(lo) may exceed the budget too: H = 1 is the floor.
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if bound(mid)? <= budget {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
 /// Everything the report is made of.
 pub struct BenchResults {
     /// The settings.
@@ -122,6 +211,10 @@ pub struct BenchResults {
     pub assumption: Vec<AssumptionRow>,
     /// Section 4.
     pub ablation: Vec<AblationRow>,
+    /// Section 5: every run's front under every cost of `front_costs`.
+    pub fronts: Vec<FrontRecord>,
+    /// Section 5: the true fronts.
+    pub true_fronts: Vec<TrueFrontRecord>,
     /// Per dataset: the oracle (valid/test by code) and FLOPs by code.
     pub oracles: HashMap<Dataset, (Oracle, Vec<f64>)>,
     /// Wall-clock seconds of the whole bench.
@@ -201,9 +294,9 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             "seeds, budget and caps must be at least 1".into(),
         ));
     }
-    if config.datasets.is_empty() || config.strategies.is_empty() {
+    if config.datasets.is_empty() || config.strategies.is_empty() || config.front_costs.is_empty() {
         return Err(BenchError::Invalid(
-            "at least one dataset and one strategy are needed".into(),
+            "at least one dataset, one strategy and one front cost are needed".into(),
         ));
     }
     let threads = config
@@ -263,17 +356,9 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             .par_iter()
             .map(|(name, ds, seed)| {
                 let setup = &setups[ds];
-                let strategy_config = StrategyConfig {
-                    layernas: LayerNasConfig {
-                        seed: *seed,
-                        ..LayerNasConfig::default()
-                    },
-                    max_trials: Some(config.budget),
-                    ..StrategyConfig::default()
-                };
                 let mut strategy = build_strategy(
                     name,
-                    &strategy_config,
+                    &strategy_config(*seed, config.budget),
                     setup.space.clone(),
                     setup.flops.clone(),
                 )?;
@@ -407,6 +492,102 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             .collect::<Result<Vec<_>, BenchError>>()
     })?;
 
+    // Section 5: every run's front under every cost, against the true front.
+    let mut true_fronts = Vec::new();
+    // Per (dataset, cost): the cost model and the costs by code.
+    type CostSetup = (Arc<dyn CostModel>, Vec<f64>);
+    let mut front_setups: HashMap<(Dataset, String), CostSetup> = HashMap::new();
+    for &ds in &config.datasets {
+        for cost_name in &config.front_costs {
+            let cost: Arc<dyn CostModel> = Arc::new(TableCost::new(&bench, cost_name, ds)?);
+            let costs = Oracle::costs(&bench, cost_name, ds)?;
+            true_fronts.push(TrueFrontRecord {
+                dataset: ds,
+                cost: cost_name.clone(),
+                front: TrueFront::new(&costs, &setups[&ds].oracle.test),
+            });
+            front_setups.insert((ds, cost_name.clone()), (cost, costs));
+        }
+    }
+    let by_run: HashMap<(&str, Dataset, u64), &RunRecord> = runs
+        .iter()
+        .map(|r| ((r.strategy.as_str(), r.dataset, r.seed), r))
+        .collect();
+    // LayerNAS's default H = 100 may need more trials than the budget under a cost with many
+    // distinct values (it is then cut mid-search); section 5 also runs it with the largest H
+    // whose stated trial bound fits the budget.
+    let mut names: Vec<String> = config.strategies.clone();
+    if config.strategies.iter().any(|s| s == "layernas") {
+        names.push(LAYERNAS_BUDGET.to_string());
+    }
+    let mut fitted = HashMap::new();
+    for t in &true_fronts {
+        let (cost, _) = &front_setups[&(t.dataset, t.cost.clone())];
+        fitted.insert(
+            (t.dataset, t.cost.clone()),
+            fit_buckets(&setups[&t.dataset].space, cost, config.budget)?,
+        );
+    }
+    let front_tasks: Vec<(&String, Dataset, &TrueFrontRecord, u64)> = names
+        .iter()
+        .flat_map(|s| {
+            true_fronts.iter().flat_map(move |t| {
+                (0..config.seeds as u64).map(move |seed| (s, t.dataset, t, seed))
+            })
+        })
+        .collect();
+    let fronts: Vec<FrontRecord> = pool.install(|| {
+        front_tasks
+            .par_iter()
+            .map(|&(name, ds, truth, seed)| {
+                let setup = &setups[&ds];
+                let (cost, costs) = &front_setups[&(ds, truth.cost.clone())];
+                let reuse = name != LAYERNAS_BUDGET
+                    && (truth.cost == "flops" || COST_BLIND.contains(&name.as_str()));
+                let mut buckets = (name == "layernas").then_some(LayerNasConfig::default().buckets);
+                let codes = if reuse {
+                    by_run[&(name.as_str(), ds, seed)].evaluated.clone()
+                } else {
+                    let mut strategy_config = strategy_config(seed, config.budget);
+                    let mut strategy_name = name.as_str();
+                    if name == LAYERNAS_BUDGET {
+                        let h = fitted[&(ds, truth.cost.clone())];
+                        strategy_config.layernas.buckets = h;
+                        strategy_name = "layernas";
+                        buckets = Some(h);
+                    }
+                    let mut strategy = build_strategy(
+                        strategy_name,
+                        &strategy_config,
+                        setup.space.clone(),
+                        cost.clone(),
+                    )?;
+                    search(setup, &**cost, strategy.as_mut(), Some(config.budget))?.0
+                };
+                let o = &setup.oracle;
+                let score = truth
+                    .front
+                    .score(&run_front(&codes, costs, &o.valid, &o.test));
+                Ok(FrontRecord {
+                    strategy: name.clone(),
+                    dataset: ds,
+                    cost: truth.cost.clone(),
+                    seed,
+                    trials: codes.len(),
+                    buckets,
+                    score,
+                    hypervolume_curve: hypervolume_curve(
+                        &truth.front,
+                        &codes,
+                        costs,
+                        &o.valid,
+                        &o.test,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, BenchError>>()
+    })?;
+
     let caps = setups.iter().map(|(d, s)| (*d, s.caps.clone())).collect();
     let oracles = setups
         .into_iter()
@@ -418,10 +599,25 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
         caps,
         assumption,
         ablation,
+        fronts,
+        true_fronts,
         oracles,
         seconds: started.elapsed().as_secs_f64(),
         threads,
     })
+}
+
+/// The settings of one bench search: the defaults with `seed`, front mode (no cost window) and
+/// the trial budget.
+fn strategy_config(seed: u64, budget: u64) -> StrategyConfig {
+    StrategyConfig {
+        layernas: LayerNasConfig {
+            seed,
+            ..LayerNasConfig::default()
+        },
+        max_trials: Some(budget),
+        ..StrategyConfig::default()
+    }
 }
 
 pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -440,4 +636,43 @@ pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
 
 pub(crate) fn front_regret(run: &RunRecord) -> (f64, usize) {
     mean_regret(&run.cap_regret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Section 5 reuses the FLOPs runs of these strategies under every cost: their trials
+    /// must not depend on the cost model.
+    #[test]
+    fn cost_blind_strategies_propose_the_same_models_under_every_cost() {
+        let bench = Nb201Table::embedded().unwrap();
+        let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
+        let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar100).unwrap());
+        let trials = |name: &str, cost: &str| {
+            let cost: Arc<dyn CostModel> =
+                Arc::new(TableCost::new(&bench, cost, Dataset::Cifar100).unwrap());
+            let mut strategy =
+                build_strategy(name, &strategy_config(3, 80), space.clone(), cost.clone()).unwrap();
+            let mut store = MemoryStore::new();
+            Executor::new(&*space, &*cost, eval.clone())
+                .run(strategy.as_mut(), &mut store)
+                .unwrap();
+            store
+                .trials()
+                .unwrap()
+                .into_iter()
+                .map(|t| t.arch)
+                .collect::<Vec<_>>()
+        };
+        for name in COST_BLIND {
+            let flops = trials(name, "flops");
+            assert_eq!(flops.len(), 80, "{name}");
+            for cost in ["params", "latency:pixel3", "latency:1080ti_1"] {
+                assert_eq!(flops, trials(name, cost), "{name} under {cost}");
+            }
+        }
+        // And the test can tell: NSGA-II, which optimises cost, differs.
+        assert_ne!(trials("nsga2", "flops"), trials("nsga2", "latency:pixel3"));
+    }
 }

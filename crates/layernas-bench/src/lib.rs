@@ -6,7 +6,12 @@
 //!    the table's optimum as the last row;
 //! 2. front regret over 10 FLOPs caps;
 //! 3. the optimal-substructure check: does LayerNAS keep each final bucket's true optimum?
-//! 4. an ablation of H and K: trials used against front regret.
+//! 4. an ablation of H and K: trials used against front regret;
+//! 5. whole fronts against the table's true front (normalised hypervolume, IGD, IGD+, and
+//!    hypervolume against trials) for FLOPs, params and latency on three devices.
+//!
+//! Beside each comparison table, a two-sided Mann-Whitney U test of LayerNAS against each
+//! baseline over the seeds, Holm-corrected across the baselines ([`significance`]).
 //!
 //! ```no_run
 //! use layernas_bench::{run_bench, write_report, BenchConfig};
@@ -17,11 +22,19 @@
 
 mod grid;
 mod markdown;
+pub mod metrics;
 mod oracle;
 mod plot;
+pub mod stats;
 
-pub use grid::{run_bench, AblationRow, AssumptionRow, BenchConfig, BenchResults, RunRecord};
-pub use markdown::{accuracy_markdown, summary, test_accuracy, write_report, AccuracyRow, Figure};
+pub use grid::{
+    run_bench, AblationRow, AssumptionRow, BenchConfig, BenchResults, FrontRecord, RunRecord,
+    TrueFrontRecord, LAYERNAS_BUDGET,
+};
+pub use markdown::{
+    accuracy_markdown, significance, significance_for, significance_markdown, summary,
+    test_accuracy, write_report, AccuracyRow, Comparison, Figure, Metric, ALPHA,
+};
 pub use oracle::Oracle;
 
 /// Why the bench could not run or write its report.

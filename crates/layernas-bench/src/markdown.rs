@@ -1,5 +1,7 @@
-use crate::grid::{front_regret, mean_std};
+use crate::grid::{front_regret, mean_std, LAYERNAS_BUDGET};
+use crate::metrics::REFERENCE;
 use crate::plot::{Chart, Series};
+use crate::stats::{holm, mann_whitney_u};
 use crate::{BenchError, BenchResults};
 use layernas_core::SearchSpace as _;
 use layernas_spaces::Nb201Space;
@@ -244,6 +246,7 @@ fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
             series.push(Series {
                 name: name.clone(),
                 points,
+                reference: false,
             });
         }
         let optimum = r.oracles[&ds].0.best_test();
@@ -292,17 +295,13 @@ fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
             series.push(Series {
                 name: format!("{name} (seed 0)"),
                 points,
-            });
-        }
-        while series.len() < 4 {
-            series.push(Series {
-                name: String::new(),
-                points: Vec::new(),
+                reference: false,
             });
         }
         series.push(Series {
             name: "table optimum (exhaustive)".into(),
             points: staircase(&all),
+            reference: true,
         });
         let background: Vec<(f64, f64)> = all.iter().map(|&c| (flops[c], oracle.test[c])).collect();
         let lo = series
@@ -332,7 +331,9 @@ pub fn write_report(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
         reason: e.to_string(),
     })?;
     write_csvs(r, dir)?;
+    write_front_csvs(r, dir)?;
     write_charts(r, dir)?;
+    write_front_charts(r, dir)?;
     write_file(&dir.join("report.md"), &summary(r))
 }
 
@@ -493,7 +494,19 @@ pub fn summary(r: &BenchResults) -> String {
     md.push_str(&accuracy_markdown(&c.datasets, &test_accuracy(r)));
     md.push('\n');
     let _ = writeln!(md, "Every strategy gets the same budget of {} trials; LayerNAS (H=100, K=1) stops by itself when its last layer is done. A strategy's answer is its best model by validation; the table is the mean over the benchmark's training seeds, so LayerNAS with full expansion is deterministic and its std is 0.\n", c.budget);
-    if c.strategies.iter().any(|s| s == "layernas") {
+    let has_layernas = c.strategies.iter().any(|s| s == "layernas");
+    // Significance needs LayerNAS and at least one baseline.
+    let compare = has_layernas && c.strategies.len() > 1;
+    if compare {
+        md.push_str(&significance_markdown(
+            &c.datasets,
+            &significance(r, Metric::TestAccuracy, "flops"),
+        ));
+        md.push('\n');
+        md.push_str(&significance_note(r));
+        md.push('\n');
+    }
+    if has_layernas {
         let _ = writeln!(md, "At exactly LayerNAS's own trial count (the best-by-validation model each strategy had evaluated by then; mean ± std, trial count in brackets):\n");
         let mut header = String::from("| method |");
         let mut rule = String::from("|---|");
@@ -527,6 +540,13 @@ pub fn summary(r: &BenchResults) -> String {
             let _ = writeln!(md, "{line}");
         }
         let _ = writeln!(md);
+        if compare {
+            md.push_str(&significance_markdown(
+                &c.datasets,
+                &significance(r, Metric::TestAccuracyAtLayerNasTrials, "flops"),
+            ));
+            let _ = writeln!(md);
+        }
     }
     for &ds in &c.datasets {
         let _ = writeln!(
@@ -537,7 +557,7 @@ pub fn summary(r: &BenchResults) -> String {
     }
 
     let _ = writeln!(md, "\n## 2. Front regret over {} FLOPs caps\n", c.caps);
-    let _ = writeln!(md, "Regret at a cap = test accuracy of the best-by-validation model of the whole table under the cap − test accuracy of the best-by-validation model the strategy evaluated under it. Each strategy ran once per seed **without a cap** ({} trials) and that one run answers every cap: for LayerNAS this is its front search; the baselines, which have no notion of a front, are run the same way so that all methods spend equal trials for all caps. Mean over caps and seeds; caps where a run evaluated nothing under the cap are counted apart.\n", c.budget);
+    let _ = writeln!(md, "Regret at a cap = test accuracy of the best-by-validation model of the whole table under the cap − test accuracy of the best-by-validation model the strategy evaluated under it. Each strategy ran once per seed **without a cap** ({} trials) and that one run answers every cap: for LayerNAS this is its front search; the baselines, which have no notion of a front, are run the same way so that all methods spend equal trials for all caps. A run's front regret is its mean over the caps; the table gives its mean ± std over seeds; caps where a run evaluated nothing under the cap are left out of its mean and counted apart.\n", c.budget);
     let mut header = String::from("| method |");
     let mut rule = String::from("|---|");
     for &ds in &c.datasets {
@@ -549,23 +569,26 @@ pub fn summary(r: &BenchResults) -> String {
         let mut line = format!("| {name} |");
         let mut missing = 0;
         for &ds in &c.datasets {
-            let regrets: Vec<f64> = r
-                .runs
-                .iter()
-                .filter(|x| &x.strategy == name && x.dataset == ds)
-                .flat_map(|x| x.cap_regret.iter().flatten().copied())
-                .collect();
+            let regrets = values(r, Metric::FrontRegret, "flops", name, ds);
             missing += r
                 .runs
                 .iter()
                 .filter(|x| &x.strategy == name && x.dataset == ds)
                 .map(|x| front_regret(x).1)
                 .sum::<usize>();
-            let _ = write!(line, " {:.3} |", mean_std(&regrets).0);
+            let (m, sd) = mean_std(&regrets);
+            let _ = write!(line, " {m:.3}±{sd:.3} |");
         }
         let _ = writeln!(md, "{line} {missing} |");
     }
     let _ = writeln!(md);
+    if compare {
+        md.push_str(&significance_markdown(
+            &c.datasets,
+            &significance(r, Metric::FrontRegret, "flops"),
+        ));
+        let _ = writeln!(md);
+    }
     for &ds in &c.datasets {
         let caps: Vec<String> = r.caps[&ds]
             .iter()
@@ -641,6 +664,8 @@ pub fn summary(r: &BenchResults) -> String {
         let _ = writeln!(md, "{line}");
     }
 
+    md.push_str(&fronts_section(r));
+
     let _ = writeln!(md, "\n## Speed\n\nTrials per second of each strategy on the table (the controller's own speed: a table lookup is the whole evaluation), summed over its runs of section 1; runs execute in parallel on {} threads.\n", r.threads);
     let _ = writeln!(
         md,
@@ -657,6 +682,622 @@ pub fn summary(r: &BenchResults) -> String {
             trials as f64 / secs.max(1e-9)
         );
     }
-    let _ = writeln!(md, "\nCSV files: `runs.csv`, `curves.csv`, `front_regret.csv`, `assumption.csv`, `ablation.csv`. Charts: PNG and SVG.");
+    let _ = writeln!(md, "\nCSV files: `runs.csv`, `curves.csv`, `front_regret.csv`, `assumption.csv`, `ablation.csv`, `fronts.csv`, `true_fronts.csv`, `hypervolume_curves.csv`, `significance.csv`. Charts: PNG and SVG.");
     md
+}
+
+/// What a significance test compares: one value per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Section 1: test accuracy of the run's answer (higher is better).
+    TestAccuracy,
+    /// Section 1: test accuracy of the best-by-validation model evaluated by LayerNAS's trial
+    /// count (higher is better).
+    TestAccuracyAtLayerNasTrials,
+    /// Section 2: the run's front regret, its mean over the caps (lower is better).
+    FrontRegret,
+    /// Section 5: normalised hypervolume (higher is better).
+    Hypervolume,
+    /// Section 5: IGD (lower is better).
+    Igd,
+    /// Section 5: IGD+ (lower is better).
+    IgdPlus,
+}
+
+impl Metric {
+    /// Whether a larger value is better.
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            Metric::TestAccuracy | Metric::TestAccuracyAtLayerNasTrials | Metric::Hypervolume
+        )
+    }
+
+    /// Name as the report and `significance.csv` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::TestAccuracy => "test accuracy",
+            Metric::TestAccuracyAtLayerNasTrials => "test accuracy at LayerNAS's trials",
+            Metric::FrontRegret => "front regret",
+            Metric::Hypervolume => "HV",
+            Metric::Igd => "IGD",
+            Metric::IgdPlus => "IGD+",
+        }
+    }
+}
+
+/// The family-wise significance level of the verdicts.
+pub const ALPHA: f64 = 0.05;
+
+/// LayerNAS against one baseline on one metric, cost and dataset, over the seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The LayerNAS row compared: `layernas`, or in section 5 also
+    /// [`LAYERNAS_BUDGET`](crate::LAYERNAS_BUDGET).
+    pub reference: String,
+    /// The metric.
+    pub metric: Metric,
+    /// The cost (`flops` for sections 1 and 2).
+    pub cost: String,
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The baseline's name.
+    pub baseline: String,
+    /// LayerNAS's mean ± std over its runs.
+    pub layernas: Figure,
+    /// The baseline's mean ± std over its runs.
+    pub other: Figure,
+    /// Runs of LayerNAS and of the baseline.
+    pub runs: (usize, usize),
+    /// Mann-Whitney U of LayerNAS's values against the baseline's, with the metric oriented
+    /// so that larger is better.
+    pub u: f64,
+    /// U / (n1 n2): the probability that a LayerNAS run beats a baseline run, ties counting
+    /// one half.
+    pub effect: f64,
+    /// Two-sided p-value.
+    pub p: f64,
+    /// `p` after Holm's correction across the baselines of the same metric, cost and dataset.
+    pub p_holm: f64,
+}
+
+impl Comparison {
+    /// `better` or `worse` (LayerNAS against the baseline) when the Holm-corrected p-value is
+    /// below [`ALPHA`], `n.s.` otherwise.
+    pub fn verdict(&self) -> &'static str {
+        if self.p_holm >= ALPHA {
+            "n.s."
+        } else if self.effect > 0.5 {
+            "better"
+        } else {
+            "worse"
+        }
+    }
+}
+
+/// One value per run of `strategy` on `dataset` for `metric` (under `cost` for section 5),
+/// in seed order.
+fn values(r: &BenchResults, metric: Metric, cost: &str, strategy: &str, ds: Dataset) -> Vec<f64> {
+    let mut out: Vec<(u64, f64)> = match metric {
+        Metric::TestAccuracy | Metric::TestAccuracyAtLayerNasTrials | Metric::FrontRegret => {
+            let layernas_trials = r
+                .runs
+                .iter()
+                .filter(|x| x.strategy == "layernas" && x.dataset == ds)
+                .map(|x| x.trials)
+                .max()
+                .unwrap_or(0);
+            r.runs
+                .iter()
+                .filter(|x| x.strategy == strategy && x.dataset == ds)
+                .filter_map(|x| {
+                    let v = match metric {
+                        Metric::TestAccuracy => x.answer.map(|a| a.2),
+                        Metric::TestAccuracyAtLayerNasTrials => {
+                            let i = layernas_trials.min(x.curve.len()).saturating_sub(1);
+                            x.curve.get(i).copied()
+                        }
+                        _ => Some(front_regret(x).0).filter(|v| v.is_finite()),
+                    };
+                    v.map(|v| (x.seed, v))
+                })
+                .collect()
+        }
+        Metric::Hypervolume | Metric::Igd | Metric::IgdPlus => r
+            .fronts
+            .iter()
+            .filter(|x| x.strategy == strategy && x.dataset == ds && x.cost == cost)
+            .map(|x| {
+                let v = match metric {
+                    Metric::Hypervolume => x.score.hypervolume,
+                    Metric::Igd => x.score.igd,
+                    _ => x.score.igd_plus,
+                };
+                (x.seed, v)
+            })
+            .filter(|x| x.1.is_finite())
+            .collect(),
+    };
+    out.sort_by_key(|x| x.0);
+    out.into_iter().map(|x| x.1).collect()
+}
+
+/// LayerNAS against every other strategy of the bench on `metric` (under `cost` for section
+/// 5; `flops` otherwise), per dataset: a two-sided Mann-Whitney U test over the seeds,
+/// Holm-corrected across the baselines of each dataset. Empty when LayerNAS is not among the
+/// strategies.
+pub fn significance(r: &BenchResults, metric: Metric, cost: &str) -> Vec<Comparison> {
+    significance_for(r, "layernas", metric, cost)
+}
+
+/// As [`significance`], for the LayerNAS row `reference` (`layernas`, or in section 5
+/// [`LAYERNAS_BUDGET`](crate::LAYERNAS_BUDGET)).
+pub fn significance_for(
+    r: &BenchResults,
+    reference: &str,
+    metric: Metric,
+    cost: &str,
+) -> Vec<Comparison> {
+    let c = &r.config;
+    if !c.strategies.iter().any(|s| s == "layernas") {
+        return Vec::new();
+    }
+    let sign = if metric.higher_is_better() { 1.0 } else { -1.0 };
+    let figure = |v: &[f64]| {
+        let (mean, std) = mean_std(v);
+        Figure {
+            mean,
+            std: Some(std),
+        }
+    };
+    let mut rows = Vec::new();
+    for &ds in &c.datasets {
+        let ours = values(r, metric, cost, reference, ds);
+        let oriented: Vec<f64> = ours.iter().map(|v| sign * v).collect();
+        let mut family: Vec<Comparison> = c
+            .strategies
+            .iter()
+            .filter(|s| *s != "layernas")
+            .filter_map(|name| {
+                let theirs = values(r, metric, cost, name, ds);
+                let flipped: Vec<f64> = theirs.iter().map(|v| sign * v).collect();
+                let test = mann_whitney_u(&oriented, &flipped)?;
+                Some(Comparison {
+                    reference: reference.to_string(),
+                    metric,
+                    cost: cost.to_string(),
+                    dataset: ds,
+                    baseline: name.clone(),
+                    layernas: figure(&ours),
+                    other: figure(&theirs),
+                    runs: (ours.len(), theirs.len()),
+                    u: test.u,
+                    effect: test.effect(ours.len(), theirs.len()),
+                    p: test.p,
+                    p_holm: test.p,
+                })
+            })
+            .collect();
+        let adjusted = holm(&family.iter().map(|x| x.p).collect::<Vec<_>>());
+        for (row, p) in family.iter_mut().zip(adjusted) {
+            row.p_holm = p;
+        }
+        rows.extend(family);
+    }
+    rows
+}
+
+fn p_value(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// Renders comparisons as a markdown table: one row per baseline (and metric, when there are
+/// several), one column per dataset; each cell the verdict, the Holm-corrected p-value and A.
+pub fn significance_markdown(datasets: &[Dataset], rows: &[Comparison]) -> String {
+    let mut md = String::new();
+    let mut keys: Vec<(Metric, &str)> = Vec::new();
+    for row in rows {
+        if !keys.contains(&(row.metric, row.baseline.as_str())) {
+            keys.push((row.metric, row.baseline.as_str()));
+        }
+    }
+    let several = keys.iter().any(|k| k.0 != keys[0].0);
+    let reference = match rows.first().map(|x| x.reference.as_str()) {
+        Some(LAYERNAS_BUDGET) => "LayerNAS (H fitted to the budget)",
+        _ => "LayerNAS",
+    };
+    let mut header = format!("| {reference} vs |");
+    let mut rule = String::from("|---|");
+    for &ds in datasets {
+        let _ = write!(header, " {} |", label(ds));
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for (metric, baseline) in keys {
+        let mut line = if several {
+            format!("| {baseline}, {} |", metric.name())
+        } else {
+            format!("| {baseline} |")
+        };
+        for &ds in datasets {
+            let cell = rows
+                .iter()
+                .find(|x| x.metric == metric && x.baseline == baseline && x.dataset == ds)
+                .map_or("-".into(), |x| {
+                    format!(
+                        "{} (p={}, A={:.2})",
+                        x.verdict(),
+                        p_value(x.p_holm),
+                        x.effect
+                    )
+                });
+            let _ = write!(line, " {cell} |");
+        }
+        let _ = writeln!(md, "{line}");
+    }
+    md
+}
+
+/// The paragraph under each significance table.
+fn significance_note(r: &BenchResults) -> String {
+    let baselines = r
+        .config
+        .strategies
+        .iter()
+        .filter(|s| *s != "layernas")
+        .count();
+    format!(
+        "Two-sided Mann-Whitney U test of LayerNAS's {} runs against each baseline's (normal approximation with tie and continuity corrections; the exact distribution when there are no ties and a side has at most 8 runs), Holm-corrected across the {baselines} baselines of each column; *better*/*worse* at a family-wise α = {ALPHA}, *n.s.* otherwise. A = the probability that a LayerNAS run beats a baseline run (ties count one half).\n",
+        r.config.seeds
+    )
+}
+
+/// A file-name-safe form of a cost name (`latency:pixel3` -> `latency-pixel3`).
+fn slug(cost: &str) -> String {
+    cost.replace(':', "-")
+}
+
+/// Section 5 of the report.
+fn fronts_section(r: &BenchResults) -> String {
+    let c = &r.config;
+    let mut md = String::new();
+    let _ = writeln!(md, "\n## 5. Whole fronts against the true front\n");
+    let _ = writeln!(md, "A run's front is the Pareto set of the models it evaluated by (cost, validation accuracy), the same runs as sections 1 and 2 ({} trials, no cap; random, evolution and REINFORCE never look at the cost without a cap, so their FLOPs runs serve every cost, while LayerNAS and NSGA-II search again under each cost). LayerNAS appears twice: with H=100, K=1 as in sections 1 and 2, which under a cost with many distinct values needs more trials than the budget and is cut mid-search (its trial count then equals the budget), and with K=1 and the largest H whose trial bound, stated before the search, fits the budget, so that it always finishes. It is scored with those models' test accuracy against the true front: the Pareto set of the whole table by (cost, test accuracy). Both objectives are normalised by the true front's ideal point (lowest cost, highest test accuracy) and nadir point (highest cost, lowest test accuracy) and minimised, so the true front spans [0, 1] in each; **the reference point is ({REFERENCE}, {REFERENCE})** in normalised (cost, 1 − accuracy). HV = hypervolume (higher is better; the true front's own is printed with it); IGD and IGD+ = mean distance from each true-front point to the nearest point of the run's front, IGD+ counting only where the run is worse (lower is better; 0 = the true front). Mean ± std over {} seeds.\n", c.budget, c.seeds);
+    for cost in &c.front_costs {
+        let _ = writeln!(md, "### Cost: {cost}\n");
+        for &ds in &c.datasets {
+            if let Some(t) = r
+                .true_fronts
+                .iter()
+                .find(|t| t.dataset == ds && &t.cost == cost)
+            {
+                let f = &t.front;
+                let _ = writeln!(
+                    md,
+                    "- {}: true front of {} models, ideal ({:.4}, {:.2}%), nadir ({:.4}, {:.2}%), HV {:.4}",
+                    label(ds),
+                    f.points.len(),
+                    f.ideal.0,
+                    f.ideal.1,
+                    f.nadir.0,
+                    f.nadir.1,
+                    f.hypervolume
+                );
+            }
+        }
+        let _ = writeln!(md);
+        let mut header = String::from("| method |");
+        let mut rule = String::from("|---|");
+        for &ds in &c.datasets {
+            let _ = write!(header, " {0} HV | {0} IGD | {0} IGD+ |", label(ds));
+            rule.push_str("---|---|---|");
+        }
+        let _ = writeln!(md, "{header} trials (mean) |\n{rule}---|");
+        for name in &front_rows(r) {
+            let mut line = format!("| {} |", front_label(r, name, cost));
+            let mut trials = Vec::new();
+            for &ds in &c.datasets {
+                for metric in [Metric::Hypervolume, Metric::Igd, Metric::IgdPlus] {
+                    let (m, sd) = mean_std(&values(r, metric, cost, name, ds));
+                    let _ = write!(line, " {m:.4}±{sd:.4} |");
+                }
+                trials.extend(
+                    r.fronts
+                        .iter()
+                        .filter(|x| &x.strategy == name && x.dataset == ds && &x.cost == cost)
+                        .map(|x| x.trials as f64),
+                );
+            }
+            let _ = writeln!(md, "{line} {:.0} |", mean_std(&trials).0);
+        }
+        for reference in ["layernas", LAYERNAS_BUDGET] {
+            let rows: Vec<Comparison> = [Metric::Hypervolume, Metric::Igd, Metric::IgdPlus]
+                .into_iter()
+                .flat_map(|m| significance_for(r, reference, m, cost))
+                .collect();
+            if !rows.is_empty() {
+                let _ = writeln!(md);
+                md.push_str(&significance_markdown(&c.datasets, &rows));
+            }
+        }
+        let _ = writeln!(md);
+        for &ds in &c.datasets {
+            let _ = writeln!(
+                md,
+                "![hypervolume vs trials {0} {1}](hypervolume_{0}_{2}.png)",
+                ds.name(),
+                cost,
+                slug(cost)
+            );
+        }
+        let _ = writeln!(md);
+    }
+    if c.strategies.iter().any(|s| s == "layernas") && c.strategies.len() > 1 {
+        md.push_str(&significance_note(r));
+    }
+    md
+}
+
+/// Mean (and std) over seeds of each strategy's hypervolume after each trial, for one dataset
+/// and cost; a run that stopped earlier keeps its final value.
+fn mean_curves(r: &BenchResults, ds: Dataset, cost: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+    front_rows(r)
+        .into_iter()
+        .map(|name| {
+            let curves: Vec<&Vec<f64>> = r
+                .fronts
+                .iter()
+                .filter(|x| x.strategy == name && x.dataset == ds && x.cost == cost)
+                .map(|x| &x.hypervolume_curve)
+                .collect();
+            let longest = curves.iter().map(|c| c.len()).max().unwrap_or(0);
+            let points = (0..longest)
+                .map(|i| {
+                    let vals: Vec<f64> = curves
+                        .iter()
+                        .filter_map(|c| c.get(i).or(c.last()).copied())
+                        .collect();
+                    mean_std(&vals)
+                })
+                .collect();
+            (front_label(r, &name, cost), points)
+        })
+        .collect()
+}
+
+/// The rows of section 5: the strategies, then LayerNAS with H fitted to the budget.
+fn front_rows(r: &BenchResults) -> Vec<String> {
+    let mut rows = r.config.strategies.clone();
+    if r.fronts.iter().any(|x| x.strategy == LAYERNAS_BUDGET) {
+        rows.push(LAYERNAS_BUDGET.to_string());
+    }
+    rows
+}
+
+/// A row's label in section 5: the LayerNAS rows say their H.
+fn front_label(r: &BenchResults, name: &str, cost: &str) -> String {
+    let mut hs: Vec<usize> = r
+        .fronts
+        .iter()
+        .filter(|x| x.strategy == name && x.cost == cost)
+        .filter_map(|x| x.buckets)
+        .collect();
+    hs.sort_unstable();
+    hs.dedup();
+    let hs: Vec<String> = hs.iter().map(|h| h.to_string()).collect();
+    match name {
+        "layernas" => format!("layernas (H={})", hs.join("/")),
+        LAYERNAS_BUDGET => format!(
+            "layernas (H={}: bound ≤ {} trials)",
+            hs.join("/"),
+            r.config.budget
+        ),
+        _ => name.to_string(),
+    }
+}
+
+fn write_front_csvs(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
+    let fronts = r
+        .fronts
+        .iter()
+        .map(|x| {
+            vec![
+                x.strategy.clone(),
+                x.dataset.name().into(),
+                x.cost.clone(),
+                x.seed.to_string(),
+                x.trials.to_string(),
+                x.buckets.map_or(String::new(), |h| h.to_string()),
+                x.score.size.to_string(),
+                x.score.hypervolume.to_string(),
+                x.score.igd.to_string(),
+                x.score.igd_plus.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("fronts.csv"),
+        &[
+            "strategy",
+            "dataset",
+            "cost",
+            "seed",
+            "trials",
+            "buckets",
+            "front_size",
+            "hypervolume",
+            "igd",
+            "igd_plus",
+        ],
+        fronts,
+    )?;
+    let truth = r
+        .true_fronts
+        .iter()
+        .map(|t| {
+            let f = &t.front;
+            vec![
+                t.dataset.name().into(),
+                t.cost.clone(),
+                f.points.len().to_string(),
+                f.ideal.0.to_string(),
+                f.ideal.1.to_string(),
+                f.nadir.0.to_string(),
+                f.nadir.1.to_string(),
+                REFERENCE.to_string(),
+                f.hypervolume.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("true_fronts.csv"),
+        &[
+            "dataset",
+            "cost",
+            "models",
+            "ideal_cost",
+            "ideal_test",
+            "nadir_cost",
+            "nadir_test",
+            "reference",
+            "hypervolume",
+        ],
+        truth,
+    )?;
+    let mut curves = Vec::new();
+    for t in &r.true_fronts {
+        for (name, points) in mean_curves(r, t.dataset, &t.cost) {
+            for (i, (m, sd)) in points.into_iter().enumerate() {
+                curves.push(vec![
+                    name.clone(),
+                    t.dataset.name().into(),
+                    t.cost.clone(),
+                    (i + 1).to_string(),
+                    m.to_string(),
+                    sd.to_string(),
+                ]);
+            }
+        }
+    }
+    write_csv(
+        &dir.join("hypervolume_curves.csv"),
+        &["strategy", "dataset", "cost", "trial", "mean", "std"],
+        curves,
+    )?;
+    let mut tests = Vec::new();
+    for metric in [
+        Metric::TestAccuracy,
+        Metric::TestAccuracyAtLayerNasTrials,
+        Metric::FrontRegret,
+    ] {
+        tests.extend(significance(r, metric, "flops"));
+    }
+    for cost in &r.config.front_costs {
+        for reference in ["layernas", LAYERNAS_BUDGET] {
+            for metric in [Metric::Hypervolume, Metric::Igd, Metric::IgdPlus] {
+                tests.extend(significance_for(r, reference, metric, cost));
+            }
+        }
+    }
+    let tests = tests
+        .into_iter()
+        .map(|x| {
+            vec![
+                x.reference.clone(),
+                x.metric.name().into(),
+                x.cost.clone(),
+                x.dataset.name().into(),
+                x.baseline.clone(),
+                x.layernas.mean.to_string(),
+                x.layernas.std.unwrap_or(0.0).to_string(),
+                x.other.mean.to_string(),
+                x.other.std.unwrap_or(0.0).to_string(),
+                x.runs.0.to_string(),
+                x.runs.1.to_string(),
+                x.u.to_string(),
+                x.effect.to_string(),
+                x.p.to_string(),
+                x.p_holm.to_string(),
+                x.verdict().into(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("significance.csv"),
+        &[
+            "reference",
+            "metric",
+            "cost",
+            "dataset",
+            "baseline",
+            "layernas_mean",
+            "layernas_std",
+            "baseline_mean",
+            "baseline_std",
+            "layernas_runs",
+            "baseline_runs",
+            "u",
+            "effect",
+            "p",
+            "p_holm",
+            "verdict",
+        ],
+        tests,
+    )
+}
+
+fn write_front_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
+    for t in &r.true_fronts {
+        let curves = mean_curves(r, t.dataset, &t.cost);
+        let mut lowest = f64::MAX;
+        let mut longest = 0;
+        let mut series: Vec<Series> = curves
+            .into_iter()
+            .map(|(name, points)| {
+                if let Some(p) = points.get(9.min(points.len().saturating_sub(1))) {
+                    lowest = lowest.min(p.0);
+                }
+                longest = longest.max(points.len());
+                Series {
+                    name,
+                    points: points
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (m, _))| ((i + 1) as f64, m))
+                        .collect(),
+                    reference: false,
+                }
+            })
+            .collect();
+        let best = t.front.hypervolume;
+        series.push(Series {
+            name: "true front".into(),
+            points: vec![(1.0, best), (longest.max(1) as f64, best)],
+            reference: true,
+        });
+        let lowest = if lowest.is_finite() { lowest } else { 0.0 };
+        Chart {
+            title: format!(
+                "{}, {}: hypervolume vs trials (mean of {} seeds)",
+                label(t.dataset),
+                t.cost,
+                r.config.seeds
+            ),
+            x_label: "trials".into(),
+            y_label: format!("normalised hypervolume (reference {REFERENCE}, {REFERENCE})"),
+            series,
+            background: &[],
+            y_range: Some((lowest.min(best) - 0.01, best + 0.005)),
+        }
+        .write(&dir.join(format!(
+            "hypervolume_{}_{}",
+            t.dataset.name(),
+            slug(&t.cost)
+        )))?;
+    }
+    Ok(())
 }

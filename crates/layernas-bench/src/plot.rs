@@ -15,6 +15,9 @@ static REGISTER: Once = Once::new();
 pub(crate) struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// A reference line (the table's optimum or true front), drawn in black; the others take
+    /// the palette's colours in order.
+    pub reference: bool,
 }
 
 /// A chart: title, axes, lines and an optional cloud of grey background points.
@@ -27,13 +30,14 @@ pub(crate) struct Chart<'a> {
     pub y_range: Option<(f64, f64)>,
 }
 
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 7] = [
     RGBColor(214, 39, 40),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
-    RGBColor(0, 0, 0),
     RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
 ];
 
 impl Chart<'_> {
@@ -94,7 +98,11 @@ impl Chart<'_> {
             if s.points.is_empty() {
                 continue;
             }
-            let color = COLORS[i % COLORS.len()];
+            let color = if s.reference {
+                BLACK
+            } else {
+                COLORS[i % COLORS.len()]
+            };
             let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1 >= y0).collect();
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))

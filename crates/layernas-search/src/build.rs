@@ -1,12 +1,19 @@
 use crate::{
     BaselineConfig, ConfigError, Evolution, EvolutionConfig, Exhaustive, LayerNas, LayerNasConfig,
-    RandomSearch, Reinforce, ReinforceConfig,
+    Nsga2, Nsga2Config, RandomSearch, Reinforce, ReinforceConfig,
 };
 use layernas_core::{CostModel, SearchSpace, Strategy};
 use std::sync::Arc;
 
 /// Strategy names as the CLI spells them.
-pub const STRATEGIES: &[&str] = &["layernas", "random", "evolution", "reinforce", "exhaustive"];
+pub const STRATEGIES: &[&str] = &[
+    "layernas",
+    "random",
+    "evolution",
+    "reinforce",
+    "nsga2",
+    "exhaustive",
+];
 
 /// Everything needed to build any strategy by name.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +42,7 @@ pub fn build_strategy(
     match name {
         "evolution" => config.evolution.validate(Some(space.layers().len()))?,
         "reinforce" => config.reinforce.validate()?,
+        "nsga2" => Nsga2Config::default().validate()?,
         _ => {}
     }
 
@@ -66,6 +74,9 @@ pub fn build_strategy(
             space,
             cost,
         )),
+        // NSGA-II runs with its documented defaults (`Nsga2Config::default()`); build `Nsga2`
+        // directly for other knobs.
+        "nsga2" => Box::new(Nsga2::new(baseline, Nsga2Config::default(), space, cost)),
         "exhaustive" => {
             let models = space.num_models();
             Box::new(

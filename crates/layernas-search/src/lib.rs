@@ -6,9 +6,9 @@
 //! window are dropped before evaluation; the best `keep` per cost bucket survive.
 //!
 //! Baselines behind the same [`Strategy`](layernas_core::Strategy) interface:
-//! [`RandomSearch`], regularized evolution ([`Evolution`]), [`Reinforce`] and the
-//! [`Exhaustive`] oracle. They reject models outside the cost window before evaluation, never
-//! propose a model twice and stop at their trial budget.
+//! [`RandomSearch`], regularized evolution ([`Evolution`]), [`Reinforce`], the multi-objective
+//! [`Nsga2`] and the [`Exhaustive`] oracle. They reject models outside the cost window before
+//! evaluation, never propose a model twice and stop at their trial budget.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,6 +36,7 @@ mod common;
 mod evolution;
 mod exhaustive;
 mod layernas;
+mod nsga2;
 mod random;
 mod reinforce;
 
@@ -43,6 +44,7 @@ pub use build::{build_strategy, StrategyConfig, STRATEGIES};
 pub use common::BaselineConfig;
 pub use evolution::{Evolution, EvolutionConfig, MAX_POPULATION};
 pub use exhaustive::{Exhaustive, EXHAUSTIVE_LIMIT};
+pub use nsga2::{Nsga2, Nsga2Config, MAX_NSGA2_POPULATION};
 pub use random::RandomSearch;
 pub use reinforce::{Reinforce, ReinforceConfig, MAX_LEARNING_RATE};
 

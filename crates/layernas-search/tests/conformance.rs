@@ -125,7 +125,7 @@ fn every_strategy_honours_the_contract() {
 
 #[test]
 fn seeds_change_the_baselines_trials() {
-    for name in ["random", "evolution", "reinforce"] {
+    for name in ["random", "evolution", "reinforce", "nsga2"] {
         let a = run(name, "flops", (None, None), Some(50), 1);
         let b = run(name, "flops", (None, None), Some(50), 2);
         assert_ne!(a.trials, b.trials, "{name}");
@@ -147,4 +147,50 @@ fn exhaustive_evaluates_exactly_the_feasible_models() {
         .fold(f64::MIN, f64::max);
     let got = valid[Nb201Space::code(&r.best.unwrap().0)];
     assert_eq!(got, best);
+}
+
+#[test]
+fn nsga2_resumes_from_replayed_trials_mid_search() {
+    // A strategy is a function of its seed and its observations: replaying the first two
+    // generations (40 trials) into a fresh NSGA-II must make it propose the third generation
+    // the uninterrupted run proposed.
+    let bench = Nb201Table::embedded().unwrap();
+    let space: Arc<dyn SearchSpace> = Arc::new(Nb201Space::new());
+    let cost: Arc<dyn CostModel> =
+        Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
+    let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
+    let config = StrategyConfig {
+        layernas: LayerNasConfig {
+            max_cost: Some(150.0),
+            seed: 5,
+            ..LayerNasConfig::default()
+        },
+        max_trials: Some(100),
+        ..StrategyConfig::default()
+    };
+    let build = || build_strategy("nsga2", &config, space.clone(), cost.clone()).unwrap();
+    let mut whole = build();
+    let mut recording = Recording::new(&mut *whole);
+    let mut store = MemoryStore::new();
+    Executor::new(&*space, &*cost, eval.clone())
+        .run(&mut recording, &mut store)
+        .unwrap();
+    let proposed = recording.proposed.clone();
+    assert_eq!(proposed.len(), 100);
+    let trials = store.trials().unwrap();
+
+    let mut resumed = build();
+    let mut rec = Recording::new(&mut *resumed);
+    let waves = layernas_core::replay(&mut rec, &trials[..40]);
+    assert_eq!(
+        waves, 3,
+        "two complete generations, then the third is not stored"
+    );
+    // The third generation, proposed after the replayed two, is the uninterrupted run's.
+    assert_eq!(rec.proposed[..], proposed[..60]);
+    // Replaying everything rebuilds the whole run: the same answer and nothing more to do.
+    let mut full = build();
+    layernas_core::replay(&mut *full, &trials);
+    assert_eq!(full.best(), whole.best());
+    assert_eq!(full.suggest(), layernas_core::Suggestion::Done);
 }
