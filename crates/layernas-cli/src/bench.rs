@@ -8,7 +8,8 @@ use layernas_tables::Dataset;
 use std::path::PathBuf;
 
 pub const EXAMPLES: &str = "Examples:
-  # everything: 4 strategies x 3 datasets x 5 seeds, assumption check, H/K ablation
+  # everything: 5 strategies x 3 datasets x 30 seeds, significance, whole fronts,
+  # assumption check, H/K ablation
   layernas bench --output bench-report
 
   # a quick look: CIFAR-10 only, 2 seeds
@@ -20,7 +21,7 @@ pub struct BenchArgs {
     #[arg(long, short, default_value = "bench-report", value_name = "DIR")]
     pub output: PathBuf,
     /// Seeds per strategy and dataset.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 30)]
     pub seeds: usize,
     /// Trial budget of every run.
     #[arg(long, default_value_t = 300)]
@@ -36,7 +37,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "layernas,random,evolution,reinforce"
+        default_value = "layernas,random,evolution,reinforce,nsga2"
     )]
     pub strategies: Vec<String>,
     /// Cost caps of the front-regret section.
@@ -55,8 +56,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     for s in &args.strategies {
         if !STRATEGIES.contains(&s.as_str()) || s == "exhaustive" {
+            let allowed: Vec<&str> = STRATEGIES
+                .iter()
+                .copied()
+                .filter(|s| *s != "exhaustive")
+                .collect();
             return Err(StudyError::Input(format!(
-                "unknown strategy {s:?} for bench (allowed: layernas, random, evolution, reinforce; the exhaustive oracle is always included)"
+                "unknown strategy {s:?} for bench (allowed: {}; the exhaustive oracle is always included)",
+                allowed.join(", ")
             ))
             .into());
         }
@@ -98,6 +105,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             &layernas_bench::test_accuracy(&results)
         )
     );
+    // Beside it, the rank test of LayerNAS against each baseline.
+    let comparisons =
+        layernas_bench::significance(&results, layernas_bench::Metric::TestAccuracy, "flops");
+    if !comparisons.is_empty() {
+        println!();
+        print!(
+            "{}",
+            layernas_bench::significance_markdown(&results.config.datasets, &comparisons)
+        );
+    }
     println!(
         "\nreport written to {} (report.md, CSVs, charts) in {:.1} s",
         args.output.display(),

@@ -30,7 +30,7 @@ pub struct StudyArgs {
     /// Study file (TOML); flags override its values.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
     #[arg(long)]
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
@@ -137,7 +137,8 @@ pub struct StudyArgs {
     /// evaluated model [default: kept].
     #[arg(long, value_enum)]
     pub select: Option<SelectArg>,
-    /// Evolution: population size, 1 to 1000000 [default: 10].
+    /// Evolution and NSGA-II: population size, 1 to 1000000 for evolution [default: 10], 2 to
+    /// 10000 for NSGA-II [default: 20].
     #[arg(long, value_name = "N")]
     pub population: Option<usize>,
     /// Evolution: tournament sample size, 1 to the population [default: 3].
@@ -152,6 +153,12 @@ pub struct StudyArgs {
     /// REINFORCE: moving-average baseline momentum, in [0, 1) [default: 0.9].
     #[arg(long, value_name = "M", allow_negative_numbers = true)]
     pub baseline_momentum: Option<f64>,
+    /// NSGA-II: probability of uniform crossover, 0 to 1 [default: 0.9].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub crossover_prob: Option<f64>,
+    /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub mutation_prob: Option<f64>,
 }
 
 impl StudyArgs {
@@ -200,6 +207,8 @@ impl StudyArgs {
             mutated_layers: self.mutated_layers,
             learning_rate: self.learning_rate,
             baseline_momentum: self.baseline_momentum,
+            crossover_prob: self.crossover_prob,
+            mutation_prob: self.mutation_prob,
         }
     }
 

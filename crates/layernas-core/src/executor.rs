@@ -1,7 +1,7 @@
 use crate::limits::{cap_evaluation, cap_text};
 use crate::{
-    Arch, Cancel, CostModel, EvalError, Evaluation, Evaluator, Outcome, SearchSpace, SpaceError,
-    StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState, TrialStore,
+    Arch, Cancel, CostModel, EvalError, Evaluation, Evaluator, Outcome, Reported, SearchSpace,
+    SpaceError, StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState, TrialStore,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -371,7 +371,8 @@ impl<'a> Executor<'a> {
                             Err(err) => {
                                 trial.state = TrialState::Failed;
                                 trial.error = Some(cap_text(&err.to_string()));
-                                if trial.attempts >= max_attempts || stop.is_cancelled() {
+                                let outcome = Reported::after_failure(trial.attempts, max_attempts);
+                                if outcome == Reported::Failed || stop.is_cancelled() {
                                     break;
                                 }
                             }

@@ -77,6 +77,19 @@ pub enum Reported {
     Stale,
 }
 
+impl Reported {
+    /// The one retry rule, which the executor and every store apply: a failed evaluation goes
+    /// back to pending while the attempts made are below `max_attempts`, and fails for good
+    /// once they reach it.
+    pub fn after_failure(attempts: u32, max_attempts: u32) -> Reported {
+        if attempts < max_attempts {
+            Reported::Retry
+        } else {
+            Reported::Failed
+        }
+    }
+}
+
 /// A study's controller lease as stored: only its holder runs the study's search loop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControllerLease {
@@ -470,13 +483,13 @@ impl TrialStore for MemoryStore {
             }
             Err(reason) => {
                 t.error = Some(cap_text(reason));
-                if t.attempts < max_attempts {
-                    t.state = TrialState::Pending;
-                    Reported::Retry
+                let outcome = Reported::after_failure(t.attempts, max_attempts);
+                t.state = if outcome == Reported::Retry {
+                    TrialState::Pending
                 } else {
-                    t.state = TrialState::Failed;
-                    Reported::Failed
-                }
+                    TrialState::Failed
+                };
+                outcome
             }
         };
         if let Some(w) = t.worker.clone() {

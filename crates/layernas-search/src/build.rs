@@ -26,6 +26,8 @@ pub struct StrategyConfig {
     pub evolution: EvolutionConfig,
     /// REINFORCE knobs.
     pub reinforce: ReinforceConfig,
+    /// NSGA-II knobs.
+    pub nsga2: Nsga2Config,
     /// Random search: architectures per wave.
     pub random_batch: usize,
 }
@@ -42,7 +44,7 @@ pub fn build_strategy(
     match name {
         "evolution" => config.evolution.validate(Some(space.layers().len()))?,
         "reinforce" => config.reinforce.validate()?,
-        "nsga2" => Nsga2Config::default().validate()?,
+        "nsga2" => config.nsga2.validate()?,
         _ => {}
     }
 
@@ -74,9 +76,7 @@ pub fn build_strategy(
             space,
             cost,
         )),
-        // NSGA-II runs with its documented defaults (`Nsga2Config::default()`); build `Nsga2`
-        // directly for other knobs.
-        "nsga2" => Box::new(Nsga2::new(baseline, Nsga2Config::default(), space, cost)),
+        "nsga2" => Box::new(Nsga2::new(baseline, config.nsga2.clone(), space, cost)),
         "exhaustive" => {
             let models = space.num_models();
             Box::new(

@@ -81,17 +81,17 @@ pub(crate) fn report_row(
             outcome: Reported::Complete,
         },
         Err(reason) => {
-            let retry = attempts < max_attempts;
+            let outcome = Reported::after_failure(attempts, max_attempts);
             ReportRow {
-                state: if retry { "pending" } else { "failed" },
+                state: if outcome == Reported::Retry {
+                    "pending"
+                } else {
+                    "failed"
+                },
                 reward: None,
                 metrics: None,
                 error: Some(cap_text(reason)),
-                outcome: if retry {
-                    Reported::Retry
-                } else {
-                    Reported::Failed
-                },
+                outcome,
             }
         }
     }

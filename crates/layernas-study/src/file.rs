@@ -54,6 +54,8 @@ pub struct StudyFile {
     pub layernas: Option<LayerNasFile>,
     pub evolution: Option<EvolutionFile>,
     pub reinforce: Option<ReinforceFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsga2: Option<Nsga2File>,
     /// Never stored with a study (nor hashed): it is a decision of the run, like the flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_changed_config: Option<bool>,
@@ -76,6 +78,16 @@ pub struct EvolutionFile {
 pub struct ReinforceFile {
     pub learning_rate: Option<f64>,
     pub baseline_momentum: Option<f64>,
+}
+
+/// The `[nsga2]` table.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Nsga2File {
+    pub population: Option<usize>,
+    pub crossover_prob: Option<f64>,
+    pub mutation_prob: Option<f64>,
 }
 
 /// The `[layernas]` table.

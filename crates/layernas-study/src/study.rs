@@ -1,12 +1,14 @@
 //! A study: what to search, merged from a study file and the command line's [`Overrides`]
 //! (they win), then validated once into [`Study`], whose parts are typed values.
 
-use crate::file::{EvolutionFile, LayerNasFile, ReinforceFile, SelectName, SpacingName, StudyFile};
+use crate::file::{
+    EvolutionFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName, SpacingName, StudyFile,
+};
 use crate::StudyError;
 use layernas_core::StudySpec;
 use layernas_search::{
-    number, EvolutionConfig, LayerNasConfig, ReinforceConfig, Selection, Spacing, StrategyConfig,
-    STRATEGIES,
+    number, EvolutionConfig, LayerNasConfig, Nsga2Config, ReinforceConfig, Selection, Spacing,
+    StrategyConfig, STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
 use layernas_train::{Engine, TrainConfig};
@@ -79,7 +81,7 @@ impl StudyDataset {
 pub struct Overrides {
     /// Study file (TOML); flags override its values.
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
     /// .toml space file [default: nb201].
@@ -156,7 +158,8 @@ pub struct Overrides {
     /// LayerNAS: choose the answer from the last layer's kept candidates or from every
     /// evaluated model [default: kept].
     pub select: Option<SelectName>,
-    /// Evolution: population size, 1 to 1000000 [default: 10].
+    /// Evolution and NSGA-II: population size (evolution: 1 to 1000000, default 10; NSGA-II: 2
+    /// to 10000, default 20).
     pub population: Option<usize>,
     /// Evolution: tournament sample size, 1 to the population [default: 3].
     pub sample_size: Option<usize>,
@@ -166,6 +169,10 @@ pub struct Overrides {
     pub learning_rate: Option<f64>,
     /// REINFORCE: moving-average baseline momentum, in [0, 1) [default: 0.9].
     pub baseline_momentum: Option<f64>,
+    /// NSGA-II: probability of uniform crossover, 0 to 1 [default: 0.9].
+    pub crossover_prob: Option<f64>,
+    /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
+    pub mutation_prob: Option<f64>,
 }
 
 /// A validated study.
@@ -231,6 +238,7 @@ impl Overrides {
         let lf = file.layernas.unwrap_or_default();
         let ef = file.evolution.unwrap_or_default();
         let rf = file.reinforce.unwrap_or_default();
+        let nf = file.nsga2.unwrap_or_default();
         let strategy = self
             .strategy
             .clone()
@@ -242,10 +250,15 @@ impl Overrides {
                 STRATEGIES.join(", ")
             )));
         }
+        // `--population` sizes NSGA-II's population when it runs, evolution's otherwise (where
+        // it is checked, then refused below unless evolution runs).
+        let population_of = |name: &str| {
+            self.population
+                .filter(|_| (strategy == "nsga2") == (name == "nsga2"))
+        };
         let evolution_default = EvolutionConfig::default();
         let evolution = EvolutionConfig {
-            population: self
-                .population
+            population: population_of("evolution")
                 .or(ef.population)
                 .unwrap_or(evolution_default.population),
             sample_size: self
@@ -271,38 +284,65 @@ impl Overrides {
                 .unwrap_or(reinforce_default.baseline_momentum),
         };
         reinforce.validate()?;
+        let nsga2_default = Nsga2Config::default();
+        let nsga2 = Nsga2Config {
+            population: population_of("nsga2")
+                .or(nf.population)
+                .unwrap_or(nsga2_default.population),
+            crossover_prob: self
+                .crossover_prob
+                .or(nf.crossover_prob)
+                .unwrap_or(nsga2_default.crossover_prob),
+            mutation_prob: self.mutation_prob.or(nf.mutation_prob),
+        };
+        nsga2.validate()?;
         // A flag of another strategy would be silently ignored: refuse it. (A study file may
         // hold tables for several strategies, so that `--strategy` can switch between them.)
-        let owned = [
-            ("--buckets", "layernas", self.buckets.is_some()),
-            ("--spacing", "layernas", self.spacing.is_some()),
-            ("--keep", "layernas", self.keep.is_some()),
+        let owned: [(&str, &[&str], bool); 12] = [
+            ("--buckets", &["layernas"], self.buckets.is_some()),
+            ("--spacing", &["layernas"], self.spacing.is_some()),
+            ("--keep", &["layernas"], self.keep.is_some()),
             (
                 "--children-per-layer",
-                "layernas",
+                &["layernas"],
                 self.children_per_layer.is_some(),
             ),
-            ("--select", "layernas", self.select.is_some()),
-            ("--population", "evolution", self.population.is_some()),
-            ("--sample-size", "evolution", self.sample_size.is_some()),
+            ("--select", &["layernas"], self.select.is_some()),
+            (
+                "--population",
+                &["evolution", "nsga2"],
+                self.population.is_some(),
+            ),
+            (
+                "--crossover-prob",
+                &["nsga2"],
+                self.crossover_prob.is_some(),
+            ),
+            ("--mutation-prob", &["nsga2"], self.mutation_prob.is_some()),
+            ("--sample-size", &["evolution"], self.sample_size.is_some()),
             (
                 "--mutated-layers",
-                "evolution",
+                &["evolution"],
                 self.mutated_layers.is_some(),
             ),
-            ("--learning-rate", "reinforce", self.learning_rate.is_some()),
+            (
+                "--learning-rate",
+                &["reinforce"],
+                self.learning_rate.is_some(),
+            ),
             (
                 "--baseline-momentum",
-                "reinforce",
+                &["reinforce"],
                 self.baseline_momentum.is_some(),
             ),
         ];
-        if let Some((flag, owner, _)) = owned
+        if let Some((flag, owners, _)) = owned
             .iter()
-            .find(|(_, owner, set)| *set && *owner != strategy)
+            .find(|(_, owners, set)| *set && !owners.contains(&strategy.as_str()))
         {
             return Err(StudyError::Input(format!(
-                "{flag} is a knob of --strategy {owner}, but the strategy is {strategy}"
+                "{flag} is a knob of --strategy {}, but the strategy is {strategy}",
+                owners.join(" and --strategy ")
             )));
         }
         // A space file is stored by its absolute path, so a worker started in another
@@ -522,6 +562,7 @@ impl Overrides {
                 max_trials,
                 evolution,
                 reinforce,
+                nsga2,
                 random_batch: workers,
             },
             reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
@@ -567,6 +608,7 @@ impl Study {
         let l = &self.layernas;
         let e = &self.strategies.evolution;
         let r = &self.strategies.reinforce;
+        let n = &self.strategies.nsga2;
         StudyFile {
             space: Some(self.space.clone()),
             dataset: Some(self.dataset.name().to_string()),
@@ -612,6 +654,13 @@ impl Study {
             reinforce: Some(ReinforceFile {
                 learning_rate: Some(r.learning_rate),
                 baseline_momentum: Some(r.baseline_momentum),
+            }),
+            // Stored only for NSGA-II studies, so that the hash of every other study is what
+            // it was before NSGA-II existed.
+            nsga2: (self.strategy == "nsga2").then_some(Nsga2File {
+                population: Some(n.population),
+                crossover_prob: Some(n.crossover_prob),
+                mutation_prob: n.mutation_prob,
             }),
             allow_changed_config: None,
         }
@@ -1058,5 +1107,53 @@ mod tests {
         let err = args.resolve().unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("bukets"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn nsga2_knobs_come_from_flags_and_its_table() {
+        let f = file(
+            "strategy = \"nsga2\"\n[nsga2]\ncrossover_prob = 0.5\n[evolution]\npopulation = 7\n",
+        );
+        let study = Overrides {
+            config: Some(f.path().into()),
+            population: Some(30),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        let n = &study.strategies.nsga2;
+        assert_eq!((n.population, n.crossover_prob), (30, 0.5));
+        // --population went to the strategy that runs; evolution keeps its table's.
+        assert_eq!(study.strategies.evolution.population, 7);
+        let rebuilt = Overrides::default().merge(study.file.clone()).unwrap();
+        assert_eq!(rebuilt.config_hash(), study.config_hash());
+        assert_eq!(rebuilt.strategies.nsga2.population, 30);
+        let e = flag_error(Overrides {
+            strategy: Some("nsga2".into()),
+            mutation_prob: Some(0.0),
+            ..Overrides::default()
+        });
+        assert!(e.contains("mutation"), "{e}");
+        let e = flag_error(Overrides {
+            crossover_prob: Some(0.5),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains(
+                "--crossover-prob is a knob of --strategy nsga2, but the strategy is layernas"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn studies_of_other_strategies_store_no_nsga2_table() {
+        // Their configuration hash is what it was before NSGA-II existed, so they resume.
+        let study = Overrides::default().resolve().unwrap();
+        assert!(
+            !study.spec().config.contains("nsga2"),
+            "{}",
+            study.spec().config
+        );
     }
 }
