@@ -5,9 +5,10 @@
 #![warn(missing_docs)]
 
 use layernas_proxy::{
-    batch_data, parse_device, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig, TrainResult,
+    batch_data, lower, parse_device, Block, ConvSpec, Dataset, FashionMnist, OptimizerKind, Plan,
+    Shortcut, TrainConfig, TrainResult,
 };
-use layernas_spaces::network::{Act, Network, Op, PoolKind};
+use layernas_spaces::network::{Act, Network, PoolKind};
 use std::sync::Mutex;
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
@@ -44,26 +45,19 @@ fn torch_default_bias(fan_in: i64) -> nn::Init {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    p: nn::Path,
-    cin: i64,
-    cout: i64,
-    k: i64,
-    stride: i64,
-    groups: i64,
-    bias: bool,
-) -> nn::Conv2D {
+fn conv(p: nn::Path, c: &ConvSpec) -> nn::Conv2D {
+    let (cin, cout, k) = (c.cin as i64, c.cout as i64, c.kernel as i64);
+    let groups = c.groups as i64;
     nn::conv2d(
         p,
         cin,
         cout,
         k,
         nn::ConvConfig {
-            stride,
-            padding: k / 2,
+            stride: c.stride as i64,
+            padding: c.padding() as i64,
             groups,
-            bias,
+            bias: c.bias,
             ws_init: torch_default_weight(),
             bs_init: torch_default_bias(cin / groups * k * k),
             ..Default::default()
@@ -84,58 +78,35 @@ fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
     )
 }
 
+/// A lowered convolution: optional ReLU, convolution, optional batch norm, activation.
 struct ConvBn {
     conv: nn::Conv2D,
     bn: Option<nn::BatchNorm>,
     act: Act,
+    pre_relu: bool,
 }
 
 impl ConvBn {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        p: &nn::Path,
-        cin: i64,
-        cout: i64,
-        k: i64,
-        stride: i64,
-        groups: i64,
-        bias: bool,
-        with_bn: bool,
-        act: Act,
-    ) -> Self {
+    fn new(p: &nn::Path, c: &ConvSpec) -> Self {
         ConvBn {
-            conv: conv(p / "conv", cin, cout, k, stride, groups, bias),
-            bn: with_bn.then(|| bn(p / "bn", cout)),
-            act,
+            conv: conv(p / "conv", c),
+            bn: c.bn.then(|| bn(p / "bn", c.cout as i64)),
+            act: c.act,
+            pre_relu: c.pre_relu,
         }
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.apply(&self.conv);
+        let y = if self.pre_relu {
+            x.relu().apply(&self.conv)
+        } else {
+            x.apply(&self.conv)
+        };
         let y = match &self.bn {
             Some(b) => y.apply_t(b, train),
             None => y,
         };
         activate(self.act, y)
-    }
-}
-
-/// ReLU, convolution (no bias), batch norm: the NATS-Bench op.
-struct ReluConvBn {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
-}
-
-impl ReluConvBn {
-    fn new(p: &nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> Self {
-        ReluConvBn {
-            conv: conv(p / "conv", cin, cout, k, stride, 1, false),
-            bn: bn(p / "bn", cout),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.relu().apply(&self.conv).apply_t(&self.bn, train)
     }
 }
 
@@ -173,12 +144,12 @@ impl Mb {
 }
 
 struct Cell {
-    e10: ReluConvBn,
-    e20: ReluConvBn,
-    e21: ReluConvBn,
-    e30: Option<ReluConvBn>,
-    e31: ReluConvBn,
-    e32: ReluConvBn,
+    e10: ConvBn,
+    e20: ConvBn,
+    e21: ConvBn,
+    e30: Option<ConvBn>,
+    e31: ConvBn,
+    e32: ConvBn,
 }
 
 impl Cell {
@@ -194,11 +165,11 @@ impl Cell {
 }
 
 struct Res {
-    a: ReluConvBn,
-    b: ReluConvBn,
+    a: ConvBn,
+    b: ConvBn,
     /// Stride 2: average pool then 1x1 conv.
     short_conv: Option<nn::Conv2D>,
-    short_rcb: Option<ReluConvBn>,
+    short_rcb: Option<ConvBn>,
 }
 
 impl Res {
@@ -239,132 +210,100 @@ pub struct TorchNet {
 }
 
 impl TorchNet {
-    /// Builds `network` with its parameters under `root`.
+    /// Builds `network` with its parameters under `root`: its lowering, block by block
+    /// (parameters named `<block>.<part>.conv|bn`, as the lowering names the parts).
     pub fn build(network: &Network, root: &nn::Path) -> Result<TorchNet, String> {
-        let rows = network.layer_costs().map_err(|e| e.to_string())?;
-        let mut layers = Vec::with_capacity(rows.len());
-        for (i, (op, row)) in network.layers.iter().zip(&rows).enumerate() {
-            let p = root / i;
-            let cin = row.in_channels as i64;
-            let layer = match *op {
-                Op::Conv {
-                    out,
-                    kernel,
-                    stride,
-                    groups,
-                    bias,
-                    bn,
-                    act,
-                } => Layer::Conv(ConvBn::new(
-                    &p,
-                    cin,
-                    out as i64,
-                    kernel as i64,
-                    stride as i64,
-                    groups as i64,
-                    bias,
-                    bn,
-                    act,
-                )),
-                Op::Mbconv {
-                    expanded,
-                    out,
-                    kernel,
-                    stride,
-                    se,
-                    act,
-                } => {
-                    let (e, o) = (expanded as i64, out as i64);
-                    Layer::Mb(Mb {
-                        expand: (e != cin).then(|| {
-                            ConvBn::new(&(&p / "expand"), cin, e, 1, 1, 1, false, true, act)
-                        }),
-                        dw: ConvBn::new(
-                            &(&p / "dw"),
-                            e,
-                            e,
-                            kernel as i64,
-                            stride as i64,
-                            e,
-                            false,
-                            true,
-                            act,
-                        ),
-                        se: se.map(|s| {
+        let lowered = lower(network).map_err(|e| e.to_string())?;
+        let layers = lowered
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, block)| {
+                let p = root / i;
+                match block {
+                    Block::Conv(c) => Layer::Conv(ConvBn::new(&p, c)),
+                    Block::Mbconv {
+                        expand,
+                        depthwise,
+                        se,
+                        project,
+                        residual,
+                    } => Layer::Mb(Mb {
+                        expand: expand.as_ref().map(|c| ConvBn::new(&(&p / "expand"), c)),
+                        dw: ConvBn::new(&(&p / "dw"), depthwise),
+                        se: se.as_ref().map(|s| {
                             (
-                                conv(&p / "se_reduce", e, s as i64, 1, 1, 1, true),
-                                conv(&p / "se_expand", s as i64, e, 1, 1, 1, true),
+                                conv(&p / "se_reduce", &s.reduce),
+                                conv(&p / "se_expand", &s.expand),
                             )
                         }),
-                        project: ConvBn::new(
-                            &(&p / "project"),
-                            e,
-                            o,
-                            1,
-                            1,
-                            1,
-                            false,
-                            true,
-                            Act::None,
-                        ),
-                        residual: stride == 1 && cin == o,
-                    })
-                }
-                Op::Pool {
-                    kind,
-                    kernel,
-                    stride,
-                } => Layer::Pool {
-                    kind,
-                    kernel: kernel as i64,
-                    stride: stride as i64,
-                },
-                Op::GlobalPool => Layer::Global,
-                Op::BnAct { act } => Layer::BnAct(bn(&p / "bn", cin), act),
-                Op::Linear { bias, act, .. } => {
-                    let features = cin * (row.input as i64).pow(2);
-                    Layer::Dense(
+                        project: ConvBn::new(&(&p / "project"), project),
+                        residual: *residual,
+                    }),
+                    Block::Pool {
+                        kind,
+                        kernel,
+                        stride,
+                    } => Layer::Pool {
+                        kind: *kind,
+                        kernel: *kernel as i64,
+                        stride: *stride as i64,
+                    },
+                    Block::GlobalPool => Layer::Global,
+                    Block::BnAct { channels, act } => {
+                        Layer::BnAct(bn(&p / "bn", *channels as i64), *act)
+                    }
+                    Block::Linear {
+                        features,
+                        out,
+                        bias,
+                        act,
+                    } => Layer::Dense(
                         nn::linear(
                             &p / "linear",
-                            features,
-                            row.out_channels as i64,
+                            *features as i64,
+                            *out as i64,
                             nn::LinearConfig {
-                                bias,
+                                bias: *bias,
                                 ws_init: torch_default_weight(),
-                                bs_init: Some(torch_default_bias(features)),
+                                bs_init: Some(torch_default_bias(*features as i64)),
                             },
                         ),
-                        act,
-                    )
+                        *act,
+                    ),
+                    Block::NatsCell {
+                        e10,
+                        e20,
+                        e21,
+                        e30,
+                        e31,
+                        e32,
+                    } => Layer::Cell(Cell {
+                        e10: ConvBn::new(&(&p / "e10"), e10),
+                        e20: ConvBn::new(&(&p / "e20"), e20),
+                        e21: ConvBn::new(&(&p / "e21"), e21),
+                        e30: e30.as_ref().map(|c| ConvBn::new(&(&p / "e30"), c)),
+                        e31: ConvBn::new(&(&p / "e31"), e31),
+                        e32: ConvBn::new(&(&p / "e32"), e32),
+                    }),
+                    Block::ResBlock { a, b, shortcut } => Layer::Res(Res {
+                        a: ConvBn::new(&(&p / "a"), a),
+                        b: ConvBn::new(&(&p / "b"), b),
+                        short_conv: match shortcut {
+                            Shortcut::PoolConv(c) => Some(conv(&p / "short", c)),
+                            _ => None,
+                        },
+                        short_rcb: match shortcut {
+                            Shortcut::Conv(c) => Some(ConvBn::new(&(&p / "short"), c)),
+                            _ => None,
+                        },
+                    }),
                 }
-                Op::NatsCell { out } => {
-                    let o = out as i64;
-                    Layer::Cell(Cell {
-                        e10: ReluConvBn::new(&(&p / "e10"), cin, o, 3, 1),
-                        e20: ReluConvBn::new(&(&p / "e20"), cin, o, 3, 1),
-                        e21: ReluConvBn::new(&(&p / "e21"), o, o, 3, 1),
-                        e30: (cin != o).then(|| ReluConvBn::new(&(&p / "e30"), cin, o, 1, 1)),
-                        e31: ReluConvBn::new(&(&p / "e31"), o, o, 3, 1),
-                        e32: ReluConvBn::new(&(&p / "e32"), o, o, 3, 1),
-                    })
-                }
-                Op::ResBlock { out, stride } => {
-                    let (o, s) = (out as i64, stride as i64);
-                    Layer::Res(Res {
-                        a: ReluConvBn::new(&(&p / "a"), cin, o, 3, s),
-                        b: ReluConvBn::new(&(&p / "b"), o, o, 3, 1),
-                        short_conv: (s == 2).then(|| conv(&p / "short", cin, o, 1, 1, 1, false)),
-                        short_rcb: (s != 2 && cin != o)
-                            .then(|| ReluConvBn::new(&(&p / "short"), cin, o, 1, 1)),
-                    })
-                }
-            };
-            layers.push(layer);
-        }
-        let last = rows.last().map_or(network.input.resolution, |r| r.output);
+            })
+            .collect();
         Ok(TorchNet {
             layers,
-            head_pool: last > 1,
+            head_pool: lowered.head_pool,
         })
     }
 
@@ -372,36 +311,60 @@ impl TorchNet {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.shallow_clone();
         for layer in &self.layers {
-            x = match layer {
-                Layer::Conv(c) => c.forward(&x, train),
-                Layer::Mb(m) => m.forward(&x, train),
-                Layer::Pool {
-                    kind: PoolKind::Avg,
-                    kernel,
-                    stride,
-                } => x.avg_pool2d([*kernel; 2], [*stride; 2], [0, 0], false, true, None),
-                Layer::Pool {
-                    kind: PoolKind::Max,
-                    kernel,
-                    stride,
-                } => x.max_pool2d([*kernel; 2], [*stride; 2], [0, 0], [1, 1], false),
-                Layer::Global => x.adaptive_avg_pool2d([1, 1]),
-                Layer::BnAct(b, act) => activate(*act, x.apply_t(b, train)),
-                Layer::Cell(c) => c.forward(&x, train),
-                Layer::Res(r) => r.forward(&x, train),
-                Layer::Dense(l, act) => {
-                    let b = x.size()[0];
-                    let y = x.reshape([b, -1]).apply(l);
-                    let out = y.size()[1];
-                    activate(*act, y).reshape([b, out, 1, 1])
-                }
-            };
+            x = layer.forward(&x, train);
         }
+        self.head(x)
+    }
+
+    /// `[channels, height, width]` after each block, and the logits' shape, on input `x` (the
+    /// engine conformance suite compares them with the lowering's).
+    pub fn shapes(&self, x: &Tensor) -> (Vec<[usize; 3]>, [usize; 2]) {
+        let mut x = x.shallow_clone();
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            x = layer.forward(&x, false);
+            let s = x.size();
+            shapes.push([s[1] as usize, s[2] as usize, s[3] as usize]);
+        }
+        let logits = self.head(x).size();
+        (shapes, [logits[0] as usize, logits[1] as usize])
+    }
+
+    fn head(&self, mut x: Tensor) -> Tensor {
         if self.head_pool {
             x = x.adaptive_avg_pool2d([1, 1]);
         }
         let b = x.size()[0];
         x.reshape([b, -1])
+    }
+}
+
+impl Layer {
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            Layer::Conv(c) => c.forward(x, train),
+            Layer::Mb(m) => m.forward(x, train),
+            Layer::Pool {
+                kind: PoolKind::Avg,
+                kernel,
+                stride,
+            } => x.avg_pool2d([*kernel; 2], [*stride; 2], [0, 0], false, true, None),
+            Layer::Pool {
+                kind: PoolKind::Max,
+                kernel,
+                stride,
+            } => x.max_pool2d([*kernel; 2], [*stride; 2], [0, 0], [1, 1], false),
+            Layer::Global => x.adaptive_avg_pool2d([1, 1]),
+            Layer::BnAct(b, act) => activate(*act, x.apply_t(b, train)),
+            Layer::Cell(c) => c.forward(x, train),
+            Layer::Res(r) => r.forward(x, train),
+            Layer::Dense(l, act) => {
+                let b = x.size()[0];
+                let y = x.reshape([b, -1]).apply(l);
+                let out = y.size()[1];
+                activate(*act, y).reshape([b, out, 1, 1])
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! protocol (the trial as one JSON object on stdin, the result as one JSON line on stdout).
 
 use clap::Parser;
-use layernas_proxy::{adapt, scale_depth, FashionMnist, TrainConfig};
+use layernas_proxy::{proxy, FashionMnist, TrainConfig};
 use layernas_spaces::network::{Input, Network};
 use serde::Deserialize;
 use std::io::Read;
@@ -74,9 +74,7 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         resolution: data.train.rows as u32,
         channels: 1,
     };
-    let proxy = scale_depth(&network, config.depth)
-        .and_then(|n| adapt(&n, input, data.train.classes() as u32, config.width))
-        .map_err(|e| format!("the network does not fit a 28x28 input: {e}"))?;
+    let proxy = proxy(&network, input, data.train.classes() as u32, &config)?;
     eprintln!(
         "layernas-torch: training {} layers on {} for {} epochs",
         proxy.layers.len(),

@@ -1,14 +1,18 @@
 //! The proxy-training recipe of layernas, shared by its training engines (the built-in burn
 //! trainer in `layernas-train`, the libtorch trainer in `torch/`): the Fashion-MNIST data (a
 //! stratified subset is embedded), the knobs ([`TrainConfig`]), the validation split, batches
-//! and learning-rate schedule ([`Plan`]), and the width/depth proxies of a network.
+//! and learning-rate schedule ([`Plan`]), the width/depth proxies of a network, the one lowering of a network into primitive blocks
+//! that every engine builds ([`lower`]), and the engine conformance suite ([`conformance`]).
 #![warn(missing_docs)]
 
+pub mod conformance;
 mod data;
+mod lower;
 mod network;
 mod recipe;
 
 pub use data::{DataError, Dataset, FashionMnist};
+pub use lower::{lower, proxy, Block, ConvSpec, Lowered, Shortcut, SqueezeExcite};
 pub use network::{adapt, scale_depth};
 pub use recipe::{
     batch_data, parse_device, Engine, OptimizerKind, Plan, Schedule, TrainConfig, TrainResult,

@@ -2,7 +2,7 @@ use crate::model::build;
 use crate::train::train_cancellable;
 use burn::prelude::Device;
 use layernas_core::{Cancel, EvalError, Evaluation, Evaluator, TrialRequest};
-use layernas_proxy::{adapt, scale_depth, Engine, FashionMnist, TrainConfig, TrainResult};
+use layernas_proxy::{Engine, FashionMnist, TrainConfig, TrainResult};
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::TemplateSpace;
 use std::collections::BTreeMap;
@@ -33,14 +33,8 @@ pub fn proxy_network(
         resolution: data.train.rows as u32,
         channels: 1,
     };
-    let shallow =
-        scale_depth(network, config.depth).map_err(|e| EvalError::Failed(e.to_string()))?;
-    adapt(&shallow, input, data.train.classes() as u32, config.width).map_err(|e| {
-        EvalError::Failed(format!(
-            "the network does not fit a {0}x{0} input: {e}",
-            input.resolution
-        ))
-    })
+    layernas_proxy::proxy(network, input, data.train.classes() as u32, config)
+        .map_err(EvalError::Failed)
 }
 
 /// Trains `network` (already a proxy) with the configured engine on a pool of

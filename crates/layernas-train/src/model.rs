@@ -8,7 +8,8 @@ use burn::nn::pool::{
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
-use layernas_spaces::network::{Act, Network, NetworkError, Op, PoolKind};
+use layernas_proxy::{lower, Block, ConvSpec, Shortcut};
+use layernas_spaces::network::{Act, Network, NetworkError, PoolKind};
 
 fn activate(act: Act, x: Tensor<4>) -> Tensor<4> {
     match act {
@@ -19,80 +20,45 @@ fn activate(act: Act, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
-fn conv(
-    cin: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-    bias: bool,
-    device: &Device,
-) -> Conv2d {
-    let p = k / 2;
-    Conv2dConfig::new([cin, cout], [k, k])
-        .with_stride([stride, stride])
+fn conv(c: &ConvSpec, device: &Device) -> Conv2d {
+    let p = c.padding();
+    Conv2dConfig::new([c.cin, c.cout], [c.kernel, c.kernel])
+        .with_stride([c.stride, c.stride])
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_groups(groups)
-        .with_bias(bias)
+        .with_groups(c.groups)
+        .with_bias(c.bias)
         .init(device)
 }
 
-/// Convolution + optional batch norm + activation.
+/// A lowered convolution: optional ReLU, convolution, optional batch norm, activation.
 #[derive(Module, Debug)]
 pub struct ConvBn {
     conv: Conv2d,
     bn: Option<BatchNorm>,
     #[module(skip)]
     act: Act,
+    #[module(skip)]
+    pre_relu: bool,
 }
 
 impl ConvBn {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        cin: usize,
-        cout: usize,
-        k: usize,
-        stride: usize,
-        groups: usize,
-        bias: bool,
-        bn: bool,
-        act: Act,
-        device: &Device,
-    ) -> Self {
+    fn new(c: &ConvSpec, device: &Device) -> Self {
         ConvBn {
-            conv: conv(cin, cout, k, stride, groups, bias, device),
-            bn: bn.then(|| BatchNormConfig::new(cout).init(device)),
-            act,
+            conv: conv(c, device),
+            bn: c.bn.then(|| BatchNormConfig::new(c.cout).init(device)),
+            act: c.act,
+            pre_relu: c.pre_relu,
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = if self.pre_relu { relu(x) } else { x };
         let y = self.conv.forward(x);
         let y = match &self.bn {
             Some(bn) => bn.forward(y),
             None => y,
         };
         activate(self.act, y)
-    }
-}
-
-/// ReLU, convolution (no bias), batch norm: the NATS-Bench op.
-#[derive(Module, Debug)]
-pub struct ReluConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-impl ReluConvBn {
-    fn new(cin: usize, cout: usize, k: usize, stride: usize, device: &Device) -> Self {
-        ReluConvBn {
-            conv: conv(cin, cout, k, stride, 1, false, device),
-            bn: BatchNormConfig::new(cout).init(device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
     }
 }
 
@@ -144,12 +110,12 @@ impl Mb {
 /// NATS-Bench cell of the size space's fixed topology.
 #[derive(Module, Debug)]
 pub struct Cell {
-    e10: ReluConvBn,
-    e20: ReluConvBn,
-    e21: ReluConvBn,
-    e30: Option<ReluConvBn>,
-    e31: ReluConvBn,
-    e32: ReluConvBn,
+    e10: ConvBn,
+    e20: ConvBn,
+    e21: ConvBn,
+    e30: Option<ConvBn>,
+    e31: ConvBn,
+    e32: ConvBn,
 }
 
 impl Cell {
@@ -167,11 +133,11 @@ impl Cell {
 /// NATS-Bench ResNet block.
 #[derive(Module, Debug)]
 pub struct Res {
-    a: ReluConvBn,
-    b: ReluConvBn,
+    a: ConvBn,
+    b: ConvBn,
     pool: Option<AvgPool2d>,
     short_conv: Option<Conv2d>,
-    short_rcb: Option<ReluConvBn>,
+    short_rcb: Option<ConvBn>,
 }
 
 impl Res {
@@ -226,6 +192,28 @@ pub enum Layer {
     Res(Res),
 }
 
+impl Layer {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Layer::Conv(c) => c.forward(x),
+            Layer::Mb(m) => m.forward(x),
+            Layer::Avg(p) => p.forward(x),
+            Layer::Max(p) => p.forward(x),
+            Layer::Global(p) => p.forward(x),
+            Layer::BnAct(b) => activate(b.act, b.bn.forward(x)),
+            Layer::Cell(c) => c.forward(x),
+            Layer::Res(r) => r.forward(x),
+            Layer::Dense(d) => {
+                let [b, c, h, w] = x.dims();
+                let flat: Tensor<2> = x.reshape([b, c * h * w]);
+                let y = d.linear.forward(flat);
+                let out = y.dims()[1];
+                activate(d.act, y.reshape([b, out, 1, 1]))
+            }
+        }
+    }
+}
+
 /// A network description as a burn model.
 #[derive(Module, Debug)]
 pub struct Net {
@@ -239,36 +227,36 @@ pub struct Net {
 impl Net {
     /// Logits `[batch, classes]` of images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.forward_map(x);
-        if let Some(p) = &self.head_pool {
-            x = p.forward(x);
-        }
-        let [b, c, h, w] = x.dims();
-        x.reshape([b, c * h * w])
+        self.head(self.forward_map(x))
     }
 
     /// The output of the layers, without the final pooling and flattening (for timing).
     pub fn forward_map(&self, mut x: Tensor<4>) -> Tensor<4> {
         for layer in &self.layers {
-            x = match layer {
-                Layer::Conv(c) => c.forward(x),
-                Layer::Mb(m) => m.forward(x),
-                Layer::Avg(p) => p.forward(x),
-                Layer::Max(p) => p.forward(x),
-                Layer::Global(p) => p.forward(x),
-                Layer::BnAct(b) => activate(b.act, b.bn.forward(x)),
-                Layer::Cell(c) => c.forward(x),
-                Layer::Res(r) => r.forward(x),
-                Layer::Dense(d) => {
-                    let [b, c, h, w] = x.dims();
-                    let flat: Tensor<2> = x.reshape([b, c * h * w]);
-                    let y = d.linear.forward(flat);
-                    let out = y.dims()[1];
-                    activate(d.act, y.reshape([b, out, 1, 1]))
-                }
-            };
+            x = layer.forward(x);
         }
         x
+    }
+
+    /// `[channels, height, width]` after each layer, and the logits' shape, on input `x` (the
+    /// engine conformance suite compares them with the lowering's).
+    pub fn shapes(&self, mut x: Tensor<4>) -> (Vec<[usize; 3]>, [usize; 2]) {
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            x = layer.forward(x);
+            let [_, c, h, w] = x.dims();
+            shapes.push([c, h, w]);
+        }
+        let logits = self.head(x).dims();
+        (shapes, logits)
+    }
+
+    fn head(&self, mut x: Tensor<4>) -> Tensor<2> {
+        if let Some(p) = &self.head_pool {
+            x = p.forward(x);
+        }
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c * h * w])
     }
 
     /// Number of classes of the logits.
@@ -277,70 +265,37 @@ impl Net {
     }
 }
 
-/// Builds the model of a (valid) network on `device`.
+/// Builds the model of a (valid) network on `device`: its lowering ([`lower`]), block by block.
 pub fn build(network: &Network, device: &Device) -> Result<Net, NetworkError> {
-    let rows = network.layer_costs()?;
-    let mut layers = Vec::with_capacity(network.layers.len());
-    for (op, row) in network.layers.iter().zip(&rows) {
-        let cin = row.in_channels as usize;
-        let layer = match *op {
-            Op::Conv {
-                out,
-                kernel,
-                stride,
-                groups,
-                bias,
-                bn,
-                act,
-            } => Layer::Conv(ConvBn::new(
-                cin,
-                out as usize,
-                kernel as usize,
-                stride as usize,
-                groups as usize,
-                bias,
-                bn,
-                act,
-                device,
-            )),
-            Op::Mbconv {
-                expanded,
-                out,
-                kernel,
-                stride,
+    let lowered = lower(network)?;
+    let layers = lowered
+        .blocks
+        .iter()
+        .map(|block| match block {
+            Block::Conv(c) => Layer::Conv(ConvBn::new(c, device)),
+            Block::Mbconv {
+                expand,
+                depthwise,
                 se,
-                act,
-            } => {
-                let (e, o) = (expanded as usize, out as usize);
-                Layer::Mb(Mb {
-                    expand: (e != cin)
-                        .then(|| ConvBn::new(cin, e, 1, 1, 1, false, true, act, device)),
-                    dw: ConvBn::new(
-                        e,
-                        e,
-                        kernel as usize,
-                        stride as usize,
-                        e,
-                        false,
-                        true,
-                        act,
-                        device,
-                    ),
-                    se: se.map(|s| Se {
-                        pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-                        reduce: conv(e, s as usize, 1, 1, 1, true, device),
-                        expand: conv(s as usize, e, 1, 1, 1, true, device),
-                    }),
-                    project: ConvBn::new(e, o, 1, 1, 1, false, true, Act::None, device),
-                    residual: stride == 1 && cin == o,
-                })
-            }
-            Op::Pool {
+                project,
+                residual,
+            } => Layer::Mb(Mb {
+                expand: expand.as_ref().map(|c| ConvBn::new(c, device)),
+                dw: ConvBn::new(depthwise, device),
+                se: se.as_ref().map(|s| Se {
+                    pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+                    reduce: conv(&s.reduce, device),
+                    expand: conv(&s.expand, device),
+                }),
+                project: ConvBn::new(project, device),
+                residual: *residual,
+            }),
+            Block::Pool {
                 kind,
                 kernel,
                 stride,
             } => {
-                let (k, s) = (kernel as usize, stride as usize);
+                let (k, s) = (*kernel, *stride);
                 match kind {
                     PoolKind::Avg => {
                         Layer::Avg(AvgPool2dConfig::new([k, k]).with_strides([s, s]).init())
@@ -350,53 +305,58 @@ pub fn build(network: &Network, device: &Device) -> Result<Net, NetworkError> {
                     }
                 }
             }
-            Op::GlobalPool => Layer::Global(AdaptiveAvgPool2dConfig::new([1, 1]).init()),
-            Op::BnAct { act } => Layer::BnAct(BnAct {
-                bn: BatchNormConfig::new(cin).init(device),
-                act,
+            Block::GlobalPool => Layer::Global(AdaptiveAvgPool2dConfig::new([1, 1]).init()),
+            Block::BnAct { channels, act } => Layer::BnAct(BnAct {
+                bn: BatchNormConfig::new(*channels).init(device),
+                act: *act,
             }),
-            Op::Linear { bias, act, .. } => {
-                let features = cin * (row.input as usize).pow(2);
-                Layer::Dense(Dense {
-                    linear: LinearConfig::new(features, row.out_channels as usize)
-                        .with_bias(bias)
-                        .init(device),
-                    act,
-                })
-            }
-            Op::NatsCell { out } => {
-                let o = out as usize;
-                Layer::Cell(Cell {
-                    e10: ReluConvBn::new(cin, o, 3, 1, device),
-                    e20: ReluConvBn::new(cin, o, 3, 1, device),
-                    e21: ReluConvBn::new(o, o, 3, 1, device),
-                    e30: (cin != o).then(|| ReluConvBn::new(cin, o, 1, 1, device)),
-                    e31: ReluConvBn::new(o, o, 3, 1, device),
-                    e32: ReluConvBn::new(o, o, 3, 1, device),
-                })
-            }
-            Op::ResBlock { out, stride } => {
-                let (o, s) = (out as usize, stride as usize);
-                Layer::Res(Res {
-                    a: ReluConvBn::new(cin, o, 3, s, device),
-                    b: ReluConvBn::new(o, o, 3, 1, device),
-                    pool: (s == 2)
-                        .then(|| AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init()),
-                    short_conv: (s == 2).then(|| conv(cin, o, 1, 1, 1, false, device)),
-                    short_rcb: (s != 2 && cin != o).then(|| ReluConvBn::new(cin, o, 1, 1, device)),
-                })
-            }
-        };
-        layers.push(layer);
-    }
-    let last = rows
-        .last()
-        .map_or((network.input.resolution, network.input.channels), |r| {
-            (r.output, r.out_channels)
-        });
+            Block::Linear {
+                features,
+                out,
+                bias,
+                act,
+            } => Layer::Dense(Dense {
+                linear: LinearConfig::new(*features, *out)
+                    .with_bias(*bias)
+                    .init(device),
+                act: *act,
+            }),
+            Block::NatsCell {
+                e10,
+                e20,
+                e21,
+                e30,
+                e31,
+                e32,
+            } => Layer::Cell(Cell {
+                e10: ConvBn::new(e10, device),
+                e20: ConvBn::new(e20, device),
+                e21: ConvBn::new(e21, device),
+                e30: e30.as_ref().map(|c| ConvBn::new(c, device)),
+                e31: ConvBn::new(e31, device),
+                e32: ConvBn::new(e32, device),
+            }),
+            Block::ResBlock { a, b, shortcut } => Layer::Res(Res {
+                a: ConvBn::new(a, device),
+                b: ConvBn::new(b, device),
+                pool: matches!(shortcut, Shortcut::PoolConv(_))
+                    .then(|| AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init()),
+                short_conv: match shortcut {
+                    Shortcut::PoolConv(c) => Some(conv(c, device)),
+                    _ => None,
+                },
+                short_rcb: match shortcut {
+                    Shortcut::Conv(c) => Some(ConvBn::new(c, device)),
+                    _ => None,
+                },
+            }),
+        })
+        .collect();
     Ok(Net {
         layers,
-        head_pool: (last.0 > 1).then(|| AdaptiveAvgPool2dConfig::new([1, 1]).init()),
-        classes: last.1 as usize,
+        head_pool: lowered
+            .head_pool
+            .then(|| AdaptiveAvgPool2dConfig::new([1, 1]).init()),
+        classes: lowered.classes,
     })
 }
