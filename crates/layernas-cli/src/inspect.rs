@@ -1,16 +1,12 @@
-//! `layernas space` and `layernas show`.
+//! `layernas space`, `layernas show` and `layernas profile`: the study library describes,
+//! this module renders.
 
 use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
-use layernas_core::{CostModel, SearchSpace, Strategy};
-use layernas_search::LayerNas;
-use layernas_spaces::network::Op;
-use layernas_spaces::{Metric, NetworkCost};
-use layernas_study::wiring::cost_model;
-use layernas_study::{Overrides, Space, StudyDataset, StudyError};
-use serde::Serialize;
-use std::sync::Arc;
+use layernas_core::SearchSpace;
+use layernas_study::inspect::{latency_check, template_of, NetworkView, SpaceSummary};
+use layernas_study::StudyError;
 
 pub const SPACE_EXAMPLES: &str = "Examples:
   layernas space mobilenetv3-large
@@ -57,98 +53,13 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct CostSummary {
-    name: String,
-    unit: String,
-    min: f64,
-    max: f64,
-    backbone: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct LayerJson<'a> {
-    name: &'a str,
-    options: &'a [String],
-    default: &'a str,
-}
-
-fn study_for(space: &str, dataset: &str, cost: &str, buckets: usize, keep: usize) -> Overrides {
-    Overrides {
-        space: Some(space.into()),
-        dataset: Some(dataset.into()),
-        cost: Some(cost.into()),
-        buckets: Some(buckets),
-        keep: Some(keep),
-        ..Overrides::default()
-    }
-}
-
 pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
-    let dataset = StudyDataset::parse(&args.dataset)?;
-    let resolved = Space::resolve(&args.space, dataset)?;
-    let space = resolved.dyn_space();
-    let (costs, description, backbone) = match &resolved {
-        Space::Nb201(_) => (
-            vec!["flops", "params"],
-            "NAS-Bench-201 / NATS-Bench topology space: a cell of 4 nodes whose 6 edges (the search layers, in arch-string order) each take one of 5 ops; default nor_conv_3x3 (the most costly). Costs and accuracies come from the embedded benchmark table.".to_string(),
-            None,
-        ),
-        Space::Template(t) => (
-            vec!["madds", "params"],
-            t.description().to_string(),
-            t.backbone().cloned(),
-        ),
-    };
-    let mut summaries = Vec::new();
-    let mut bound = 0;
-    let mut paper = 0;
-    for name in costs {
-        let study =
-            study_for(&args.space, &args.dataset, name, args.buckets, args.keep).resolve()?;
-        let cost: Arc<dyn CostModel> = cost_model(&resolved, &study)?;
-        let all = vec![true; space.layers().len()];
-        let range = cost.range(&*space, &space.default_arch(), &all);
-        summaries.push(CostSummary {
-            name: name.into(),
-            unit: cost.unit().into(),
-            min: range.min,
-            max: range.max,
-            backbone: backbone.as_ref().map(|b| cost.cost(b)),
-        });
-        let strategy = LayerNas::new(study.layernas.clone(), space.clone(), cost.clone())
-            .map_err(|e| StudyError::Input(e.to_string()))?;
-        bound = strategy.trial_bound().unwrap_or(0);
-        paper = strategy.paper_bound();
-    }
+    let summary = SpaceSummary::of(&args.space, &args.dataset, args.buckets, args.keep)?;
     if args.json {
-        let layers: Vec<LayerJson> = space
-            .layers()
-            .iter()
-            .map(|l| LayerJson {
-                name: &l.name,
-                options: &l.options,
-                default: &l.options[l.default],
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "space": space.name(),
-                "description": description,
-                "layers": layers,
-                "models": space.num_models().to_string(),
-                "costs": summaries,
-                "backbone": backbone.as_ref().map(|b| space.format(b)),
-                "buckets": args.buckets,
-                "keep": args.keep,
-                "trial_bound": bound,
-                "paper_bound": paper,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!("space {}\n\n{description}\n", space.name());
+    println!("space {}\n\n{}\n", summary.space, summary.description);
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
         "#",
@@ -156,21 +67,21 @@ pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
         "options",
         "default",
     ]);
-    for (i, l) in space.layers().iter().enumerate() {
+    for (i, l) in summary.layers.iter().enumerate() {
         table.add_row(vec![
             (i + 1).to_string(),
             l.name.clone(),
             l.options.join(" "),
-            l.options[l.default].clone(),
+            l.default.clone(),
         ]);
     }
     println!("{table}");
     println!(
         "\nmodels: {} (distinct networks), {} search layers",
-        space.num_models(),
-        space.layers().len()
+        summary.models,
+        summary.layers.len()
     );
-    for s in &summaries {
+    for s in &summary.costs {
         println!(
             "{} range: {:.4} .. {:.4} {}{}",
             s.name,
@@ -183,60 +94,19 @@ pub fn space(args: &SpaceArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "LayerNAS trial bound for H={} K={}: {bound} (paper's H*K*|S|*L = {paper})",
-        args.buckets, args.keep
+        "LayerNAS trial bound for H={} K={}: {} (paper's H*K*|S|*L = {})",
+        args.buckets, args.keep, summary.trial_bound, summary.paper_bound
     );
     Ok(())
 }
 
 pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
-    let dataset = StudyDataset::parse(&args.dataset)?;
-    let template = match Space::resolve(&args.space, dataset)? {
-        Space::Template(t) => t,
-        Space::Nb201(_) => {
-            return Err(StudyError::Input(
-                "space nb201 has no network description: its costs and accuracies come from the benchmark table (try layernas space nb201)".into(),
-            )
-            .into())
-        }
-    };
-    let arch = template
-        .parse_arch(&args.arch)
-        .map_err(|e| StudyError::Input(e.to_string()))?;
-    let network = template
-        .validate(&arch)
-        .map_err(|e| StudyError::Input(format!("architecture {} is invalid: {e}", args.arch)))?;
-    let rows = network
-        .layer_costs()
-        .map_err(|e| StudyError::Input(e.to_string()))?;
-    let madds = NetworkCost::new(template.clone(), Metric::Madds).cost(&arch);
-    let totals = network
-        .totals()
-        .map_err(|e| StudyError::Input(e.to_string()))?;
-    debug_assert_eq!(madds, totals.madds as f64 / 1e6);
+    let view = NetworkView::of(&args.space, &args.dataset, &args.arch)?;
     if args.json {
-        #[derive(Serialize)]
-        struct ShowJson<'a> {
-            space: &'a str,
-            arch: String,
-            #[serde(flatten)]
-            network: &'a layernas_spaces::network::Network,
-            madds: u64,
-            params: u64,
-        }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&ShowJson {
-                space: template.name(),
-                arch: template.format(&arch),
-                network: &network,
-                madds: totals.madds,
-                params: totals.params,
-            })?
-        );
+        println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
     }
-    println!("space {}: {}\n", template.name(), template.format(&arch));
+    println!("space {}: {}\n", view.space, view.arch);
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
         "#",
@@ -252,89 +122,33 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
         "params",
     ]);
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-    for (i, (op, row)) in network.layers.iter().zip(&rows).enumerate() {
-        let dash = || "-".to_string();
-        let (kernel, expansion, stride, se, act) = match op {
-            Op::Conv {
-                kernel,
-                stride,
-                act,
-                ..
-            } => (
-                kernel.to_string(),
-                dash(),
-                stride.to_string(),
-                dash(),
-                act.name().to_string(),
-            ),
-            Op::Mbconv {
-                kernel,
-                expanded,
-                stride,
-                se,
-                act,
-                ..
-            } => (
-                kernel.to_string(),
-                format!(
-                    "{expanded} ({:.2}x)",
-                    *expanded as f64 / row.in_channels as f64
-                ),
-                stride.to_string(),
-                se.map_or("-".into(), |s| s.to_string()),
-                act.name().to_string(),
-            ),
-            Op::Pool { kernel, stride, .. } => (
-                kernel.to_string(),
-                dash(),
-                stride.to_string(),
-                dash(),
-                dash(),
-            ),
-            Op::ResBlock { stride, .. } => (
-                "3".into(),
-                dash(),
-                stride.to_string(),
-                dash(),
-                "relu".into(),
-            ),
-            Op::NatsCell { .. } => ("3".into(), dash(), "1".into(), dash(), "relu".into()),
-            Op::BnAct { act } => (dash(), dash(), dash(), dash(), act.name().to_string()),
-            Op::Linear { act, .. } => (dash(), dash(), dash(), dash(), act.name().to_string()),
-            Op::GlobalPool => (dash(), dash(), dash(), dash(), dash()),
-        };
+    for (i, r) in view.rows.iter().enumerate() {
         table.add_row(vec![
             Cell::new(i + 1),
-            Cell::new(format!("{0}x{0}x{1}", row.input, row.in_channels)),
-            Cell::new(op.name()),
-            Cell::new(kernel),
-            Cell::new(expansion),
-            right(row.out_channels.to_string()),
-            Cell::new(stride),
-            Cell::new(se),
-            Cell::new(act),
-            right(row.madds.to_string()),
-            right(row.params.to_string()),
+            Cell::new(&r.input),
+            Cell::new(&r.op),
+            Cell::new(&r.kernel),
+            Cell::new(&r.expansion),
+            right(r.out.to_string()),
+            Cell::new(&r.stride),
+            Cell::new(&r.se),
+            Cell::new(&r.act),
+            right(r.madds.to_string()),
+            right(r.params.to_string()),
         ]);
     }
-    table.add_row(vec![
-        Cell::new("total"),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        right(totals.madds.to_string()),
-        right(totals.params.to_string()),
+    let mut total = vec![Cell::new("total")];
+    total.extend((0..8).map(|_| Cell::new("")));
+    total.extend([
+        right(view.madds.to_string()),
+        right(view.params.to_string()),
     ]);
+    table.add_row(total);
     println!("{table}");
     println!(
         "\n{:.2} M MAdds, {:.3} M params (MAdds: multiply-accumulates of convolutions, squeeze-and-excite included, and fully connected layers; params: weights, biases and batch-norm scale/shift)",
-        totals.madds as f64 / 1e6,
-        totals.params as f64 / 1e6
+        view.madds as f64 / 1e6,
+        view.params as f64 / 1e6
     );
     Ok(())
 }
@@ -371,18 +185,11 @@ pub struct ProfileArgs {
 
 pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressStyle};
-    use layernas_core::Arch;
-    use rand::{Rng, SeedableRng};
-    let dataset = StudyDataset::parse(&args.dataset)?;
-    let template = match Space::resolve(&args.space, dataset)? {
-        Space::Template(t) => t,
-        Space::Nb201(_) => {
-            return Err(StudyError::Input(
-                "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)".into(),
-            )
-            .into())
-        }
-    };
+    let template = template_of(
+        &args.space,
+        &args.dataset,
+        "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
+    )?;
     if args.repeats == 0 {
         return Err(StudyError::Input("--repeats must be at least 1".into()).into());
     }
@@ -413,36 +220,12 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         args.output.display()
     );
     if let Some(n) = args.check.filter(|&n| n > 1) {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-        let cost =
-            layernas_spaces::TableLatency::new(template.clone(), table.clone(), "latency".into())
-                .map_err(StudyError::Input)?;
-        let mut predicted = Vec::with_capacity(n);
-        let mut measured = Vec::with_capacity(n);
-        for _ in 0..n {
-            let arch = template.canonical(&Arch::new(
-                template
-                    .layers()
-                    .iter()
-                    .map(|l| rng.random_range(0..l.options.len()) as u16)
-                    .collect(),
-            ));
-            predicted.push(cost.cost(&arch));
-            measured.push(layernas_train::network_latency(
-                &template.network(&arch),
-                args.warmup,
-                args.repeats,
-            ));
-        }
-        let rho = layernas_spaces::spearman(&predicted, &measured);
-        let ratio: f64 = predicted
-            .iter()
-            .zip(&measured)
-            .map(|(p, m)| p / m)
-            .sum::<f64>()
-            / n as f64;
+        let check = latency_check(&template, &table, n, args.seed, |network| {
+            layernas_train::network_latency(network, args.warmup, args.repeats)
+        })?;
         println!(
-            "check on {n} random networks: Spearman rank correlation {rho:.3} between table sums and measured whole-network latency; mean sum/measured ratio {ratio:.2}"
+            "check on {n} random networks: Spearman rank correlation {:.3} between table sums and measured whole-network latency; mean sum/measured ratio {:.2}",
+            check.spearman, check.mean_ratio
         );
     }
     Ok(())

@@ -17,6 +17,7 @@
 
 mod error;
 pub mod file;
+pub mod inspect;
 pub mod outcome;
 pub mod run;
 pub mod study;

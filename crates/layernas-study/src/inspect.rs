@@ -1,0 +1,332 @@
+//! Describing spaces and networks without searching: a space's layers, size, cost ranges and
+//! LayerNAS trial bound ([`SpaceSummary`], `layernas space`), one architecture's network layer
+//! by layer ([`NetworkView`], `layernas show` and the dashboard's trial page), and the check of
+//! a measured latency table against whole networks ([`latency_check`], `layernas profile`).
+
+use crate::study::{Overrides, StudyDataset};
+use crate::wiring::{cost_model, Space};
+use crate::StudyError;
+use layernas_core::{Arch, CostModel, SearchSpace, Strategy};
+use layernas_search::LayerNas;
+use layernas_spaces::network::{Network, Op};
+use layernas_spaces::{LatencyTable, TableLatency, TemplateSpace};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A cost model's range over a space.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostSummary {
+    /// Cost model.
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    /// Cheapest model.
+    pub min: f64,
+    /// Costliest model.
+    pub max: f64,
+    /// The published backbone's cost, where the space has one.
+    pub backbone: Option<f64>,
+}
+
+/// One search layer of a space.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerInfo {
+    /// Name.
+    pub name: String,
+    /// Options.
+    pub options: Vec<String>,
+    /// The default option.
+    pub default: String,
+}
+
+/// What `layernas space` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpaceSummary {
+    /// Space name.
+    pub space: String,
+    /// What the space is.
+    pub description: String,
+    /// Its search layers.
+    pub layers: Vec<LayerInfo>,
+    /// Distinct models (as text: it may exceed 2^64).
+    pub models: String,
+    /// Range of each cost model.
+    pub costs: Vec<CostSummary>,
+    /// The backbone's architecture, where the space has one.
+    pub backbone: Option<String>,
+    /// H of the trial bound.
+    pub buckets: usize,
+    /// K of the trial bound.
+    pub keep: usize,
+    /// LayerNAS's trial bound at H and K (front search).
+    pub trial_bound: u64,
+    /// The paper's H*K*|S|*L.
+    pub paper_bound: u64,
+}
+
+impl SpaceSummary {
+    /// Describes space `name` on `dataset` with the LayerNAS bound at `buckets` and `keep`.
+    pub fn of(name: &str, dataset: &str, buckets: usize, keep: usize) -> Result<Self, StudyError> {
+        let resolved = Space::resolve(name, StudyDataset::parse(dataset)?)?;
+        let space = resolved.dyn_space();
+        let (costs, description, backbone) = match &resolved {
+            Space::Nb201(_) => (
+                vec!["flops", "params"],
+                "NAS-Bench-201 / NATS-Bench topology space: a cell of 4 nodes whose 6 edges (the search layers, in arch-string order) each take one of 5 ops; default nor_conv_3x3 (the most costly). Costs and accuracies come from the embedded benchmark table.".to_string(),
+                None,
+            ),
+            Space::Template(t) => (
+                vec!["madds", "params"],
+                t.description().to_string(),
+                t.backbone().cloned(),
+            ),
+        };
+        let mut summaries = Vec::new();
+        let (mut trial_bound, mut paper_bound) = (0, 0);
+        for cost_name in costs {
+            let study = Overrides {
+                space: Some(name.into()),
+                dataset: Some(dataset.into()),
+                cost: Some(cost_name.into()),
+                buckets: Some(buckets),
+                keep: Some(keep),
+                ..Overrides::default()
+            }
+            .resolve()?;
+            let cost: Arc<dyn CostModel> = cost_model(&resolved, &study)?;
+            let all = vec![true; space.layers().len()];
+            let range = cost.range(&*space, &space.default_arch(), &all);
+            summaries.push(CostSummary {
+                name: cost_name.into(),
+                unit: cost.unit().into(),
+                min: range.min,
+                max: range.max,
+                backbone: backbone.as_ref().map(|b| cost.cost(b)),
+            });
+            let strategy = LayerNas::new(study.layernas.clone(), space.clone(), cost.clone())
+                .map_err(StudyError::input)?;
+            trial_bound = strategy.trial_bound().unwrap_or(0);
+            paper_bound = strategy.paper_bound();
+        }
+        Ok(SpaceSummary {
+            space: space.name().to_string(),
+            description,
+            layers: space
+                .layers()
+                .iter()
+                .map(|l| LayerInfo {
+                    name: l.name.clone(),
+                    options: l.options.clone(),
+                    default: l.options[l.default].clone(),
+                })
+                .collect(),
+            models: space.num_models().to_string(),
+            costs: summaries,
+            backbone: backbone.as_ref().map(|b| space.format(b)),
+            buckets,
+            keep,
+            trial_bound,
+            paper_bound,
+        })
+    }
+}
+
+/// One layer of a network, as `layernas show` tabulates it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRow {
+    /// Input, `HxWxC`.
+    pub input: String,
+    /// Op name.
+    pub op: String,
+    /// Kernel (`-` where none).
+    pub kernel: String,
+    /// Expanded channels and ratio (MBConv).
+    pub expansion: String,
+    /// Output channels.
+    pub out: u32,
+    /// Stride.
+    pub stride: String,
+    /// Squeeze channels of squeeze-and-excite.
+    pub se: String,
+    /// Activation.
+    pub act: String,
+    /// Multiply-accumulates.
+    pub madds: u64,
+    /// Trainable parameters.
+    pub params: u64,
+}
+
+/// One architecture's network: what `layernas show --json` writes (the rows apart).
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkView {
+    /// Space name.
+    pub space: String,
+    /// The architecture, in the space's notation.
+    pub arch: String,
+    /// The network description.
+    #[serde(flatten)]
+    pub network: Network,
+    /// Total multiply-accumulates.
+    pub madds: u64,
+    /// Total trainable parameters.
+    pub params: u64,
+    /// Layer by layer.
+    #[serde(skip)]
+    pub rows: Vec<LayerRow>,
+}
+
+impl NetworkView {
+    /// The network of `arch` (as the space writes it) in network space `space` on `dataset`.
+    pub fn of(space: &str, dataset: &str, arch: &str) -> Result<Self, StudyError> {
+        let template = template_of(space, dataset, "space nb201 has no network description: its costs and accuracies come from the benchmark table (try layernas space nb201)")?;
+        let parsed = template.parse_arch(arch).map_err(StudyError::input)?;
+        Self::of_arch(&template, &parsed, arch)
+    }
+
+    /// The network of `arch` in `template`; errors name the architecture as `written`.
+    pub fn of_arch(
+        template: &TemplateSpace,
+        arch: &Arch,
+        written: &str,
+    ) -> Result<Self, StudyError> {
+        let network = template
+            .validate(arch)
+            .map_err(|e| StudyError::Input(format!("architecture {written} is invalid: {e}")))?;
+        let costs = network.layer_costs().map_err(StudyError::input)?;
+        let totals = network.totals().map_err(StudyError::input)?;
+        let dash = || "-".to_string();
+        let rows = network
+            .layers
+            .iter()
+            .zip(&costs)
+            .map(|(op, row)| {
+                let (kernel, expansion, stride, se, act) = match op {
+                    Op::Conv {
+                        kernel,
+                        stride,
+                        act,
+                        ..
+                    } => (
+                        kernel.to_string(),
+                        dash(),
+                        stride.to_string(),
+                        dash(),
+                        act.name().to_string(),
+                    ),
+                    Op::Mbconv {
+                        kernel,
+                        expanded,
+                        stride,
+                        se,
+                        act,
+                        ..
+                    } => (
+                        kernel.to_string(),
+                        format!(
+                            "{expanded} ({:.2}x)",
+                            *expanded as f64 / row.in_channels as f64
+                        ),
+                        stride.to_string(),
+                        se.map_or(dash(), |s| s.to_string()),
+                        act.name().to_string(),
+                    ),
+                    Op::Pool { kernel, stride, .. } => (
+                        kernel.to_string(),
+                        dash(),
+                        stride.to_string(),
+                        dash(),
+                        dash(),
+                    ),
+                    Op::ResBlock { stride, .. } => (
+                        "3".into(),
+                        dash(),
+                        stride.to_string(),
+                        dash(),
+                        "relu".into(),
+                    ),
+                    Op::NatsCell { .. } => ("3".into(), dash(), "1".into(), dash(), "relu".into()),
+                    Op::BnAct { act } | Op::Linear { act, .. } => {
+                        (dash(), dash(), dash(), dash(), act.name().to_string())
+                    }
+                    Op::GlobalPool => (dash(), dash(), dash(), dash(), dash()),
+                };
+                LayerRow {
+                    input: format!("{0}x{0}x{1}", row.input, row.in_channels),
+                    op: op.name().to_string(),
+                    kernel,
+                    expansion,
+                    out: row.out_channels,
+                    stride,
+                    se,
+                    act,
+                    madds: row.madds,
+                    params: row.params,
+                }
+            })
+            .collect();
+        Ok(NetworkView {
+            space: template.name().to_string(),
+            arch: template.format(arch),
+            network,
+            madds: totals.madds,
+            params: totals.params,
+            rows,
+        })
+    }
+}
+
+/// The network template space `name` on `dataset`; `nb201` is refused with `why`.
+pub fn template_of(name: &str, dataset: &str, why: &str) -> Result<Arc<TemplateSpace>, StudyError> {
+    match Space::resolve(name, StudyDataset::parse(dataset)?)? {
+        Space::Template(t) => Ok(t),
+        Space::Nb201(_) => Err(StudyError::Input(why.to_string())),
+    }
+}
+
+/// How well a latency table predicts whole networks.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyCheck {
+    /// Networks checked.
+    pub networks: usize,
+    /// Spearman rank correlation of the table's sums and the measured latencies.
+    pub spearman: f64,
+    /// Mean of sum / measured.
+    pub mean_ratio: f64,
+}
+
+/// Checks `table` on `n` random networks of `template` (seeded), timing each with `measure`.
+pub fn latency_check(
+    template: &Arc<TemplateSpace>,
+    table: &LatencyTable,
+    n: usize,
+    seed: u64,
+    mut measure: impl FnMut(&Network) -> f64,
+) -> Result<LatencyCheck, StudyError> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let cost = TableLatency::new(template.clone(), table.clone(), "latency".into())
+        .map_err(StudyError::Input)?;
+    let mut predicted = Vec::with_capacity(n);
+    let mut measured = Vec::with_capacity(n);
+    for _ in 0..n {
+        let arch = template.canonical(&Arch::new(
+            template
+                .layers()
+                .iter()
+                .map(|l| rng.random_range(0..l.options.len()) as u16)
+                .collect(),
+        ));
+        predicted.push(cost.cost(&arch));
+        measured.push(measure(&template.network(&arch)));
+    }
+    Ok(LatencyCheck {
+        networks: n,
+        spearman: layernas_spaces::spearman(&predicted, &measured),
+        mean_ratio: predicted
+            .iter()
+            .zip(&measured)
+            .map(|(p, m)| p / m)
+            .sum::<f64>()
+            / n as f64,
+    })
+}
