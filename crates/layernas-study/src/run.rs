@@ -203,7 +203,7 @@ impl Search {
         let outcome = Outcome {
             space: self.space.name().to_string(),
             dataset: study.dataset.name().to_string(),
-            strategy: study.strategy.clone(),
+            strategy: study.strategy.to_string(),
             cost: CostInfo {
                 name: self.cost.name().to_string(),
                 unit: self.cost.unit().to_string(),
@@ -245,7 +245,7 @@ fn strategy_of(
         ))
     } else {
         StudyStrategy::Baseline(
-            build_strategy(&study.strategy, &study.strategies, space, cost)
+            build_strategy(study.strategy.as_str(), &study.strategies, space, cost)
                 .map_err(StudyError::input)?,
         )
     })

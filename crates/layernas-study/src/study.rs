@@ -22,6 +22,85 @@ pub const MAX_RETRIES: u32 = 100;
 /// The longest trial timeout, in seconds (`trial_timeout`; about 116 days).
 pub const MAX_TRIAL_TIMEOUT: f64 = 1e7;
 
+/// A strategy of `layernas_search`'s registry, by its name: a value that can only be a strategy
+/// `build_strategy` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrategyName(&'static str);
+
+impl StrategyName {
+    /// LayerNAS.
+    pub const LAYERNAS: StrategyName = StrategyName("layernas");
+
+    /// The strategy called `name`.
+    pub fn parse(name: &str) -> Result<Self, StudyError> {
+        STRATEGIES
+            .iter()
+            .find(|s| **s == name)
+            .map(|s| StrategyName(s))
+            .ok_or_else(|| StudyError::Unknown {
+                field: "strategy",
+                value: name.to_string(),
+                allowed: STRATEGIES.join(", "),
+            })
+    }
+
+    /// Its name.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for StrategyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<&str> for StrategyName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// The evaluator of a study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvaluatorKind {
+    /// The benchmark table (NAS-Bench-201's default).
+    Table,
+    /// The built-in trainer (either engine).
+    Train,
+    /// A user command per trial.
+    Command,
+}
+
+impl EvaluatorKind {
+    /// Every name.
+    pub const NAMES: &'static [&'static str] = &["table", "train", "command"];
+
+    /// The evaluator called `name`.
+    pub fn parse(name: &str) -> Result<Self, StudyError> {
+        match name {
+            "table" => Ok(EvaluatorKind::Table),
+            "train" => Ok(EvaluatorKind::Train),
+            "command" => Ok(EvaluatorKind::Command),
+            _ => Err(StudyError::Unknown {
+                field: "evaluator",
+                value: name.to_string(),
+                allowed: Self::NAMES.join(", "),
+            }),
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EvaluatorKind::Table => "table",
+            EvaluatorKind::Train => "train",
+            EvaluatorKind::Command => "command",
+        }
+    }
+}
+
 /// The data set a study names: one vocabulary for every evaluator and engine. The benchmark
 /// table's three, and the built-in trainer's Fashion-MNIST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,8 +259,8 @@ pub struct Overrides {
 pub struct Study {
     /// The space: a built-in name or the absolute path of a `.toml` space file.
     pub space: String,
-    /// The strategy's name (one of `layernas_search::STRATEGIES`).
-    pub strategy: String,
+    /// The strategy.
+    pub strategy: StrategyName,
     /// The data set, by one vocabulary (table data sets and the trainer's).
     pub dataset: StudyDataset,
     /// The cost model: `flops`, `params`, `latency:<device>` (table), `madds`, `params` or
@@ -205,8 +284,8 @@ pub struct Study {
     pub store: Option<String>,
     /// The study's name in the store.
     pub study: String,
-    /// The evaluator named (the table by default where the space has one).
-    pub evaluator: Option<String>,
+    /// The evaluator named, if one was ([`Study::evaluator_kind`] applies the default).
+    pub evaluator: Option<EvaluatorKind>,
     /// The command of the command evaluator.
     pub command: Option<String>,
     /// The built-in trainer's recipe.
@@ -239,17 +318,13 @@ impl Overrides {
         let ef = file.evolution.unwrap_or_default();
         let rf = file.reinforce.unwrap_or_default();
         let nf = file.nsga2.unwrap_or_default();
-        let strategy = self
-            .strategy
-            .clone()
-            .or(file.strategy)
-            .unwrap_or_else(|| "layernas".into());
-        if !STRATEGIES.contains(&strategy.as_str()) {
-            return Err(StudyError::Input(format!(
-                "unknown strategy {strategy:?} (allowed: {})",
-                STRATEGIES.join(", ")
-            )));
-        }
+        let strategy = StrategyName::parse(
+            &self
+                .strategy
+                .clone()
+                .or(file.strategy)
+                .unwrap_or_else(|| "layernas".into()),
+        )?;
         // `--population` sizes NSGA-II's population when it runs, evolution's otherwise (where
         // it is checked, then refused below unless evolution runs).
         let population_of = |name: &str| {
@@ -449,20 +524,15 @@ impl Overrides {
             },
         };
         layernas.validate()?;
-        let evaluator = self.evaluator.clone().or(file.evaluator.clone());
-        if let Some(e) = &evaluator {
-            if !crate::wiring::EVALUATORS.contains(&e.as_str()) {
-                return Err(StudyError::Input(format!(
-                    "unknown evaluator {e:?} (allowed: {})",
-                    crate::wiring::EVALUATORS.join(", ")
-                )));
-            }
-        }
-        // The evaluator that will run: nb201 defaults to its table; network spaces have none.
-        let runs = evaluator
+        let evaluator = self
+            .evaluator
             .clone()
-            .or_else(|| (space == "nb201").then(|| "table".to_string()));
-        let runs_name = runs.as_deref().unwrap_or("none");
+            .or(file.evaluator.clone())
+            .map(|e| EvaluatorKind::parse(&e))
+            .transpose()?;
+        // The evaluator that will run: nb201 defaults to its table; network spaces have none.
+        let runs = evaluator.or((space == "nb201").then_some(EvaluatorKind::Table));
+        let runs_name = runs.map_or("none", |e| e.name());
         let file_train = file.train.clone();
         let mut train = file_train.clone().unwrap_or_default();
         if let Some(e) = self.epochs {
@@ -597,6 +667,12 @@ fn absolute(path: &str) -> String {
 }
 
 impl Study {
+    /// The evaluator that runs: the one named, else the table where the space has one.
+    pub fn evaluator_kind(&self) -> Option<EvaluatorKind> {
+        self.evaluator
+            .or((self.space == "nb201").then_some(EvaluatorKind::Table))
+    }
+
     /// The study stored as `json` under `name` (what workers, `status` and `export` rebuild).
     pub fn from_stored(name: &str, json: &str) -> Result<Study, StudyError> {
         Overrides::default().merge(StudyFile::from_stored(name, json)?)
@@ -626,13 +702,13 @@ impl Study {
             },
             store: None,
             study: Some(self.study.clone()),
-            evaluator: self.evaluator.clone(),
+            evaluator: self.evaluator.map(|e| e.name().to_string()),
             command: self.command.clone(),
             train: Some(self.train.clone()),
             retries: Some(self.retries),
             trial_timeout: self.trial_timeout,
             sim_time_scale: Some(self.sim_time_scale),
-            strategy: Some(self.strategy.clone()),
+            strategy: Some(self.strategy.to_string()),
             layernas: Some(LayerNasFile {
                 buckets: Some(l.buckets),
                 spacing: Some(match l.spacing {

@@ -1,13 +1,13 @@
 //! The components of a study, built from its typed values: the space, its cost model, the
 //! evaluator, the store and the strategy. Every command builds them here, and only here.
 
-use crate::study::{Study, StudyDataset};
+use crate::study::{EvaluatorKind, Study, StudyDataset};
 use crate::{read_text_file, StudyError};
 use layernas_core::{
     CostModel, Evaluator, MemoryStore, SearchSpace, StoreError, Strategy, StudyOpen, TrialStore,
 };
 use layernas_eval::CommandEvaluator;
-use layernas_search::{build_strategy, LayerNas};
+use layernas_search::build_strategy;
 use layernas_spaces::{
     mobilenet_v2_space, mobilenet_v3_space, nats_sss_space, space_from_toml, LatencyTable,
     Nb201Space, NetworkCost, TableLatency, TemplateSpace,
@@ -26,9 +26,6 @@ pub const SPACES: &[&str] = &[
     "mobilenetv3-small",
     "nats-sss",
 ];
-
-/// Evaluator names.
-pub const EVALUATORS: &[&str] = &["table", "train", "command"];
 
 /// A resolved space.
 #[derive(Clone)]
@@ -173,12 +170,9 @@ pub fn trial_context(study: &Study, with_recipe: bool) -> serde_json::Value {
 /// Builds the evaluator a study names (`table` by default where the space has a table).
 pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError> {
     let timeout = study.trial_timeout.map(Duration::from_secs_f64);
-    let name = study.evaluator.clone().unwrap_or_else(|| match space {
-        Space::Nb201(_) => "table".into(),
-        Space::Template(_) => "none".into(),
-    });
-    match (name.as_str(), space) {
-        ("table", Space::Nb201(_)) => {
+    match (study.evaluator_kind(), space) {
+        // The table is nb201's default evaluator.
+        (Some(EvaluatorKind::Table) | None, Space::Nb201(_)) => {
             let e = table_evaluator(study)?;
             Ok(Built {
                 has_sim_time: e.has_sim_time(),
@@ -187,11 +181,11 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError
                 executor_timeout: timeout,
             })
         }
-        ("table", Space::Template(t)) | ("none", Space::Template(t)) => Err(StudyError::Input(format!(
+        (Some(EvaluatorKind::Table) | None, Space::Template(t)) => Err(StudyError::Input(format!(
             "space {} has no benchmark table: choose --evaluator train (built-in trainer, --dataset fashion-mnist) or --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
             t.name()
         ))),
-        ("train", Space::Template(t)) => {
+        (Some(EvaluatorKind::Train), Space::Template(t)) => {
             if study.dataset != StudyDataset::FashionMnist {
                 return Err(StudyError::Input(format!(
                     "the built-in trainer trains on fashion-mnist, not {} (use --dataset fashion-mnist)",
@@ -213,10 +207,10 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError
                 has_sim_time: false,
             })
         }
-        ("train", Space::Nb201(_)) => Err(StudyError::Input(
+        (Some(EvaluatorKind::Train), Space::Nb201(_)) => Err(StudyError::Input(
             "the built-in trainer needs a network space (mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or a .toml space); nb201 uses the table".into(),
         )),
-        ("command", _) => {
+        (Some(EvaluatorKind::Command), _) => {
             let command = study.command.clone().ok_or_else(|| {
                 StudyError::Input("--evaluator command needs --command \"program args\"".into())
             })?;
@@ -233,11 +227,6 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError
                 table: false,
             })
         }
-        (other, _) => Err(StudyError::Unknown {
-            field: "evaluator",
-            value: other.to_string(),
-            allowed: EVALUATORS.join(", "),
-        }),
     }
 }
 
@@ -322,13 +311,8 @@ pub fn build_study_strategy(
     space: Arc<dyn SearchSpace>,
     cost: Arc<dyn CostModel>,
 ) -> Result<Box<dyn Strategy>, StudyError> {
-    if study.strategy == "layernas" {
-        Ok(Box::new(
-            LayerNas::new(study.layernas.clone(), space, cost).map_err(StudyError::input)?,
-        ))
-    } else {
-        build_strategy(&study.strategy, &study.strategies, space, cost).map_err(StudyError::input)
-    }
+    build_strategy(study.strategy.as_str(), &study.strategies, space, cost)
+        .map_err(StudyError::input)
 }
 
 /// Whether a store URL names a SQLite file that does not exist (yet).
