@@ -20,6 +20,7 @@ pub mod file;
 pub mod outcome;
 pub mod run;
 pub mod study;
+pub mod views;
 pub mod wiring;
 pub mod worker;
 
