@@ -8,7 +8,7 @@
 //! trials. Run with `cargo bench -p layernas-dashboard`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use layernas_core::{Arch, SearchSpace, Trial, TrialState, TrialStore};
+use layernas_core::{Arch, Trial, TrialState};
 use layernas_dashboard::{Dashboard, Options};
 use layernas_store::StoreReader;
 use layernas_study::views::StudyView;

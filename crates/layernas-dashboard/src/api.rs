@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use layernas_core::StoreError;
+use layernas_core::{Trial, TrialState};
 use layernas_study::views::{StudyView, TrialView};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -187,12 +188,12 @@ async fn points(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let v = view_of(&app, name).await?;
-    let complete = v.trials.iter().filter(|t| t.row.state == "complete");
+    let complete = v.trials.iter().filter(|t| t.state == TrialState::Complete);
     let (mut id, mut cost, mut reward) = (Vec::new(), Vec::new(), Vec::new());
     for t in complete {
-        id.push(t.row.id);
-        cost.push(t.row.cost);
-        reward.push(t.row.reward);
+        id.push(t.id);
+        cost.push(t.cost);
+        reward.push(t.reward);
     }
     Ok(Json(serde_json::json!({
         "version": version_of(&v),
@@ -221,26 +222,28 @@ const SORTS: &[&str] = &[
     "id", "cost", "reward", "test", "state", "wave", "attempts", "seconds", "worker", "finished",
 ];
 
-fn compare(key: &str, a: &TrialView, b: &TrialView) -> Ordering {
-    // Missing values sort after present ones.
-    fn opt<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Ordering {
-        match (a, b) {
-            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
+/// Missing values sort after present ones.
+fn opt<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     }
-    let (a, b) = (&a.row, &b.row);
+}
+
+fn compare(key: &str, v: &StudyView, i: usize, j: usize) -> Ordering {
+    let (a, b): (&Trial, &Trial) = (&v.trials[i], &v.trials[j]);
     match key {
         "cost" => a.cost.total_cmp(&b.cost),
         "reward" => opt(a.reward, b.reward),
         "test" => opt(a.metrics.get("test"), b.metrics.get("test")),
-        "state" => a.state.cmp(b.state),
+        "state" => a.state.name().cmp(b.state.name()),
         "wave" => a.wave.cmp(&b.wave),
         "attempts" => a.attempts.cmp(&b.attempts),
         "seconds" => a.seconds.total_cmp(&b.seconds),
         "worker" => opt(a.worker.as_ref(), b.worker.as_ref()),
+        "finished" => opt(v.times[i].finished_at, v.times[j].finished_at),
         _ => Ordering::Equal,
     }
 }
@@ -281,30 +284,19 @@ async fn trials(
     let v = view_of(&app, name).await?;
     let version = version_of(&v);
     let body = tokio::task::spawn_blocking(move || {
-        let mut rows: Vec<&TrialView> = v
-            .trials
-            .iter()
-            .filter(|t| state == "all" || t.row.state == state)
+        let mut rows: Vec<usize> = (0..v.trials.len())
+            .filter(|&i| state == "all" || v.trials[i].state.name() == state)
             .collect();
         let total = rows.len();
-        let key = |a: &&TrialView, b: &&TrialView| {
-            let o = if sort == "finished" {
-                match (a.finished_at, b.finished_at) {
-                    (Some(x), Some(y)) => x.total_cmp(&y),
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (None, None) => Ordering::Equal,
-                }
-            } else {
-                compare(&sort, a, b)
-            };
-            // Ties by id, ascending: a stable, total order for paging.
+        let key = |&i: &usize, &j: &usize| {
+            let o = compare(&sort, &v, i, j);
             let o = if descending { o.reverse() } else { o };
-            o.then(a.row.id.cmp(&b.row.id))
+            // Ties by id, ascending: a stable, total order for paging.
+            o.then(v.trials[i].id.cmp(&v.trials[j].id))
         };
         let start = (page - 1).saturating_mul(per_page);
         if start < total {
-            // Only the rows up to the end of the page need their order.
+            // Only the rows up to the end of the page need their order: O(n + k log k).
             let end = (start + per_page).min(total);
             if end < total {
                 rows.select_nth_unstable_by(end - 1, key);
@@ -312,7 +304,12 @@ async fn trials(
             }
             rows.sort_unstable_by(key);
         }
-        let page_rows: Vec<&TrialView> = rows.into_iter().skip(start).take(per_page).collect();
+        let page_rows: Vec<TrialView> = rows
+            .into_iter()
+            .skip(start)
+            .take(per_page)
+            .map(|i| v.row(i))
+            .collect();
         serde_json::to_vec(&serde_json::json!({
             "version": version,
             "total": total,
@@ -336,16 +333,13 @@ async fn trial(
         .parse()
         .map_err(|_| bad(format!("trial id {id:?} is not a number")))?;
     let v = view_of(&app, name).await?;
-    let i = v
-        .trials
-        .binary_search_by_key(&id, |t| t.row.id)
-        .map_err(|_| {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                format!("no trial {id} in study {:?}", v.study),
-            )
-        })?;
-    let t = &v.trials[i];
+    let i = v.position(id).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no trial {id} in study {:?}", v.study),
+        )
+    })?;
+    let t = v.row(i);
     let network = match v.network(id) {
         Some(Ok(layers)) => serde_json::to_value(layers).map_err(internal)?,
         Some(Err(e)) => serde_json::json!({ "error": e }),
@@ -371,10 +365,12 @@ async fn failures(
 ) -> Result<Response, ApiError> {
     let v = view_of(&app, name).await?;
     // As `status` lists them: failed for good, or failed and waiting for a retry.
-    let failed: Vec<&TrialView> = v
-        .trials
-        .iter()
-        .filter(|t| t.row.state == "failed" || (t.row.error.is_some() && t.row.state != "complete"))
+    let failed: Vec<TrialView> = (0..v.trials.len())
+        .filter(|&i| {
+            let t = &v.trials[i];
+            t.state == TrialState::Failed || (t.error.is_some() && !t.state.is_final())
+        })
+        .map(|i| v.row(i))
         .collect();
     Ok(Json(failed).into_response())
 }
@@ -435,12 +431,16 @@ async fn export_json(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let v = view_of(&app, name).await?;
-    let rows: Vec<_> = v.trials.iter().map(|t| &t.row).collect();
-    let text = serde_json::to_string_pretty(&rows).map_err(internal)? + "\n";
+    let study = v.study.clone();
+    let text = tokio::task::spawn_blocking(move || serde_json::to_string_pretty(&v.rows()))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?
+        + "\n";
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
-            (header::CONTENT_DISPOSITION, attachment(&v.study, "json")),
+            (header::CONTENT_DISPOSITION, attachment(&study, "json")),
         ],
         text,
     )
@@ -469,8 +469,8 @@ async fn export_csv(
 }
 
 fn csv_of(v: &StudyView) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let mut metric_names: Vec<&String> =
-        v.trials.iter().flat_map(|t| t.row.metrics.keys()).collect();
+    let rows = v.rows();
+    let mut metric_names: Vec<&String> = rows.iter().flat_map(|t| t.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -480,7 +480,7 @@ fn csv_of(v: &StudyView) -> Result<String, Box<dyn std::error::Error + Send + Sy
     ];
     header.extend(metric_names.iter().map(|m| m.as_str()));
     w.write_record(&header)?;
-    for t in v.trials.iter().map(|t| &t.row) {
+    for t in &rows {
         let mut row = vec![
             t.id.to_string(),
             t.arch.clone(),

@@ -22,7 +22,7 @@ mod tls;
 
 pub use pg::PgStore;
 pub use reader::{
-    LiveState, RunningTrial, StoreReader, StudyRecord, StudySnapshot, StudyVersion, TrialRecord,
+    LiveState, RunningTrial, StoreReader, StudyRecord, StudySnapshot, StudyVersion, TrialTimes,
 };
 pub use sqlite::SqliteStore;
 

@@ -45,11 +45,9 @@ pub struct StudyVersion {
     pub done: bool,
 }
 
-/// A stored trial with the bookkeeping a viewer shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrialRecord {
-    /// The trial.
-    pub trial: Trial,
+/// The bookkeeping of a stored trial that a viewer shows beside the trial itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrialTimes {
     /// Its lease's last heartbeat (or start), while it runs or since it last ran.
     pub heartbeat_at: Option<f64>,
     /// When its last evaluation ended (Unix seconds).
@@ -58,13 +56,15 @@ pub struct TrialRecord {
     pub leased: bool,
 }
 
-/// A study's trials and controller read in one transaction.
+/// A study and its trials, read in one transaction.
 #[derive(Debug, Clone)]
 pub struct StudySnapshot {
     /// The study.
     pub study: StudyRecord,
     /// Every trial, by id.
-    pub trials: Vec<TrialRecord>,
+    pub trials: Vec<Trial>,
+    /// Their bookkeeping, in the same order.
+    pub times: Vec<TrialTimes>,
     /// The version of these trials.
     pub version: StudyVersion,
 }
@@ -102,17 +102,20 @@ pub struct RunningTrial {
 }
 
 /// A read-only connection to a store (see the module's documentation).
-pub enum StoreReader {
-    /// A SQLite file.
+pub struct StoreReader {
+    backend: Backend,
+}
+
+enum Backend {
     Sqlite {
-        /// The connection (read-only).
         conn: Box<Connection>,
-        /// The file.
         path: String,
+        /// `PRAGMA data_version` when each study's version was last read: while it stays the
+        /// same, no other connection committed anything, and the version is known without
+        /// reading the trials again.
+        versions: std::collections::HashMap<String, (i64, Option<StudyVersion>)>,
     },
-    /// A PostgreSQL database.
     Postgres {
-        /// The session (read-only).
         client: Box<Client>,
     },
 }
@@ -180,9 +183,12 @@ impl StoreReader {
                 "{path} is not a layernas store (its tables are missing)"
             )));
         }
-        Ok(StoreReader::Sqlite {
-            conn: Box::new(conn),
-            path: path.to_string(),
+        Ok(StoreReader {
+            backend: Backend::Sqlite {
+                conn: Box::new(conn),
+                path: path.to_string(),
+                versions: Default::default(),
+            },
         })
     }
 
@@ -212,15 +218,17 @@ impl StoreReader {
                 crate::tls::redact(url)
             )));
         }
-        Ok(StoreReader::Postgres {
-            client: Box::new(client),
+        Ok(StoreReader {
+            backend: Backend::Postgres {
+                client: Box::new(client),
+            },
         })
     }
 
     /// Every study, by name.
     pub fn studies(&mut self) -> Result<Vec<StudyRecord>, StoreError> {
-        match self {
-            StoreReader::Sqlite { conn, path } => {
+        match &mut self.backend {
+            Backend::Sqlite { conn, path, .. } => {
                 let path = path.as_str();
                 let mut stmt = conn
                     .prepare_cached(
@@ -239,7 +247,7 @@ impl StoreReader {
                     .map_err(|e| sqlite_err(path, e))?;
                 rows.map(|r| r.map_err(|e| sqlite_err(path, e))).collect()
             }
-            StoreReader::Postgres { client } => Ok(client
+            Backend::Postgres { client } => Ok(client
                 .query(
                     "SELECT name, config, done, created_at FROM layernas_studies ORDER BY name",
                     &[],
@@ -258,15 +266,28 @@ impl StoreReader {
 
     /// The version of `study`'s trials; `None` if there is no such study.
     pub fn version(&mut self, study: &str) -> Result<Option<StudyVersion>, StoreError> {
-        match self {
-            StoreReader::Sqlite { conn, path } => {
+        match &mut self.backend {
+            Backend::Sqlite {
+                conn,
+                path,
+                versions,
+            } => {
                 let path = path.as_str();
                 let tx = conn.transaction().map_err(|e| sqlite_err(path, e))?;
+                let data: i64 = tx
+                    .query_row("PRAGMA data_version", [], |r| r.get(0))
+                    .map_err(|e| sqlite_err(path, e))?;
+                if let Some((seen, v)) = versions.get(study) {
+                    if *seen == data {
+                        return Ok(*v);
+                    }
+                }
                 let v = sqlite_version(&tx, path, study)?;
                 tx.finish().map_err(|e| sqlite_err(path, e))?;
+                versions.insert(study.to_string(), (data, v));
                 Ok(v)
             }
-            StoreReader::Postgres { client } => {
+            Backend::Postgres { client } => {
                 let mut tx = client.transaction().map_err(pg_err)?;
                 let v = pg_version(&mut tx, study)?;
                 tx.commit().map_err(pg_err)?;
@@ -278,8 +299,8 @@ impl StoreReader {
     /// The study, its trials and their version, read in one transaction; `None` if there is
     /// no such study.
     pub fn snapshot(&mut self, study: &str) -> Result<Option<StudySnapshot>, StoreError> {
-        match self {
-            StoreReader::Sqlite { conn, path } => {
+        match &mut self.backend {
+            Backend::Sqlite { conn, path, .. } => {
                 let path = path.as_str();
                 let tx = conn.transaction().map_err(|e| sqlite_err(path, e))?;
                 let Some(version) = sqlite_version(&tx, path, study)? else {
@@ -299,7 +320,7 @@ impl StoreReader {
                         },
                     )
                     .map_err(|e| sqlite_err(path, e))?;
-                let trials = {
+                let (trials, times) = {
                     let mut stmt = tx
                         .prepare_cached(&format!(
                             "SELECT {COLUMNS}, {EXTRA} FROM trials WHERE study = ?1 ORDER BY id"
@@ -327,26 +348,29 @@ impl StoreReader {
                             ))
                         })
                         .map_err(|e| sqlite_err(path, e))?;
-                    rows.map(|r| {
+                    let mut trials = Vec::new();
+                    let mut times = Vec::new();
+                    for r in rows {
                         let (row, heartbeat_at, finished_at, leased) =
                             r.map_err(|e| sqlite_err(path, e))?;
-                        Ok(TrialRecord {
-                            trial: row.into_trial()?,
+                        trials.push(row.into_trial()?);
+                        times.push(TrialTimes {
                             heartbeat_at,
                             finished_at,
                             leased,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?
+                        });
+                    }
+                    (trials, times)
                 };
                 tx.finish().map_err(|e| sqlite_err(path, e))?;
                 Ok(Some(StudySnapshot {
                     study: record,
                     trials,
+                    times,
                     version,
                 }))
             }
-            StoreReader::Postgres { client } => {
+            Backend::Postgres { client } => {
                 let mut tx = client
                     .build_transaction()
                     .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -379,18 +403,20 @@ impl StoreReader {
                 tx.commit().map_err(pg_err)?;
                 let trials = rows
                     .iter()
-                    .map(|r| {
-                        Ok(TrialRecord {
-                            trial: crate::pg::PgStore::read(r).into_trial()?,
-                            heartbeat_at: r.get(11),
-                            finished_at: r.get(12),
-                            leased: r.get(13),
-                        })
-                    })
+                    .map(|r| crate::pg::PgStore::read(r).into_trial())
                     .collect::<Result<Vec<_>, StoreError>>()?;
+                let times = rows
+                    .iter()
+                    .map(|r| TrialTimes {
+                        heartbeat_at: r.get(11),
+                        finished_at: r.get(12),
+                        leased: r.get(13),
+                    })
+                    .collect();
                 Ok(Some(StudySnapshot {
                     study: record,
                     trials,
+                    times,
                     version,
                 }))
             }
@@ -399,8 +425,8 @@ impl StoreReader {
 
     /// The live state of `study`: its controller, running trials and the store's workers.
     pub fn live(&mut self, study: &str) -> Result<LiveState, StoreError> {
-        match self {
-            StoreReader::Sqlite { conn, path } => {
+        match &mut self.backend {
+            Backend::Sqlite { conn, path, .. } => {
                 let path = path.as_str();
                 let tx = conn.transaction().map_err(|e| sqlite_err(path, e))?;
                 let t_now = now();
@@ -464,7 +490,7 @@ impl StoreReader {
                     workers,
                 })
             }
-            StoreReader::Postgres { client } => {
+            Backend::Postgres { client } => {
                 let mut tx = client
                     .build_transaction()
                     .isolation_level(postgres::IsolationLevel::RepeatableRead)

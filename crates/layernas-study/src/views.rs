@@ -7,10 +7,12 @@ use crate::outcome::{Answer, CostInfo, TrialRow};
 use crate::study::Study;
 use crate::wiring::{build_study_strategy, cost_model, load_table, Space};
 use crate::StudyError;
-use layernas_core::{pareto_front, replay, Arch, CostModel, SearchSpace, Strategy, TrialState};
+use layernas_core::{
+    pareto_front, replay, Arch, CostModel, SearchSpace, Strategy, Trial, TrialState,
+};
 use layernas_search::{LayerNas, LayerStats, PlanRow};
 use layernas_spaces::network::{LayerCost, Op};
-use layernas_store::{StudySnapshot, StudyVersion, TrialRecord};
+use layernas_store::{StudySnapshot, StudyVersion, TrialTimes};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -130,14 +132,19 @@ pub struct StudyView {
     pub front: Vec<FrontPoint>,
     /// LayerNAS's layers (empty for other strategies).
     pub layers: Vec<LayerProgress>,
-    /// Every trial, by id.
+    /// Every trial, by id (architectures are formatted only when asked: [`StudyView::row`]).
     #[serde(skip)]
-    pub trials: Vec<TrialView>,
+    pub trials: Vec<Trial>,
+    /// Their bookkeeping, in the same order.
+    #[serde(skip)]
+    pub times: Vec<TrialTimes>,
     /// The snapshot's version.
     #[serde(skip)]
     pub version: StudyVersion,
     #[serde(skip)]
     space: Option<Space>,
+    #[serde(skip)]
+    dyn_space: Option<Arc<dyn SearchSpace>>,
 }
 
 struct Rebuilt {
@@ -218,12 +225,11 @@ impl StudyView {
     pub fn build(snapshot: StudySnapshot) -> StudyView {
         let StudySnapshot {
             study,
-            trials: records,
+            trials,
+            times,
             version,
         } = snapshot;
-        let trials: Vec<layernas_core::Trial> = records.iter().map(|r| r.trial.clone()).collect();
-        let rebuilt = rebuild(&study.name, &study.config, &trials);
-        let (rebuilt, note) = match rebuilt {
+        let (rebuilt, note) = match rebuild(&study.name, &study.config, &trials) {
             Ok(r) => (Some(r), None),
             Err(e) => (
                 None,
@@ -232,11 +238,8 @@ impl StudyView {
                 )),
             ),
         };
-        let format = |a: &Arch| {
-            rebuilt
-                .as_ref()
-                .map_or_else(|| a.key(), |r| r.dyn_space.format(a))
-        };
+        let dyn_space = rebuilt.as_ref().map(|r| r.dyn_space.clone());
+        let format = |a: &Arch| dyn_space.as_ref().map_or_else(|| a.key(), |s| s.format(a));
         let mut counts = Counts {
             trials: trials.len(),
             waves: trials.iter().map(|t| t.wave).max().map_or(0, |w| w + 1),
@@ -250,7 +253,8 @@ impl StudyView {
                 TrialState::Failed => counts.failed += 1,
             }
         }
-        let complete: Vec<&layernas_core::Trial> = trials
+        // As the search's outcome computes it (`Points::front`), with the trials' ids.
+        let complete: Vec<&Trial> = trials
             .iter()
             .filter(|t| t.state == TrialState::Complete)
             .collect();
@@ -283,12 +287,11 @@ impl StudyView {
                 },
             })
         });
-        let last_activity = records
+        let last_activity = times
             .iter()
-            .flat_map(|r| [r.finished_at, r.heartbeat_at])
+            .flat_map(|t| [t.finished_at, t.heartbeat_at])
             .flatten()
             .fold(study.created_at, f64::max);
-        let views = records.into_iter().map(|r| view_of(r, &format)).collect();
         let config = serde_json::from_str(&study.config)
             .unwrap_or_else(|_| serde_json::Value::String(study.config.clone()));
         let (info, layers, space) = match rebuilt {
@@ -307,9 +310,54 @@ impl StudyView {
             best,
             front,
             layers,
-            trials: views,
+            trials,
+            times,
             version,
             space,
+            dyn_space,
+        }
+    }
+
+    /// An architecture in the space's notation (its key when the space cannot be rebuilt).
+    pub fn format(&self, arch: &Arch) -> String {
+        self.dyn_space
+            .as_ref()
+            .map_or_else(|| arch.key(), |s| s.format(arch))
+    }
+
+    /// The position of trial `id` in [`StudyView::trials`].
+    pub fn position(&self, id: u64) -> Option<usize> {
+        self.trials.binary_search_by_key(&id, |t| t.id).ok()
+    }
+
+    /// The trial at `i` as a viewer shows it.
+    pub fn row(&self, i: usize) -> TrialView {
+        TrialView {
+            row: self.export_row(&self.trials[i]),
+            finished_at: self.times[i].finished_at,
+            heartbeat_at: self.times[i].heartbeat_at,
+        }
+    }
+
+    /// Every trial as `export` writes it ([`crate::outcome::trial_rows`]).
+    pub fn rows(&self) -> Vec<TrialRow> {
+        self.trials.iter().map(|t| self.export_row(t)).collect()
+    }
+
+    fn export_row(&self, t: &Trial) -> TrialRow {
+        TrialRow {
+            id: t.id,
+            arch: self.format(&t.arch),
+            key: t.arch.key(),
+            state: t.state.name(),
+            cost: t.cost,
+            reward: t.reward,
+            metrics: t.metrics.clone(),
+            wave: t.wave,
+            attempts: t.attempts,
+            worker: t.worker.clone(),
+            seconds: t.seconds,
+            error: t.error.clone(),
         }
     }
 
@@ -317,9 +365,8 @@ impl StudyView {
     /// (`None` for the cell space, a study that cannot be rebuilt, or an unknown trial).
     pub fn network(&self, id: u64) -> Option<Result<Vec<NetworkLayer>, String>> {
         let template = self.space.as_ref()?.template()?;
-        let i = self.trials.binary_search_by_key(&id, |t| t.row.id).ok()?;
-        let arch = Arch::from_key(&self.trials[i].row.key)?;
-        Some(network_layers(template, &arch))
+        let arch = &self.trials[self.position(id)?].arch;
+        Some(network_layers(template, arch))
     }
 
     /// The benchmark table's index of trial `id`'s architecture, on the cell space.
@@ -327,33 +374,9 @@ impl StudyView {
         if !matches!(self.space, Some(Space::Nb201(_))) {
             return None;
         }
-        let i = self.trials.binary_search_by_key(&id, |t| t.row.id).ok()?;
-        let arch = Arch::from_key(&self.trials[i].row.key)?;
+        let arch = &self.trials[self.position(id)?].arch;
         let table = load_table(&layernas_tables::DataSource::Embedded).ok()?;
-        Some(table.index(&arch))
-    }
-}
-
-/// The row of a trial, as `export` writes it ([`crate::outcome::trial_rows`]).
-fn view_of(r: TrialRecord, format: &dyn Fn(&Arch) -> String) -> TrialView {
-    let t = r.trial;
-    TrialView {
-        row: TrialRow {
-            id: t.id,
-            arch: format(&t.arch),
-            key: t.arch.key(),
-            state: t.state.name(),
-            cost: t.cost,
-            reward: t.reward,
-            metrics: t.metrics.into_iter().collect(),
-            wave: t.wave,
-            attempts: t.attempts,
-            worker: t.worker,
-            seconds: t.seconds,
-            error: t.error,
-        },
-        finished_at: r.finished_at,
-        heartbeat_at: r.heartbeat_at,
+        Some(table.index(arch))
     }
 }
 
