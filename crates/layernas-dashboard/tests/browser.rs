@@ -214,7 +214,7 @@ fn a_browser_follows_a_study_draws_its_front_and_opens_a_trial() {
         let id = pick.attr("data-id").await.unwrap().unwrap();
         let expected = front
             .iter()
-            .find(|p| p["id"].to_string() == id)
+            .find(|p| p["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(id.as_str()))
             .unwrap()
             .clone();
         pick.click().await.unwrap();
