@@ -1,6 +1,7 @@
 //! `layernas`: constrained, multi-objective neural architecture search with LayerNAS.
 
 mod bench;
+mod dashboard;
 mod inspect;
 mod report;
 mod search;
@@ -52,6 +53,9 @@ enum Command {
     /// Delete a stored study and all its trials (asks for --yes).
     #[command(after_help = studies::DELETE_EXAMPLES)]
     Delete(studies::DeleteArgs),
+    /// Serve a live web dashboard of a store's studies (read-only).
+    #[command(after_help = dashboard::EXAMPLES)]
+    Dashboard(dashboard::DashboardArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Status(args) => studies::status(&args),
         Command::Export(args) => studies::export(&args),
         Command::Delete(args) => studies::delete(&args),
+        Command::Dashboard(args) => dashboard::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,11 +15,15 @@
 #![warn(missing_docs)]
 
 mod pg;
+mod reader;
 mod row;
 mod sqlite;
 mod tls;
 
 pub use pg::PgStore;
+pub use reader::{
+    LiveState, RunningTrial, StoreReader, StudyRecord, StudySnapshot, StudyVersion, TrialTimes,
+};
 pub use sqlite::SqliteStore;
 
 use layernas_core::{MemoryStore, StoreError, TrialStore};

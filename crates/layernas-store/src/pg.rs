@@ -54,7 +54,7 @@ const NOW: &str = "EXTRACT(EPOCH FROM clock_timestamp())::float8";
 /// What went wrong, in one line: the server's own message (with its detail and hint) for a
 /// server error, else the error and its causes (e.g. `error connecting to server: Connection
 /// refused`).
-fn describe(e: &postgres::Error) -> String {
+pub(crate) fn describe(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut text = format!("{}: {}", db.severity(), db.message());
         if let Some(detail) = db.detail() {
@@ -132,7 +132,7 @@ impl PgStore {
         self.study.clone().ok_or(StoreError::NoStudy)
     }
 
-    fn read(r: &postgres::Row) -> Row {
+    pub(crate) fn read(r: &postgres::Row) -> Row {
         Row {
             id: r.get(0),
             arch: r.get(1),

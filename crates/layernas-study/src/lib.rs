@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod outcome;
 pub mod run;
 pub mod study;
+pub mod views;
 pub mod wiring;
 pub mod worker;
 
