@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use layernas_core::TrialState;
-use layernas_study::outcome::{trial_rows, StoreStatus};
+use layernas_study::outcome::{trial_rows, trials_csv, StoreStatus};
 use layernas_study::wiring::{open_existing_store, select_stored};
 use layernas_study::StudyError;
 use std::path::PathBuf;
@@ -120,41 +120,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let trials = trial_rows(&args.store, &args.study)?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&trials)? + "\n",
-        Format::Csv => {
-            let mut metric_names: Vec<&String> =
-                trials.iter().flat_map(|t| t.metrics.keys()).collect();
-            metric_names.sort();
-            metric_names.dedup();
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let mut header = vec![
-                "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker",
-                "seconds", "error",
-            ];
-            header.extend(metric_names.iter().map(|m| m.as_str()));
-            w.write_record(&header)?;
-            for t in &trials {
-                let mut row = vec![
-                    t.id.to_string(),
-                    t.arch.clone(),
-                    t.key.clone(),
-                    t.state.to_string(),
-                    t.cost.to_string(),
-                    t.reward.map_or(String::new(), |r| r.to_string()),
-                    t.wave.to_string(),
-                    t.attempts.to_string(),
-                    t.worker.clone().unwrap_or_default(),
-                    t.seconds.to_string(),
-                    t.error.clone().unwrap_or_default(),
-                ];
-                row.extend(
-                    metric_names
-                        .iter()
-                        .map(|m| t.metrics.get(*m).map_or(String::new(), |v| v.to_string())),
-                );
-                w.write_record(&row)?;
-            }
-            String::from_utf8(w.into_inner()?)?
-        }
+        Format::Csv => trials_csv(&trials)?,
     };
     match &args.output {
         Some(path) => std::fs::write(path, text)

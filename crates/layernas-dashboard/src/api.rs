@@ -468,38 +468,6 @@ async fn export_csv(
         .into_response())
 }
 
-fn csv_of(v: &StudyView) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let rows = v.rows();
-    let mut metric_names: Vec<&String> = rows.iter().flat_map(|t| t.metrics.keys()).collect();
-    metric_names.sort();
-    metric_names.dedup();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec![
-        "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker", "seconds",
-        "error",
-    ];
-    header.extend(metric_names.iter().map(|m| m.as_str()));
-    w.write_record(&header)?;
-    for t in &rows {
-        let mut row = vec![
-            t.id.to_string(),
-            t.arch.clone(),
-            t.key.clone(),
-            t.state.to_string(),
-            t.cost.to_string(),
-            t.reward.map_or(String::new(), |r| r.to_string()),
-            t.wave.to_string(),
-            t.attempts.to_string(),
-            t.worker.clone().unwrap_or_default(),
-            t.seconds.to_string(),
-            t.error.clone().unwrap_or_default(),
-        ];
-        row.extend(
-            metric_names
-                .iter()
-                .map(|m| t.metrics.get(*m).map_or(String::new(), |x| x.to_string())),
-        );
-        w.write_record(&row)?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
+fn csv_of(v: &StudyView) -> Result<String, layernas_study::StudyError> {
+    layernas_study::outcome::trials_csv(&v.rows())
 }

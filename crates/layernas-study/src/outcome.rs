@@ -414,3 +414,42 @@ pub fn trial_rows(url: &str, name: &str) -> Result<Vec<TrialRow>, StudyError> {
         })
         .collect())
 }
+
+/// Trials as `layernas export --format csv` writes them: the fixed columns, then one column per
+/// metric name (sorted). `layernas export` and the dashboard's download both write this.
+pub fn trials_csv(rows: &[TrialRow]) -> Result<String, StudyError> {
+    let fail = |e: &dyn std::fmt::Display| StudyError::Run(format!("cannot write CSV: {e}"));
+    let mut metric_names: Vec<&String> = rows.iter().flat_map(|t| t.metrics.keys()).collect();
+    metric_names.sort();
+    metric_names.dedup();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker", "seconds",
+        "error",
+    ];
+    header.extend(metric_names.iter().map(|m| m.as_str()));
+    w.write_record(&header).map_err(|e| fail(&e))?;
+    for t in rows {
+        let mut row = vec![
+            t.id.to_string(),
+            t.arch.clone(),
+            t.key.clone(),
+            t.state.to_string(),
+            t.cost.to_string(),
+            t.reward.map_or(String::new(), |r| r.to_string()),
+            t.wave.to_string(),
+            t.attempts.to_string(),
+            t.worker.clone().unwrap_or_default(),
+            t.seconds.to_string(),
+            t.error.clone().unwrap_or_default(),
+        ];
+        row.extend(
+            metric_names
+                .iter()
+                .map(|m| t.metrics.get(*m).map_or(String::new(), |v| v.to_string())),
+        );
+        w.write_record(&row).map_err(|e| fail(&e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| fail(&e))?;
+    String::from_utf8(bytes).map_err(|e| fail(&e))
+}
