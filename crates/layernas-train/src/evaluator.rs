@@ -136,7 +136,7 @@ impl Evaluator for TrainEvaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use layernas_core::{evaluate_guarded, SearchSpace};
+    use layernas_core::{evaluate_guarded, Fidelity, SearchSpace};
     use std::time::{Duration, Instant};
 
     const CNN: &str = r#"
@@ -181,6 +181,7 @@ op = "linear"
                     id: 0,
                     arch: &arch,
                     seed: 1,
+                    fidelity: Fidelity::Full,
                 };
                 let _ = tx.send(eval.evaluate_cancellable(&request, &cancel));
             });

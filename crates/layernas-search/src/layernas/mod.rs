@@ -9,7 +9,7 @@ mod plan;
 
 use buckets::{better, BucketTable, Candidate};
 pub use config::{number, ConfigError, LayerNasConfig, Selection, Spacing, MAX_BUCKETS, MAX_KEEP};
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 pub use plan::PlanRow;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -313,6 +313,7 @@ impl Strategy for LayerNas {
                     return Suggestion::Wave(Wave {
                         label: format!("layer 0/{layers} (default model)"),
                         archs: vec![m0],
+                        fidelity: Fidelity::Full,
                     });
                 }
                 Phase::Default => {
@@ -345,6 +346,7 @@ impl Strategy for LayerNas {
                 return Suggestion::Wave(Wave {
                     label: format!("layer {}/{layers}", next + 1),
                     archs: wave,
+                    fidelity: Fidelity::Full,
                 });
             }
         }
