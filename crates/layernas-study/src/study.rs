@@ -447,6 +447,7 @@ impl Overrides {
                 SelectName::Kept => Selection::Kept,
                 SelectName::Evaluated => Selection::Evaluated,
             },
+            multi_fidelity: None,
         };
         layernas.validate()?;
         let evaluator = self.evaluator.clone().or(file.evaluator.clone());
@@ -564,6 +565,7 @@ impl Overrides {
                 reinforce,
                 nsga2,
                 random_batch: workers,
+                halving: Default::default(),
             },
             reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
             test_column: test_column.unwrap_or_else(|| dataset.shape().test_column()),
