@@ -128,7 +128,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = vec![
                 "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker",
-                "seconds", "error",
+                "seconds", "error", "fidelity",
             ];
             header.extend(metric_names.iter().map(|m| m.as_str()));
             w.write_record(&header)?;
@@ -145,6 +145,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
                     t.worker.clone().unwrap_or_default(),
                     t.seconds.to_string(),
                     t.error.clone().unwrap_or_default(),
+                    t.fidelity.to_string(),
                 ];
                 row.extend(
                     metric_names

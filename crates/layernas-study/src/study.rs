@@ -2,13 +2,14 @@
 //! (they win), then validated once into [`Study`], whose parts are typed values.
 
 use crate::file::{
-    EvolutionFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName, SpacingName, StudyFile,
+    EvolutionFile, FidelityName, HalvingFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName,
+    SpacingName, StudyFile,
 };
 use crate::StudyError;
 use layernas_core::StudySpec;
 use layernas_search::{
-    number, EvolutionConfig, LayerNasConfig, Nsga2Config, ReinforceConfig, Selection, Spacing,
-    StrategyConfig, STRATEGIES,
+    number, EvolutionConfig, HalvingConfig, LayerNasConfig, MultiFidelity, Nsga2Config,
+    ReinforceConfig, Selection, Spacing, StrategyConfig, MULTI_FIDELITY_STRATEGIES, STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
 use layernas_train::{Engine, TrainConfig};
@@ -173,6 +174,17 @@ pub struct Overrides {
     pub crossover_prob: Option<f64>,
     /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
     pub mutation_prob: Option<f64>,
+    /// LayerNAS: single (every trial at full fidelity) or multi (screen each layer's children
+    /// at low fidelity, promote the best per bucket) [default: single].
+    pub fidelity: Option<FidelityName>,
+    /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
+    /// 1000000 [default: 1].
+    pub promote: Option<usize>,
+    /// Successive halving: models per bracket, 1 to 1000000 [default: 20].
+    pub rung: Option<usize>,
+    /// Successive halving: one in ETA of a bracket goes on to full fidelity, 2 to 1000000
+    /// [default: 4].
+    pub eta: Option<usize>,
 }
 
 /// A validated study.
@@ -239,15 +251,19 @@ impl Overrides {
         let ef = file.evolution.unwrap_or_default();
         let rf = file.reinforce.unwrap_or_default();
         let nf = file.nsga2.unwrap_or_default();
+        let hf = file.successive_halving.unwrap_or_default();
         let strategy = self
             .strategy
             .clone()
             .or(file.strategy)
             .unwrap_or_else(|| "layernas".into());
-        if !STRATEGIES.contains(&strategy.as_str()) {
+        if !STRATEGIES.contains(&strategy.as_str())
+            && !MULTI_FIDELITY_STRATEGIES.contains(&strategy.as_str())
+        {
             return Err(StudyError::Input(format!(
-                "unknown strategy {strategy:?} (allowed: {})",
-                STRATEGIES.join(", ")
+                "unknown strategy {strategy:?} (allowed: {}, {})",
+                STRATEGIES.join(", "),
+                MULTI_FIDELITY_STRATEGIES.join(", ")
             )));
         }
         // `--population` sizes NSGA-II's population when it runs, evolution's otherwise (where
@@ -296,9 +312,19 @@ impl Overrides {
             mutation_prob: self.mutation_prob.or(nf.mutation_prob),
         };
         nsga2.validate()?;
+        let halving_default = HalvingConfig::default();
+        let halving = HalvingConfig {
+            rung: self.rung.or(hf.rung).unwrap_or(halving_default.rung),
+            eta: self.eta.or(hf.eta).unwrap_or(halving_default.eta),
+        };
+        halving.validate()?;
         // A flag of another strategy would be silently ignored: refuse it. (A study file may
         // hold tables for several strategies, so that `--strategy` can switch between them.)
-        let owned: [(&str, &[&str], bool); 12] = [
+        let owned: [(&str, &[&str], bool); 16] = [
+            ("--fidelity", &["layernas"], self.fidelity.is_some()),
+            ("--promote", &["layernas"], self.promote.is_some()),
+            ("--rung", &["successive-halving"], self.rung.is_some()),
+            ("--eta", &["successive-halving"], self.eta.is_some()),
             ("--buckets", &["layernas"], self.buckets.is_some()),
             ("--spacing", &["layernas"], self.spacing.is_some()),
             ("--keep", &["layernas"], self.keep.is_some()),
@@ -447,8 +473,19 @@ impl Overrides {
                 SelectName::Kept => Selection::Kept,
                 SelectName::Evaluated => Selection::Evaluated,
             },
-            multi_fidelity: None,
+            multi_fidelity: match self.fidelity.or(lf.fidelity) {
+                Some(FidelityName::Multi) => Some(MultiFidelity {
+                    promote: self.promote.or(lf.promote).unwrap_or(1),
+                }),
+                _ => None,
+            },
         };
+        if layernas.multi_fidelity.is_none() && self.promote.or(lf.promote).is_some() {
+            return Err(StudyError::Input(
+                "promote is a knob of multi-fidelity LayerNAS: add fidelity = \"multi\" (--fidelity multi)"
+                    .into(),
+            ));
+        }
         layernas.validate()?;
         let evaluator = self.evaluator.clone().or(file.evaluator.clone());
         if let Some(e) = &evaluator {
@@ -565,7 +602,7 @@ impl Overrides {
                 reinforce,
                 nsga2,
                 random_batch: workers,
-                halving: Default::default(),
+                halving,
             },
             reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
             test_column: test_column.unwrap_or_else(|| dataset.shape().test_column()),
@@ -647,6 +684,10 @@ impl Study {
                     Selection::Kept => SelectName::Kept,
                     Selection::Evaluated => SelectName::Evaluated,
                 }),
+                // Stored only for multi-fidelity studies, so that the hash of every other study
+                // is what it was before fidelities existed.
+                fidelity: l.multi_fidelity.map(|_| FidelityName::Multi),
+                promote: l.multi_fidelity.map(|m| m.promote),
             }),
             evolution: Some(EvolutionFile {
                 population: Some(e.population),
@@ -663,6 +704,10 @@ impl Study {
                 population: Some(n.population),
                 crossover_prob: Some(n.crossover_prob),
                 mutation_prob: n.mutation_prob,
+            }),
+            successive_halving: (self.strategy == "successive-halving").then(|| HalvingFile {
+                rung: Some(self.strategies.halving.rung),
+                eta: Some(self.strategies.halving.eta),
             }),
             allow_changed_config: None,
         }
