@@ -308,6 +308,20 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             "at least one dataset, one strategy and one front cost are needed".into(),
         ));
     }
+    // Section 6's knobs.
+    if config.promote == 0 {
+        return Err(BenchError::Invalid("promote must be at least 1".into()));
+    }
+    if let Some(s) = config
+        .fidelity_strategies
+        .iter()
+        .find(|s| !crate::FIDELITY_STRATEGIES.contains(&s.as_str()))
+    {
+        return Err(BenchError::Invalid(format!(
+            "unknown strategy {s:?} for the multi-fidelity section (allowed: {})",
+            crate::FIDELITY_STRATEGIES.join(", ")
+        )));
+    }
     let threads = config
         .threads
         .unwrap_or_else(rayon::current_num_threads)
@@ -598,19 +612,6 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
     })?;
 
     // Section 6: multi-fidelity search against training epochs.
-    if config.promote == 0 {
-        return Err(BenchError::Invalid("promote must be at least 1".into()));
-    }
-    if let Some(s) = config
-        .fidelity_strategies
-        .iter()
-        .find(|s| !crate::FIDELITY_STRATEGIES.contains(&s.as_str()))
-    {
-        return Err(BenchError::Invalid(format!(
-            "unknown strategy {s:?} for the multi-fidelity section (allowed: {})",
-            crate::FIDELITY_STRATEGIES.join(", ")
-        )));
-    }
     let fidelity = pool.install(|| crate::multifidelity::run_section(config, &setups, &runs))?;
 
     let caps = setups.iter().map(|(d, s)| (*d, s.caps.clone())).collect();

@@ -323,7 +323,7 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
             let hv: Vec<f64> = runs.iter().map(|r| r.hypervolume).collect();
             let missing: usize = runs.iter().map(|r| r.missing_caps).sum();
             let missing = if missing > 0 {
-                format!(" ({missing} caps unanswered)")
+                format!(" ({missing} caps unanswered in all)")
             } else {
                 String::new()
             };
@@ -346,7 +346,10 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
                     .map(|p| p.map_or(0.0, |p| p.hypervolume))
                     .collect();
                 let note = if unanswered > 0 {
-                    format!(" ({unanswered} runs without an answer at every cap yet)")
+                    format!(
+                        " ({unanswered} of {} runs without an answer at every cap yet)",
+                        runs.len()
+                    )
                 } else {
                     String::new()
                 };
@@ -441,7 +444,8 @@ pub(crate) fn write_csvs(all: &[FidelityRecord], dir: &Path) -> Result<(), Bench
 }
 
 /// Per dataset: mean front regret and mean HV against epochs, each strategy's curve drawn up to
-/// the least its runs spent (`regret_vs_epochs_<ds>`, `hypervolume_vs_epochs_<ds>`).
+/// the least its runs spent (`regret_vs_epochs_<ds>`, `hypervolume_vs_epochs_<ds>`). Regret is
+/// the mean over the runs that have an answer at every cap, drawn once at least half have one.
 pub(crate) fn write_charts(
     config: &BenchConfig,
     all: &[FidelityRecord],
@@ -469,10 +473,13 @@ pub(crate) fn write_charts(
             for e in grid {
                 let points: Vec<Option<&FidelityPoint>> =
                     runs.iter().map(|r| at_epochs(r, e)).collect();
-                let regrets: Option<Vec<f64>> =
-                    points.iter().map(|p| p.and_then(|p| p.regret)).collect();
-                if let Some(v) = regrets {
-                    r_points.push((e, mean_std(&v).0));
+                // The mean over the runs with an answer at every cap, once most runs have one.
+                let answered: Vec<f64> = points
+                    .iter()
+                    .filter_map(|p| p.and_then(|p| p.regret))
+                    .collect();
+                if 2 * answered.len() >= runs.len().max(1) {
+                    r_points.push((e, mean_std(&answered).0));
                 }
                 let hvs: Vec<f64> = points
                     .iter()

@@ -30,7 +30,8 @@ pub struct StudyArgs {
     /// Study file (TOML); flags override its values.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive, successive-halving
+    /// [default: layernas].
     #[arg(long)]
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a

@@ -82,7 +82,8 @@ impl StudyDataset {
 pub struct Overrides {
     /// Study file (TOML); flags override its values.
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive, successive-halving
+    /// [default: layernas].
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
     /// .toml space file [default: nb201].
