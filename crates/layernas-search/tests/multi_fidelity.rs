@@ -380,3 +380,88 @@ mod bound {
         }
     }
 }
+
+/// The promotion rule by hand: one bucket (every model costs the same), K = 1, promote = 2. A
+/// child is promoted only if its low-fidelity reward beats the bucket's incumbent's.
+#[test]
+fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
+    use layernas_core::{GenericSpace, Layer};
+    struct Flat;
+    impl CostModel for Flat {
+        fn name(&self) -> &str {
+            "flat"
+        }
+        fn unit(&self) -> &str {
+            ""
+        }
+        fn cost(&self, _: &Arch) -> f64 {
+            1.0
+        }
+    }
+    /// (low, full) rewards by key; the default model is 2-2.
+    struct Designed;
+    impl Evaluator for Designed {
+        fn name(&self) -> &str {
+            "designed"
+        }
+        fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+            let (low, full) = match r.arch.key().as_str() {
+                "2-2" => (5.0, 40.0),
+                "0-2" => (6.0, 50.0),
+                "1-2" => (4.0, 60.0), // better at full, but never promoted: 4 < 5
+                "0-0" => (7.0, 45.0),
+                "0-1" => (3.0, 70.0),
+                other => panic!("unexpected {other}"),
+            };
+            Ok(Evaluation {
+                reward: if r.fidelity == Fidelity::Low {
+                    low
+                } else {
+                    full
+                },
+                metrics: Default::default(),
+            })
+        }
+    }
+    let space: Arc<dyn SearchSpace> = Arc::new(
+        GenericSpace::new(
+            "toy",
+            vec![
+                Layer::new("a", ["0", "1", "2"], 2),
+                Layer::new("b", ["0", "1", "2"], 2),
+            ],
+        )
+        .unwrap(),
+    );
+    let cost: Arc<dyn CostModel> = Arc::new(Flat);
+    let mut s = LayerNas::new(
+        LayerNasConfig {
+            multi_fidelity: Some(MultiFidelity { promote: 2 }),
+            ..LayerNasConfig::default()
+        },
+        space.clone(),
+        cost.clone(),
+    )
+    .unwrap();
+    let mut store = MemoryStore::new();
+    Executor::new(&*space, &*cost, Arc::new(Designed))
+        .run(&mut s, &mut store)
+        .unwrap();
+    let at = |f: Fidelity| {
+        let mut keys: Vec<String> = store
+            .clone()
+            .trials()
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.fidelity == f)
+            .map(|t| t.arch.key())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(at(Fidelity::Low), ["0-0", "0-1", "0-2", "1-2", "2-2"]);
+    assert_eq!(at(Fidelity::Full), ["0-0", "0-2", "2-2"]);
+    assert_eq!(s.best().unwrap().key(), "0-2");
+    let promoted: Vec<usize> = s.layer_stats().iter().map(|l| l.promoted).collect();
+    assert_eq!(promoted, [1, 1]);
+}

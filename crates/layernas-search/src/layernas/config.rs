@@ -22,17 +22,22 @@ pub enum Selection {
     Evaluated,
 }
 
-/// Multi-fidelity LayerNAS (beyond the paper): each layer's new children are evaluated at low
-/// fidelity first, and only the best `promote` of each cost bucket (by their low-fidelity
-/// reward; ties to lower cost, then first evaluated) are evaluated again at full fidelity.
-/// Kept candidates, the answer and the front are chosen on full-fidelity rewards only: a
-/// bucket keeps its best K among the promoted children and the children whose full-fidelity
-/// reward was already known (the parent itself, or a model seen at an earlier layer). The
-/// default model is evaluated at full fidelity directly. Children that fail at low fidelity
-/// are not promoted.
+/// Multi-fidelity LayerNAS (beyond the paper). At each layer:
+///
+/// 1. the new children are evaluated at low fidelity ([`Fidelity::Low`](layernas_core::Fidelity));
+/// 2. in each cost bucket they are ranked by their low-fidelity reward (ties to lower cost, then
+///    first evaluated), and the best `promote` are evaluated again at full fidelity, but only
+///    children that could enter the bucket's K: when the bucket already keeps K candidates
+///    known at full fidelity (the parent, or a model seen at an earlier layer), a child is
+///    promoted only if its low-fidelity reward beats the low-fidelity reward of the K-th of
+///    them. The default model (evaluated at full fidelity first) is evaluated at low fidelity
+///    too when it first competes, to serve as that bar. Children that fail at low fidelity are
+///    not promoted; a child screened at an earlier layer competes again with its known result;
+/// 3. the bucket keeps its best K by full-fidelity reward. Low-fidelity results never enter the
+///    kept candidates, the answer or the front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MultiFidelity {
-    /// Children promoted to full fidelity per bucket and layer (default 1; 1 to
+    /// Children promoted to full fidelity per bucket and layer, at most (default 1; 1 to
     /// [`MAX_KEEP`]).
     pub promote: usize,
 }
