@@ -706,7 +706,7 @@ impl Study {
                 crossover_prob: Some(n.crossover_prob),
                 mutation_prob: n.mutation_prob,
             }),
-            successive_halving: (self.strategy == "successive-halving").then(|| HalvingFile {
+            successive_halving: (self.strategy == "successive-halving").then_some(HalvingFile {
                 rung: Some(self.strategies.halving.rung),
                 eta: Some(self.strategies.halving.eta),
             }),
