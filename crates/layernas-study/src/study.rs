@@ -556,6 +556,16 @@ impl Overrides {
                 "--command is run by --evaluator command, but the evaluator is {runs_name}"
             )));
         }
+        let multi_fidelity = (strategy == "layernas" && layernas.multi_fidelity.is_some())
+            || MULTI_FIDELITY_STRATEGIES.contains(&strategy.as_str());
+        if multi_fidelity && runs_name == "train" && train.engine == Engine::Torch {
+            return Err(StudyError::Input(
+                "the torch engine does not train low-fidelity trials (its program ignores the \
+                 trial's fidelity); a multi-fidelity search with the built-in trainer needs \
+                 engine burn"
+                    .into(),
+            ));
+        }
         if sim_time_scale > 0.0 && runs_name != "table" {
             return Err(StudyError::Input(format!(
                 "--sim-time-scale scales the table's simulated training time, but the evaluator \

@@ -234,3 +234,35 @@ fn workers_evaluate_each_trial_at_its_fidelity() {
     assert_eq!(here.epochs, Some(40.0 * 12.0 + 10.0 * 200.0));
     assert!(trials(&url).iter().all(|t| t.3.is_some()));
 }
+
+#[test]
+fn the_torch_engine_is_refused_for_multi_fidelity_searches() {
+    for o in [
+        multi(None),
+        Overrides {
+            strategy: Some("successive-halving".into()),
+            ..Overrides::default()
+        },
+    ] {
+        let e = resolve(Overrides {
+            space: Some("mobilenetv3-small".into()),
+            dataset: Some("fashion-mnist".into()),
+            evaluator: Some("train".into()),
+            engine: Some("torch".into()),
+            ..o
+        })
+        .unwrap_err();
+        assert!(
+            e.contains("torch engine does not train low-fidelity trials"),
+            "{e}"
+        );
+    }
+    // The burn engine trains them.
+    resolve(Overrides {
+        space: Some("mobilenetv3-small".into()),
+        dataset: Some("fashion-mnist".into()),
+        evaluator: Some("train".into()),
+        ..multi(None)
+    })
+    .unwrap();
+}
