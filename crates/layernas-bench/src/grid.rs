@@ -35,6 +35,11 @@ pub struct BenchConfig {
     pub ablation_keep: Vec<usize>,
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
+    /// Strategies of section 6 (multi-fidelity search against training epochs): any of
+    /// [`FIDELITY_STRATEGIES`](crate::FIDELITY_STRATEGIES); empty leaves the section out.
+    pub fidelity_strategies: Vec<String>,
+    /// Multi-fidelity LayerNAS's `promote` in section 6 (default 1).
+    pub promote: usize,
 }
 
 impl Default for BenchConfig {
@@ -62,6 +67,8 @@ impl Default for BenchConfig {
             ablation_buckets: vec![5, 10, 25, 50, 100, 200],
             ablation_keep: vec![1, 2, 3, 5],
             threads: None,
+            fidelity_strategies: crate::FIDELITY_STRATEGIES.map(String::from).to_vec(),
+            promote: 1,
         }
     }
 }
@@ -215,6 +222,8 @@ pub struct BenchResults {
     pub fronts: Vec<FrontRecord>,
     /// Section 5: the true fronts.
     pub true_fronts: Vec<TrueFrontRecord>,
+    /// Section 6: multi-fidelity search against training epochs.
+    pub fidelity: Vec<crate::FidelityRecord>,
     /// Per dataset: the oracle (valid/test by code) and FLOPs by code.
     pub oracles: HashMap<Dataset, (Oracle, Vec<f64>)>,
     /// Wall-clock seconds of the whole bench.
@@ -223,13 +232,13 @@ pub struct BenchResults {
     pub threads: usize,
 }
 
-struct Setup {
-    space: Arc<dyn SearchSpace>,
-    flops: Arc<dyn CostModel>,
-    eval: Arc<dyn layernas_core::Evaluator>,
-    oracle: Oracle,
-    flops_by_code: Vec<f64>,
-    caps: Vec<(f64, f64)>,
+pub(crate) struct Setup {
+    pub(crate) space: Arc<dyn SearchSpace>,
+    pub(crate) flops: Arc<dyn CostModel>,
+    pub(crate) eval: Arc<dyn layernas_core::Evaluator>,
+    pub(crate) oracle: Oracle,
+    pub(crate) flops_by_code: Vec<f64>,
+    pub(crate) caps: Vec<(f64, f64)>,
 }
 
 /// Runs `strategy` to the end; returns the evaluated codes in trial order and the seconds taken.
@@ -298,6 +307,20 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
         return Err(BenchError::Invalid(
             "at least one dataset, one strategy and one front cost are needed".into(),
         ));
+    }
+    // Section 6's knobs.
+    if config.promote == 0 {
+        return Err(BenchError::Invalid("promote must be at least 1".into()));
+    }
+    if let Some(s) = config
+        .fidelity_strategies
+        .iter()
+        .find(|s| !crate::FIDELITY_STRATEGIES.contains(&s.as_str()))
+    {
+        return Err(BenchError::Invalid(format!(
+            "unknown strategy {s:?} for the multi-fidelity section (allowed: {})",
+            crate::FIDELITY_STRATEGIES.join(", ")
+        )));
     }
     let threads = config
         .threads
@@ -588,6 +611,9 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
             .collect::<Result<Vec<_>, BenchError>>()
     })?;
 
+    // Section 6: multi-fidelity search against training epochs.
+    let fidelity = pool.install(|| crate::multifidelity::run_section(config, &setups, &runs))?;
+
     let caps = setups.iter().map(|(d, s)| (*d, s.caps.clone())).collect();
     let oracles = setups
         .into_iter()
@@ -601,6 +627,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
         ablation,
         fronts,
         true_fronts,
+        fidelity,
         oracles,
         seconds: started.elapsed().as_secs_f64(),
         threads,

@@ -8,7 +8,10 @@
 //! 3. the optimal-substructure check: does LayerNAS keep each final bucket's true optimum?
 //! 4. an ablation of H and K: trials used against front regret;
 //! 5. whole fronts against the table's true front (normalised hypervolume, IGD, IGD+, and
-//!    hypervolume against trials) for FLOPs, params and latency on three devices.
+//!    hypervolume against trials) for FLOPs, params and latency on three devices;
+//! 6. multi-fidelity search: front regret and normalised hypervolume against the training
+//!    epochs spent, for LayerNAS, multi-fidelity LayerNAS, evolution, random search and
+//!    successive halving (12-epoch columns at low fidelity, 200-epoch ones at full).
 //!
 //! Beside each comparison table, a two-sided Mann-Whitney U test of LayerNAS against each
 //! baseline over the seeds, Holm-corrected across the baselines ([`significance`]).
@@ -23,6 +26,7 @@
 mod grid;
 mod markdown;
 pub mod metrics;
+mod multifidelity;
 mod oracle;
 mod plot;
 pub mod stats;
@@ -34,6 +38,9 @@ pub use grid::{
 pub use markdown::{
     accuracy_markdown, significance, significance_for, significance_markdown, summary,
     test_accuracy, write_report, AccuracyRow, Comparison, Figure, Metric, ALPHA,
+};
+pub use multifidelity::{
+    FidelityPoint, FidelityRecord, FIDELITY_STRATEGIES, LAYERNAS_MULTI_FIDELITY,
 };
 pub use oracle::Oracle;
 

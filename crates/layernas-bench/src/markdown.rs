@@ -25,7 +25,7 @@ fn paper(strategy: &str, ds: Dataset) -> Option<(f64, f64)> {
         .map(|(_, v)| v[i])
 }
 
-fn label(ds: Dataset) -> &'static str {
+pub(crate) fn label(ds: Dataset) -> &'static str {
     match ds {
         Dataset::Cifar10 => "CIFAR-10",
         Dataset::Cifar100 => "CIFAR-100",
@@ -41,7 +41,11 @@ fn write_file(path: &Path, text: &str) -> Result<(), BenchError> {
 }
 
 /// Writes one CSV file.
-fn write_csv(path: &Path, header: &[&str], rows: Vec<Vec<String>>) -> Result<(), BenchError> {
+pub(crate) fn write_csv(
+    path: &Path,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<(), BenchError> {
     let err = |e: csv::Error| BenchError::Write {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -334,6 +338,8 @@ pub fn write_report(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
     write_front_csvs(r, dir)?;
     write_charts(r, dir)?;
     write_front_charts(r, dir)?;
+    crate::multifidelity::write_csvs(&r.fidelity, dir)?;
+    crate::multifidelity::write_charts(&r.config, &r.fidelity, dir)?;
     write_file(&dir.join("report.md"), &summary(r))
 }
 
@@ -666,6 +672,8 @@ pub fn summary(r: &BenchResults) -> String {
 
     md.push_str(&fronts_section(r));
 
+    md.push('\n');
+    md.push_str(&crate::multifidelity::section(c, &r.fidelity));
     let _ = writeln!(md, "\n## Speed\n\nTrials per second of each strategy on the table (the controller's own speed: a table lookup is the whole evaluation), summed over its runs of section 1; runs execute in parallel on {} threads.\n", r.threads);
     let _ = writeln!(
         md,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 pub const EXAMPLES: &str = "Examples:
   # everything: 5 strategies x 3 datasets x 30 seeds, significance, whole fronts,
-  # assumption check, H/K ablation
+  # assumption check, H/K ablation, multi-fidelity search against training epochs
   layernas bench --output bench-report
 
   # a quick look: CIFAR-10 only, 2 seeds
@@ -46,6 +46,9 @@ pub struct BenchArgs {
     /// Worker threads [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Multi-fidelity LayerNAS's promote in the multi-fidelity section, at least 1.
+    #[arg(long, default_value_t = 1)]
+    pub promote: usize,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -68,9 +71,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .into());
         }
     }
-    if args.seeds == 0 || args.budget == 0 || args.caps == 0 || args.threads == Some(0) {
+    if args.seeds == 0
+        || args.budget == 0
+        || args.caps == 0
+        || args.threads == Some(0)
+        || args.promote == 0
+    {
         return Err(StudyError::Input(
-            "--seeds, --budget, --caps and --threads must be at least 1".into(),
+            "--seeds, --budget, --caps, --threads and --promote must be at least 1".into(),
         )
         .into());
     }
@@ -82,6 +90,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         strategies: args.strategies.clone(),
         caps: args.caps,
         threads: args.threads,
+        promote: args.promote,
         ..BenchConfig::default()
     };
     eprintln!(

@@ -41,6 +41,16 @@ pub fn outcome_text(o: &Outcome) -> String {
         if o.budget_exhausted {
             out.push_str("stopped early: the trial budget ran out\n");
         }
+        if o.low_fidelity_trials > 0 {
+            out.push_str(&format!(
+                "multi-fidelity: {} of those trials at low fidelity, {} at full{}\n",
+                o.low_fidelity_trials,
+                o.trials.saturating_sub(o.low_fidelity_trials),
+                o.epochs
+                    .map(|e| format!("; {e} training epochs in all"))
+                    .unwrap_or_default()
+            ));
+        }
         if let Some(s) = o.sim_seconds {
             out.push_str(&format!(
                 "simulated training time of those trials: {}\n",

@@ -2,7 +2,7 @@
 //! [`Overrides`] and resolved there (validation, defaults and errors live in the library).
 
 use clap::{Args, ValueEnum};
-use layernas_study::file::{SelectName, SpacingName};
+use layernas_study::file::{FidelityName, SelectName, SpacingName};
 use layernas_study::{Overrides, Study, StudyError};
 use std::path::PathBuf;
 
@@ -30,7 +30,8 @@ pub struct StudyArgs {
     /// Study file (TOML); flags override its values.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive, successive-halving
+    /// [default: layernas].
     #[arg(long)]
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
@@ -159,6 +160,30 @@ pub struct StudyArgs {
     /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     pub mutation_prob: Option<f64>,
+    /// LayerNAS: single (every trial at full fidelity) or multi (each layer's children first at
+    /// low fidelity; the best per bucket promoted to full fidelity) [default: single].
+    #[arg(long, value_enum)]
+    pub fidelity: Option<FidelityArg>,
+    /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
+    /// 1000000 [default: 1].
+    #[arg(long, value_name = "N")]
+    pub promote: Option<usize>,
+    /// Successive halving: models sampled per bracket, 1 to 1000000 [default: 20].
+    #[arg(long, value_name = "N")]
+    pub rung: Option<usize>,
+    /// Successive halving: one in ETA of a bracket goes on to full fidelity, 2 to 1000000
+    /// [default: 4].
+    #[arg(long, value_name = "ETA")]
+    pub eta: Option<usize>,
+}
+
+/// Fidelities of a LayerNAS search, as flags spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FidelityArg {
+    /// Every trial at full fidelity.
+    Single,
+    /// Low-fidelity screening, then promotion to full fidelity.
+    Multi,
 }
 
 impl StudyArgs {
@@ -209,6 +234,13 @@ impl StudyArgs {
             baseline_momentum: self.baseline_momentum,
             crossover_prob: self.crossover_prob,
             mutation_prob: self.mutation_prob,
+            fidelity: self.fidelity.map(|f| match f {
+                FidelityArg::Single => FidelityName::Single,
+                FidelityArg::Multi => FidelityName::Multi,
+            }),
+            promote: self.promote,
+            rung: self.rung,
+            eta: self.eta,
         }
     }
 

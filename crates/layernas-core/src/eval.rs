@@ -1,4 +1,4 @@
-use crate::Arch;
+use crate::{Arch, Fidelity};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +12,9 @@ pub struct TrialRequest<'a> {
     pub arch: &'a Arch,
     /// Seed for anything random in the evaluation (training order, initialisation).
     pub seed: u64,
+    /// How thoroughly to evaluate: an evaluator with a cheaper mode runs it for
+    /// [`Fidelity::Low`]; one without treats both alike.
+    pub fidelity: Fidelity,
 }
 
 /// A successful evaluation: the reward (higher is better) and any other metrics.

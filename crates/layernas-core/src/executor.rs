@@ -1,7 +1,8 @@
 use crate::limits::{cap_evaluation, cap_text};
 use crate::{
-    Arch, Cancel, CostModel, EvalError, Evaluation, Evaluator, Outcome, Reported, SearchSpace,
-    SpaceError, StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState, TrialStore,
+    Arch, Cancel, CostModel, EvalError, Evaluation, Evaluator, Fidelity, Outcome, Reported,
+    SearchSpace, SpaceError, StoreError, Strategy, Suggestion, Trial, TrialRequest, TrialState,
+    TrialStore, EPOCHS_METRIC,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,7 +120,8 @@ pub enum ProgressEvent {
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
-    /// Distinct architectures in the study's store (failed ones included).
+    /// Trials in the study's store (failed ones included): distinct architectures, or distinct
+    /// (architecture, fidelity) pairs in a multi-fidelity search.
     pub trials: u64,
     /// Evaluations this run performed or waited for (the rest were found in the store).
     pub evaluated_now: u64,
@@ -129,6 +131,17 @@ pub struct RunSummary {
     pub waves: u32,
     /// True when the run stopped because the trial budget ran out.
     pub budget_exhausted: bool,
+    /// Training epochs the study's trials spent: the sum of their `epochs` metric
+    /// ([`EPOCHS_METRIC`]; 0 when the evaluator reports none).
+    pub epochs: f64,
+}
+
+/// Training epochs spent by `trials`: the sum of their [`EPOCHS_METRIC`] metric.
+pub fn epochs_spent(trials: &[Trial]) -> f64 {
+    trials
+        .iter()
+        .filter_map(|t| t.metrics.get(EPOCHS_METRIC))
+        .sum()
 }
 
 /// Runs a strategy to completion: asks for waves, plans what the store does not already hold as
@@ -208,6 +221,7 @@ impl<'a> Executor<'a> {
             failed: 0,
             waves: 0,
             budget_exhausted: false,
+            epochs: 0.0,
         };
         let mut renewal = self.controller.as_ref().map(|hold| Renewal {
             hold,
@@ -224,7 +238,8 @@ impl<'a> Executor<'a> {
             let wave_index = summary.waves;
             summary.waves += 1;
 
-            // Resolve what the store knows; plan the rest as pending trials, in one write.
+            // Resolve what the store knows; plan the rest as pending trials, in one write. A
+            // trial is identified by (architecture, fidelity): all of a wave's share its fidelity.
             let mut finished: HashMap<Arch, Trial> = HashMap::new();
             let mut todo: Vec<Trial> = Vec::new();
             let mut planned: Vec<Trial> = Vec::new();
@@ -240,7 +255,7 @@ impl<'a> Executor<'a> {
                 if !in_wave.insert(arch) {
                     continue;
                 }
-                match store.lookup(arch)? {
+                match store.lookup_at(arch, wave.fidelity)? {
                     Some(t) if t.state.is_final() => {
                         finished.insert(arch.clone(), t);
                     }
@@ -249,7 +264,7 @@ impl<'a> Executor<'a> {
                         if self.max_trials.is_some_and(|m| next_id >= m) {
                             summary.budget_exhausted = true;
                         } else {
-                            let t = self.plan(next_id, arch, wave_index);
+                            let t = self.plan(next_id, arch, wave.fidelity, wave_index);
                             next_id += 1;
                             planned.push(t.clone());
                             todo.push(t);
@@ -292,13 +307,15 @@ impl<'a> Executor<'a> {
         let all = store.trials()?;
         summary.trials = all.len() as u64;
         summary.failed = all.iter().filter(|t| t.state == TrialState::Failed).count() as u64;
+        summary.epochs = epochs_spent(&all);
         Ok(summary)
     }
 
-    fn plan(&self, id: u64, arch: &Arch, wave: u32) -> Trial {
+    fn plan(&self, id: u64, arch: &Arch, fidelity: Fidelity, wave: u32) -> Trial {
         Trial {
             id,
             arch: arch.clone(),
+            fidelity,
             cost: self.cost.cost(arch),
             state: TrialState::Pending,
             reward: None,
@@ -350,10 +367,11 @@ impl<'a> Executor<'a> {
                         }
                         trial.attempts += 1;
                         let start = Instant::now();
-                        let result = evaluate_guarded(
+                        let result = evaluate_guarded_at(
                             &self.evaluator,
                             trial.id,
                             &trial.arch,
+                            trial.fidelity,
                             trial_seed(self.seed, trial.id),
                             self.trial_timeout,
                             stop,
@@ -472,8 +490,26 @@ pub fn evaluate_guarded(
     timeout: Option<Duration>,
     cancel: &Cancel,
 ) -> Result<Evaluation, EvalError> {
+    evaluate_guarded_at(evaluator, id, arch, Fidelity::Full, seed, timeout, cancel)
+}
+
+/// [`evaluate_guarded`] at `fidelity`.
+pub fn evaluate_guarded_at(
+    evaluator: &Arc<dyn Evaluator>,
+    id: u64,
+    arch: &Arch,
+    fidelity: Fidelity,
+    seed: u64,
+    timeout: Option<Duration>,
+    cancel: &Cancel,
+) -> Result<Evaluation, EvalError> {
     let run = move |evaluator: &dyn Evaluator, arch: &Arch, cancel: &Cancel| {
-        let request = TrialRequest { id, arch, seed };
+        let request = TrialRequest {
+            id,
+            arch,
+            seed,
+            fidelity,
+        };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             evaluator.evaluate_cancellable(&request, cancel)
         }))
@@ -518,13 +554,14 @@ pub fn evaluate_guarded(
 /// Returns the waves replayed. The strategy's [`best`](Strategy::best) is then the study's
 /// answer so far, as the search reports it.
 pub fn replay(strategy: &mut dyn Strategy, trials: &[Trial]) -> u32 {
-    let by_arch: HashMap<&Arch, &Trial> = trials.iter().map(|t| (&t.arch, t)).collect();
+    let by_arch: HashMap<(&Arch, Fidelity), &Trial> =
+        trials.iter().map(|t| ((&t.arch, t.fidelity), t)).collect();
     let mut waves = 0;
     while let Suggestion::Wave(wave) = strategy.suggest() {
         waves += 1;
         let mut complete = true;
         for arch in &wave.archs {
-            match by_arch.get(arch) {
+            match by_arch.get(&(arch, wave.fidelity)) {
                 Some(t) if t.state.is_final() => {
                     let outcome = match (t.state, t.reward) {
                         (TrialState::Complete, Some(r)) => Outcome::Reward(r),

@@ -25,6 +25,7 @@ mod arch;
 mod cost;
 mod eval;
 mod executor;
+mod fidelity;
 mod front;
 pub mod limits;
 mod space;
@@ -36,9 +37,10 @@ pub use arch::Arch;
 pub use cost::{CostModel, CostRange, EXACT_RANGE_LIMIT};
 pub use eval::{Cancel, EvalError, Evaluation, Evaluator, TrialRequest};
 pub use executor::{
-    evaluate_guarded, replay, trial_seed, ControllerHold, ExecError, Executor, ProgressEvent,
-    RunSummary,
+    epochs_spent, evaluate_guarded, evaluate_guarded_at, replay, trial_seed, ControllerHold,
+    ExecError, Executor, ProgressEvent, RunSummary,
 };
+pub use fidelity::{Fidelity, EPOCHS_METRIC, SIM_SECONDS_METRIC};
 pub use front::pareto_front;
 pub use space::{GenericSpace, Layer, SearchSpace, SpaceError};
 pub use store::{

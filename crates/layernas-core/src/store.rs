@@ -1,5 +1,5 @@
 use crate::limits::{cap_evaluation, cap_text, cap_trial};
-use crate::{Arch, Evaluation, Trial, TrialState};
+use crate::{Arch, Evaluation, Fidelity, Trial, TrialState};
 use std::collections::HashMap;
 
 /// Why a store operation failed.
@@ -58,6 +58,8 @@ pub struct Claim {
     pub id: u64,
     /// Architecture.
     pub arch: Arch,
+    /// The fidelity to evaluate it at.
+    pub fidelity: Fidelity,
     /// This attempt's number (1 = first).
     pub attempt: u32,
     /// Lease token: only the holder of the current token may report.
@@ -127,8 +129,14 @@ pub trait TrialStore: Send {
         allow_changed: bool,
     ) -> Result<StudyOpen, StoreError>;
 
-    /// The open study's trial of `arch`, in any state.
-    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError>;
+    /// The open study's trial of `arch` at `fidelity`, in any state. A study holds at most
+    /// one trial per (architecture, fidelity).
+    fn lookup_at(&mut self, arch: &Arch, fidelity: Fidelity) -> Result<Option<Trial>, StoreError>;
+
+    /// The open study's full-fidelity trial of `arch`, in any state.
+    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
+        self.lookup_at(arch, Fidelity::Full)
+    }
 
     /// The open study's trials with these ids.
     fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError>;
@@ -136,7 +144,8 @@ pub trait TrialStore: Send {
     /// The id the next new trial gets (one more than the largest).
     fn next_id(&mut self) -> Result<u64, StoreError>;
 
-    /// Inserts planned trials as pending, in one transaction.
+    /// Inserts planned trials as pending, in one transaction (a trial whose architecture and
+    /// fidelity the study already holds is left alone).
     fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError>;
 
     /// Marks a trial running for an evaluation in this process (attempts + 1).
@@ -230,7 +239,7 @@ struct MemStudy {
     hash: String,
     done: bool,
     trials: Vec<Trial>,
-    by_arch: HashMap<Arch, usize>,
+    by_arch: HashMap<(Arch, Fidelity), usize>,
     by_id: HashMap<u64, usize>,
     tokens: HashMap<u64, (i64, f64)>,
 }
@@ -249,7 +258,8 @@ pub struct MemoryStore {
 
 impl MemStudy {
     fn push(&mut self, trial: Trial) {
-        self.by_arch.insert(trial.arch.clone(), self.trials.len());
+        self.by_arch
+            .insert((trial.arch.clone(), trial.fidelity), self.trials.len());
         self.by_id.insert(trial.id, self.trials.len());
         self.trials.push(trial);
     }
@@ -318,9 +328,11 @@ impl TrialStore for MemoryStore {
         Ok(opened)
     }
 
-    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
+    fn lookup_at(&mut self, arch: &Arch, fidelity: Fidelity) -> Result<Option<Trial>, StoreError> {
         let s = self.study()?;
-        Ok(s.by_arch.get(arch).map(|&i| s.trials[i].clone()))
+        Ok(s.by_arch
+            .get(&(arch.clone(), fidelity))
+            .map(|&i| s.trials[i].clone()))
     }
 
     fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError> {
@@ -344,7 +356,7 @@ impl TrialStore for MemoryStore {
     fn enqueue(&mut self, trials: &[Trial]) -> Result<(), StoreError> {
         let s = self.study()?;
         for t in trials {
-            if !s.by_arch.contains_key(&t.arch) {
+            if !s.by_arch.contains_key(&(t.arch.clone(), t.fidelity)) {
                 let mut t = t.clone();
                 t.state = TrialState::Pending;
                 s.push(t);
@@ -366,7 +378,7 @@ impl TrialStore for MemoryStore {
     fn finish(&mut self, trial: &Trial) -> Result<(), StoreError> {
         let trial = &cap_trial(trial);
         let s = self.study()?;
-        match s.by_arch.get(&trial.arch) {
+        match s.by_arch.get(&(trial.arch.clone(), trial.fidelity)) {
             Some(&i) => s.trials[i] = trial.clone(),
             None => s.push(trial.clone()),
         }
@@ -429,6 +441,7 @@ impl TrialStore for MemoryStore {
                         study: name.clone(),
                         id: t.id,
                         arch: t.arch.clone(),
+                        fidelity: t.fidelity,
                         attempt: t.attempts,
                         token,
                     }));

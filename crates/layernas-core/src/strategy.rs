@@ -1,4 +1,4 @@
-use crate::Arch;
+use crate::{Arch, Fidelity};
 
 /// A batch of architectures whose evaluations are independent: they may run concurrently.
 #[derive(Debug, Clone, PartialEq)]
@@ -7,6 +7,9 @@ pub struct Wave {
     pub label: String,
     /// The architectures, in the order their results will be observed.
     pub archs: Vec<Arch>,
+    /// The fidelity every architecture of the wave is evaluated at ([`Fidelity::Full`] for
+    /// single-fidelity strategies).
+    pub fidelity: Fidelity,
 }
 
 /// What a strategy wants next.
@@ -44,7 +47,8 @@ pub trait Strategy: Send {
     /// unless the trial budget ran out.
     fn suggest(&mut self) -> Suggestion;
 
-    /// Tells the strategy the outcome for one architecture of the current wave.
+    /// Tells the strategy the outcome for one architecture of the current wave (at the wave's
+    /// fidelity).
     fn observe(&mut self, arch: &Arch, cost: f64, outcome: Outcome);
 
     /// The answer under the strategy's selection rule and the study's cost window, if any

@@ -1,4 +1,4 @@
-use crate::Arch;
+use crate::{Arch, Fidelity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,6 +23,10 @@ pub struct Trial {
     pub id: u64,
     /// The architecture.
     pub arch: Arch,
+    /// How thoroughly it is evaluated; a study holds at most one trial per (architecture,
+    /// fidelity). Records written before fidelities existed read as full.
+    #[serde(default)]
+    pub fidelity: Fidelity,
     /// Its cost under the study's cost model.
     pub cost: f64,
     /// State.

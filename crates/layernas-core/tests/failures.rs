@@ -3,8 +3,8 @@
 //! search then goes on without them.
 
 use layernas_core::{
-    Arch, CostModel, EvalError, Evaluation, Evaluator, Executor, GenericSpace, Layer, MemoryStore,
-    Outcome, Strategy, Suggestion, TrialRequest, TrialState, TrialStore, Wave,
+    Arch, CostModel, EvalError, Evaluation, Evaluator, Executor, Fidelity, GenericSpace, Layer,
+    MemoryStore, Outcome, Strategy, Suggestion, TrialRequest, TrialState, TrialStore, Wave,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -90,6 +90,7 @@ impl Strategy for All {
         Suggestion::Wave(Wave {
             label: "all".into(),
             archs: (0..6).map(|o| Arch::new(vec![o])).collect(),
+            fidelity: Fidelity::Full,
         })
     }
     fn observe(&mut self, arch: &Arch, _cost: f64, outcome: Outcome) {

@@ -81,6 +81,7 @@ fn store() -> String {
             seconds: 1.0 + (id % 7) as f64,
             attempts: 1,
             worker: Some(format!("w{}", id % 8)),
+            fidelity: layernas_core::Fidelity::Full,
         });
     }
     let mut store = layernas_store::open(&url).unwrap();

@@ -461,6 +461,7 @@ fn network_spaces_show_the_layer_table() {
             seconds: 1.5,
             attempts: 1,
             worker: Some("w".into()),
+            fidelity: layernas_core::Fidelity::Full,
         })
         .unwrap();
     drop(store);

@@ -1,6 +1,8 @@
 use crate::output::{self, quoted, Tail, LINE_QUOTED, STDERR_KEPT, STDERR_TAIL, STDOUT_KEPT};
 use crate::processes::{self, TrialGroup};
-use layernas_core::{Arch, Cancel, EvalError, Evaluation, Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{
+    Arch, Cancel, EvalError, Evaluation, Evaluator, Fidelity, SearchSpace, TrialRequest,
+};
 use layernas_spaces::TemplateSpace;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -41,11 +43,18 @@ impl CommandEvaluator {
         }
     }
 
-    /// The JSON object a trial's command reads.
+    /// The JSON object a trial's command reads (at full fidelity).
     pub fn input(&self, id: u64, seed: u64, arch: &Arch) -> Value {
+        self.input_at(id, seed, arch, Fidelity::Full)
+    }
+
+    /// The JSON object a trial's command reads, with the fidelity it is asked for (`"low"`:
+    /// a cheap evaluation of a multi-fidelity search, `"full"` otherwise).
+    pub fn input_at(&self, id: u64, seed: u64, arch: &Arch, fidelity: Fidelity) -> Value {
         json!({
             "trial": id,
             "seed": seed,
+            "fidelity": fidelity.name(),
             "arch": self.space.format(arch),
             "key": arch.key(),
             "space": self.space.name(),
@@ -193,7 +202,7 @@ impl CommandEvaluator {
         stop: &dyn Fn() -> bool,
     ) -> Result<Evaluation, EvalError> {
         let input = self
-            .input(request.id, request.seed, request.arch)
+            .input_at(request.id, request.seed, request.arch, request.fidelity)
             .to_string()
             + "\n";
         let cannot_run = |e: std::io::Error| {
@@ -214,6 +223,7 @@ impl CommandEvaluator {
             .stderr(Stdio::piped())
             .env("LAYERNAS_TRIAL", request.id.to_string())
             .env("LAYERNAS_SEED", request.seed.to_string())
+            .env("LAYERNAS_FIDELITY", request.fidelity.name())
             .process_group(group.id());
         processes::die_with_parent(&mut command);
         let mut child = command.spawn().map_err(cannot_run)?;

@@ -1,7 +1,7 @@
 //! A trial's processes never outlive the trial, the deadline covers the whole trial, and what a
 //! command prints is bounded in memory and in the errors.
 
-use layernas_core::{EvalError, Evaluation, Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{EvalError, Evaluation, Evaluator, Fidelity, SearchSpace, TrialRequest};
 use layernas_eval::{live_trial_groups, CommandEvaluator, LINE_QUOTED, STDERR_TAIL, STDOUT_KEPT};
 use layernas_spaces::Nb201Space;
 use serde_json::json;
@@ -22,6 +22,7 @@ fn run(command: &str, timeout: Option<Duration>) -> Result<Evaluation, EvalError
         id: 1,
         arch: &arch,
         seed: 2,
+        fidelity: Fidelity::Full,
     })
 }
 
@@ -209,6 +210,7 @@ fn a_cancelled_trial_ends_at_once_with_its_processes() {
             id: 1,
             arch: &arch,
             seed: 2,
+            fidelity: Fidelity::Full,
         },
         &cancel,
     );

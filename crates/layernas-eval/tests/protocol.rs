@@ -1,7 +1,7 @@
 //! The command protocol end to end with small shell and Python scripts: the input a command
 //! receives, a good result, and every failure mode.
 
-use layernas_core::{Arch, EvalError, Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{Arch, EvalError, Evaluator, Fidelity, SearchSpace, TrialRequest};
 use layernas_eval::CommandEvaluator;
 use layernas_spaces::{nats_sss_space, Nb201Space};
 use serde_json::json;
@@ -24,6 +24,7 @@ fn run(e: &CommandEvaluator) -> Result<layernas_core::Evaluation, EvalError> {
         id: 7,
         arch: &arch,
         seed: 42,
+        fidelity: Fidelity::Full,
     })
 }
 
@@ -68,6 +69,7 @@ fn network_spaces_send_the_network_description() {
         id: 0,
         arch: &arch,
         seed: 1,
+        fidelity: Fidelity::Full,
     })
     .unwrap();
     let input: serde_json::Value =

@@ -2,7 +2,7 @@
 //! where SIGPIPE has its default action (a binary may reset it so as to exit quietly on a
 //! closed output). In its own test binary: it changes SIGPIPE's disposition process-wide.
 
-use layernas_core::{EvalError, Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{EvalError, Evaluator, Fidelity, SearchSpace, TrialRequest};
 use layernas_eval::CommandEvaluator;
 use layernas_spaces::nats_sss_space;
 use serde_json::json;
@@ -34,6 +34,7 @@ fn commands_that_ignore_their_input_fail_their_trials_and_never_kill_the_process
                 id: round,
                 arch: &arch,
                 seed: 1,
+                fidelity: Fidelity::Full,
             };
             match e.evaluate(&request) {
                 Err(EvalError::Failed(text)) => assert!(text.contains(reason), "{text}"),

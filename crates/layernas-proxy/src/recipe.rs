@@ -89,6 +89,14 @@ pub struct TrainConfig {
     pub engine: Engine,
     /// Device of the torch engine: `cpu`, `cuda` or `cuda:N` (the burn engine runs on the CPU).
     pub device: String,
+    /// Epochs of a low-fidelity trial (multi-fidelity search), 1 to `epochs` [default: a
+    /// quarter of `epochs`, at least 1]. Written out only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_epochs: Option<usize>,
+    /// Training images of a low-fidelity trial, 1 to `train_subset` [default: a quarter of
+    /// `train_subset`, at least 1]. Written out only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_train_subset: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -108,6 +116,8 @@ impl Default for TrainConfig {
             schedule: Schedule::Cosine,
             engine: Engine::Burn,
             device: "cpu".into(),
+            low_epochs: None,
+            low_train_subset: None,
         }
     }
 }
@@ -166,6 +176,23 @@ impl TrainConfig {
                 self.depth
             ));
         }
+        for (name, v, max, of) in [
+            ("low_epochs", self.low_epochs, self.epochs, "epochs"),
+            (
+                "low_train_subset",
+                self.low_train_subset,
+                self.train_subset,
+                "train_subset",
+            ),
+        ] {
+            if let Some(v) = v {
+                if v == 0 || v > max {
+                    return Err(format!(
+                        "invalid train setting: {name} must be 1 to {of} ({max}) (got {v})"
+                    ));
+                }
+            }
+        }
         match self.engine {
             Engine::Burn if self.device != "cpu" => Err(format!(
                 "invalid train setting: the burn engine runs on the CPU only (device = \"{}\"); \
@@ -173,6 +200,33 @@ impl TrainConfig {
                 self.device
             )),
             _ => parse_device(&self.device).map(|_| ()),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The recipe of a low-fidelity trial: `low_epochs` over `low_train_subset` images (by
+    /// default a quarter of each, at least 1); every other knob as given.
+    pub fn at_low_fidelity(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.low_epochs.unwrap_or(self.epochs.div_ceil(4)).max(1),
+            train_subset: self
+                .low_train_subset
+                .unwrap_or(self.train_subset.div_ceil(4))
+                .max(1),
+            low_epochs: None,
+            low_train_subset: None,
+            ..self.clone()
+        }
+    }
+
+    /// A trial's training cost in epochs of this (full-fidelity) recipe's training subset:
+    /// `epochs`, or for `low` (a recipe from [`at_low_fidelity`](Self::at_low_fidelity)) its
+    /// epochs scaled by its share of the images.
+    pub fn epochs_spent(&self, low: Option<&TrainConfig>) -> f64 {
+        match low {
+            None => self.epochs as f64,
+            Some(l) => l.epochs as f64 * l.train_subset as f64 / self.train_subset.max(1) as f64,
         }
     }
 }

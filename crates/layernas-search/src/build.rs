@@ -1,6 +1,7 @@
 use crate::{
-    BaselineConfig, ConfigError, Evolution, EvolutionConfig, Exhaustive, LayerNas, LayerNasConfig,
-    Nsga2, Nsga2Config, RandomSearch, Reinforce, ReinforceConfig,
+    BaselineConfig, ConfigError, Evolution, EvolutionConfig, Exhaustive, HalvingConfig, LayerNas,
+    LayerNasConfig, Nsga2, Nsga2Config, RandomSearch, Reinforce, ReinforceConfig,
+    SuccessiveHalving,
 };
 use layernas_core::{CostModel, SearchSpace, Strategy};
 use std::sync::Arc;
@@ -14,6 +15,11 @@ pub const STRATEGIES: &[&str] = &[
     "nsga2",
     "exhaustive",
 ];
+
+/// Strategies that evaluate at two fidelities (each model at most once per fidelity), as the
+/// CLI spells them; [`build_strategy`] builds them too. Multi-fidelity LayerNAS is `layernas`
+/// with [`LayerNasConfig::multi_fidelity`].
+pub const MULTI_FIDELITY_STRATEGIES: &[&str] = &["successive-halving"];
 
 /// Everything needed to build any strategy by name.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +36,8 @@ pub struct StrategyConfig {
     pub nsga2: Nsga2Config,
     /// Random search: architectures per wave.
     pub random_batch: usize,
+    /// Successive-halving knobs.
+    pub halving: HalvingConfig,
 }
 
 /// Builds the strategy `name`.
@@ -45,6 +53,7 @@ pub fn build_strategy(
         "evolution" => config.evolution.validate(Some(space.layers().len()))?,
         "reinforce" => config.reinforce.validate()?,
         "nsga2" => config.nsga2.validate()?,
+        "successive-halving" => config.halving.validate()?,
         _ => {}
     }
 
@@ -77,6 +86,12 @@ pub fn build_strategy(
             cost,
         )),
         "nsga2" => Box::new(Nsga2::new(baseline, config.nsga2.clone(), space, cost)),
+        "successive-halving" => Box::new(SuccessiveHalving::new(
+            baseline,
+            config.halving.clone(),
+            space,
+            cost,
+        )),
         "exhaustive" => {
             let models = space.num_models();
             Box::new(
@@ -94,7 +109,11 @@ pub fn build_strategy(
             return Err(ConfigError::Invalid {
                 field: "strategy",
                 value: other.into(),
-                reason: format!("unknown (allowed: {})", STRATEGIES.join(", ")),
+                reason: format!(
+                    "unknown (allowed: {}, {})",
+                    STRATEGIES.join(", "),
+                    MULTI_FIDELITY_STRATEGIES.join(", ")
+                ),
             })
         }
     })

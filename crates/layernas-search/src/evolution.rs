@@ -1,7 +1,7 @@
 use crate::common::{BaselineConfig, Feasibility};
 use crate::random::reward_of;
 use crate::ConfigError;
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -180,6 +180,7 @@ impl Strategy for Evolution {
         Suggestion::Wave(Wave {
             label: format!("evolution {}", self.state.trials()),
             archs: wave,
+            fidelity: Fidelity::Full,
         })
     }
 

@@ -1,6 +1,6 @@
 use crate::common::{BaselineConfig, Feasibility};
 use crate::random::reward_of;
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use std::sync::Arc;
 
 /// Spaces larger than this are refused by [`Exhaustive`]: it is an oracle for tables.
@@ -76,6 +76,7 @@ impl Strategy for Exhaustive {
         Suggestion::Wave(Wave {
             label: format!("exhaustive {}", self.state.trials()),
             archs: wave,
+            fidelity: Fidelity::Full,
         })
     }
 

@@ -10,6 +10,11 @@
 //! [`Nsga2`] and the [`Exhaustive`] oracle. They reject models outside the cost window before
 //! evaluation, never propose a model twice and stop at their trial budget.
 //!
+//! Beyond the paper, multi-fidelity search: [`LayerNasConfig::multi_fidelity`] screens each
+//! layer's new children at low fidelity and promotes the best `promote` per bucket to a
+//! full-fidelity evaluation ([`MultiFidelity`] states the rule); [`SuccessiveHalving`] is the
+//! baseline with the same two fidelities. Both propose a model at most once per fidelity.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use layernas_core::{Executor, MemoryStore, Strategy};
@@ -35,20 +40,22 @@ mod build;
 mod common;
 mod evolution;
 mod exhaustive;
+mod halving;
 mod layernas;
 mod nsga2;
 mod random;
 mod reinforce;
 
-pub use build::{build_strategy, StrategyConfig, STRATEGIES};
+pub use build::{build_strategy, StrategyConfig, MULTI_FIDELITY_STRATEGIES, STRATEGIES};
 pub use common::BaselineConfig;
 pub use evolution::{Evolution, EvolutionConfig, MAX_POPULATION};
 pub use exhaustive::{Exhaustive, EXHAUSTIVE_LIMIT};
+pub use halving::{HalvingConfig, SuccessiveHalving, MAX_RUNG};
 pub use nsga2::{Nsga2, Nsga2Config, MAX_NSGA2_POPULATION};
 pub use random::RandomSearch;
 pub use reinforce::{Reinforce, ReinforceConfig, MAX_LEARNING_RATE};
 
 pub use layernas::{
-    number, ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, PlanRow, Selection,
-    Spacing, MAX_BUCKETS, MAX_KEEP,
+    number, ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, MultiFidelity,
+    PlanRow, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
 };

@@ -3,7 +3,7 @@
 use crate::common::{BaselineConfig, Feasibility};
 use crate::random::reward_of;
 use crate::ConfigError;
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -267,7 +267,11 @@ impl Strategy for Nsga2 {
         }
         let label = format!("nsga2 generation {}", self.generation);
         self.generation += 1;
-        Suggestion::Wave(Wave { label, archs: wave })
+        Suggestion::Wave(Wave {
+            label,
+            archs: wave,
+            fidelity: Fidelity::Full,
+        })
     }
 
     fn observe(&mut self, arch: &Arch, cost: f64, outcome: Outcome) {

@@ -1,5 +1,5 @@
 use crate::common::{BaselineConfig, Feasibility};
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -57,6 +57,7 @@ impl Strategy for RandomSearch {
         Suggestion::Wave(Wave {
             label: format!("random {}", self.state.trials()),
             archs: wave,
+            fidelity: Fidelity::Full,
         })
     }
 

@@ -1,7 +1,7 @@
 use crate::common::{BaselineConfig, Feasibility};
 use crate::random::reward_of;
 use crate::ConfigError;
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 use rand::distr::{weighted::WeightedIndex, Distribution};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -195,6 +195,7 @@ impl Strategy for Reinforce {
                     return Suggestion::Wave(Wave {
                         label: format!("reinforce {}", self.state.trials()),
                         archs: vec![arch],
+                        fidelity: Fidelity::Full,
                     });
                 }
             }
@@ -206,6 +207,7 @@ impl Strategy for Reinforce {
                 Suggestion::Wave(Wave {
                     label: format!("reinforce {}", self.state.trials()),
                     archs: vec![arch],
+                    fidelity: Fidelity::Full,
                 })
             }
             None => Suggestion::Done,

@@ -117,6 +117,7 @@ fn config_strategy() -> impl proptest::strategy::Strategy<Value = (Dataset, Stri
                 } else {
                     Selection::Evaluated
                 },
+                multi_fidelity: None,
             };
             (ds, cost.to_string(), config)
         })

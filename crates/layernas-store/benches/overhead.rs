@@ -5,7 +5,7 @@
 //! answers.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use layernas_core::{Arch, MemoryStore, StudySpec, Trial, TrialState, TrialStore};
+use layernas_core::{Arch, Fidelity, MemoryStore, StudySpec, Trial, TrialState, TrialStore};
 use layernas_store::{PgStore, SqliteStore};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ fn trial(id: u64) -> Trial {
             ((id / 5) % 5) as u16,
             (id / 25) as u16,
         ]),
+        fidelity: Fidelity::Full,
         cost: id as f64,
         state: TrialState::Pending,
         reward: None,

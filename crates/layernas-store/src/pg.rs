@@ -1,8 +1,8 @@
-use crate::row::{metrics_json, report_row, Row, COLUMNS};
+use crate::row::{metrics_json, parse_fidelity, report_row, Row, COLUMNS};
 use layernas_core::limits::cap_trial;
 use layernas_core::{
-    Arch, Claim, ControllerLease, Evaluation, Lead, Reported, StoreError, StudyOpen, StudySpec,
-    Trial, TrialStore,
+    Arch, Claim, ControllerLease, Evaluation, Fidelity, Lead, Reported, StoreError, StudyOpen,
+    StudySpec, Trial, TrialStore,
 };
 use postgres::Client;
 
@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS layernas_trials (
     study TEXT NOT NULL REFERENCES layernas_studies(name) ON DELETE CASCADE,
     id BIGINT NOT NULL,
     arch TEXT NOT NULL,
+    fidelity TEXT NOT NULL DEFAULT 'full',
     cost DOUBLE PRECISION NOT NULL,
     wave INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS layernas_trials (
     seconds DOUBLE PRECISION,
     finished_at DOUBLE PRECISION,
     PRIMARY KEY (study, id),
-    UNIQUE (study, arch)
+    UNIQUE (study, arch, fidelity)
 );
 CREATE INDEX IF NOT EXISTS layernas_trials_state ON layernas_trials(state, study, id);
 CREATE TABLE IF NOT EXISTS layernas_workers (
@@ -46,6 +47,28 @@ CREATE TABLE IF NOT EXISTS layernas_controllers (
     token BIGINT NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL
 );
+";
+
+/// Version 2 of the schema (fidelities), for a database whose `layernas_trials` predates them
+/// (one trial per architecture): a `fidelity` column (every old trial is `full`) and one trial
+/// per (architecture, fidelity). It changes nothing when the column exists, and takes no table
+/// lock then; run under the schema's advisory lock, so concurrent starts migrate once. Binaries
+/// from before the migration keep working on a migrated database (their inserts get `full`).
+const MIGRATE_V1_TRIALS: &str = "
+DO $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'layernas_trials'
+      AND column_name = 'fidelity'
+  ) THEN
+    ALTER TABLE layernas_trials ADD COLUMN fidelity TEXT NOT NULL DEFAULT 'full';
+    CREATE UNIQUE INDEX layernas_trials_arch_fidelity
+      ON layernas_trials (study, arch, fidelity);
+    ALTER TABLE layernas_trials DROP CONSTRAINT IF EXISTS layernas_trials_study_arch_key;
+  END IF;
+END
+$$;
 ";
 
 /// Server time, so leases compare clocks of one machine whatever the workers' clocks say.
@@ -105,7 +128,10 @@ impl PgStore {
         client
             .batch_execute("SELECT pg_advisory_lock(726354)")
             .map_err(backend)?;
-        let created = client.batch_execute(SCHEMA).map_err(backend);
+        let created = client
+            .batch_execute(SCHEMA)
+            .and_then(|()| client.batch_execute(MIGRATE_V1_TRIALS))
+            .map_err(backend);
         client
             .batch_execute("SELECT pg_advisory_unlock(726354)")
             .map_err(backend)?;
@@ -145,6 +171,7 @@ impl PgStore {
             worker: r.get(8),
             attempts: r.get::<_, i32>(9) as i64,
             seconds: r.get(10),
+            fidelity: r.get(11),
         }
     }
 
@@ -207,10 +234,14 @@ impl TrialStore for PgStore {
         Ok(opened)
     }
 
-    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
+    fn lookup_at(&mut self, arch: &Arch, fidelity: Fidelity) -> Result<Option<Trial>, StoreError> {
         let study = self.study()?;
-        let sql = format!("SELECT {COLUMNS} FROM layernas_trials WHERE study = $1 AND arch = $2");
-        Ok(self.query_trials(&sql, &[&study, &arch.key()])?.pop())
+        let sql = format!(
+            "SELECT {COLUMNS} FROM layernas_trials WHERE study = $1 AND arch = $2 AND fidelity = $3"
+        );
+        Ok(self
+            .query_trials(&sql, &[&study, &arch.key(), &fidelity.name()])?
+            .pop())
     }
 
     fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError> {
@@ -240,8 +271,8 @@ impl TrialStore for PgStore {
         let mut tx = self.client.transaction().map_err(backend)?;
         let stmt = tx
             .prepare(
-                "INSERT INTO layernas_trials (study, id, arch, cost, wave, state, attempts)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0) ON CONFLICT DO NOTHING",
+                "INSERT INTO layernas_trials (study, id, arch, cost, wave, state, attempts, fidelity)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6) ON CONFLICT DO NOTHING",
             )
             .map_err(backend)?;
         for t in trials {
@@ -253,6 +284,7 @@ impl TrialStore for PgStore {
                     &t.arch.key(),
                     &t.cost,
                     &(t.wave as i32),
+                    &t.fidelity.name(),
                 ],
             )
             .map_err(backend)?;
@@ -277,8 +309,8 @@ impl TrialStore for PgStore {
         self.client
             .execute(
                 &format!(
-                    "INSERT INTO layernas_trials (study, id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, finished_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {NOW})
+                    "INSERT INTO layernas_trials (study, id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, finished_at, fidelity)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {NOW}, $13)
                      ON CONFLICT (study, id) DO UPDATE SET state = excluded.state, reward = excluded.reward,
                        metrics = excluded.metrics, error = excluded.error, worker = excluded.worker,
                        attempts = excluded.attempts, seconds = excluded.seconds, finished_at = excluded.finished_at,
@@ -297,6 +329,7 @@ impl TrialStore for PgStore {
                     &t.worker,
                     &(t.attempts as i32),
                     &t.seconds,
+                    &t.fidelity.name(),
                 ],
             )
             .map_err(backend)?;
@@ -362,7 +395,7 @@ impl TrialStore for PgStore {
                      SET state = 'running', attempts = t.attempts + 1, worker = $3,
                          token = nextval('layernas_tokens'), heartbeat_at = {NOW}
                      FROM c WHERE t.study = c.study AND t.id = c.id
-                     RETURNING t.study, t.id, t.arch, t.attempts, t.token"
+                     RETURNING t.study, t.id, t.arch, t.attempts, t.token, t.fidelity"
                 ),
                 &[&study, &lease_seconds, &worker],
             )
@@ -381,10 +414,12 @@ impl TrialStore for PgStore {
         let id: i64 = row.get(1);
         let arch = Arch::from_key(&arch_key)
             .ok_or_else(|| StoreError::Corrupt(format!("trial {id}: arch {arch_key:?}")))?;
+        let fidelity = parse_fidelity(id, row.get(5))?;
         Ok(Some(Claim {
             study: row.get(0),
             id: id as u64,
             arch,
+            fidelity,
             attempt: row.get::<_, i32>(3) as u32,
             token: row.get(4),
         }))

@@ -341,10 +341,11 @@ impl StoreReader {
                                     worker: r.get(8)?,
                                     attempts: r.get(9)?,
                                     seconds: r.get(10)?,
+                                    fidelity: r.get(11)?,
                                 },
-                                r.get::<_, Option<f64>>(11)?,
                                 r.get::<_, Option<f64>>(12)?,
-                                r.get::<_, bool>(13)?,
+                                r.get::<_, Option<f64>>(13)?,
+                                r.get::<_, bool>(14)?,
                             ))
                         })
                         .map_err(|e| sqlite_err(path, e))?;
@@ -408,9 +409,9 @@ impl StoreReader {
                 let times = rows
                     .iter()
                     .map(|r| TrialTimes {
-                        heartbeat_at: r.get(11),
-                        finished_at: r.get(12),
-                        leased: r.get(13),
+                        heartbeat_at: r.get(12),
+                        finished_at: r.get(13),
+                        leased: r.get(14),
                     })
                     .collect();
                 Ok(Some(StudySnapshot {

@@ -1,7 +1,7 @@
 //! Converting trial fields to and from their stored form.
 
 use layernas_core::limits::{cap_evaluation, cap_text};
-use layernas_core::{Arch, Evaluation, Reported, StoreError, Trial, TrialState};
+use layernas_core::{Arch, Evaluation, Fidelity, Reported, StoreError, Trial, TrialState};
 use std::collections::BTreeMap;
 
 /// A trial row as both backends read it.
@@ -17,10 +17,17 @@ pub(crate) struct Row {
     pub worker: Option<String>,
     pub attempts: i64,
     pub seconds: Option<f64>,
+    pub fidelity: String,
 }
 
 pub(crate) const COLUMNS: &str =
-    "id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds";
+    "id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, fidelity";
+
+/// A stored fidelity name, read back.
+pub(crate) fn parse_fidelity(id: i64, name: &str) -> Result<Fidelity, StoreError> {
+    Fidelity::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("trial {id}: fidelity {name:?}")))
+}
 
 pub(crate) fn metrics_json(trial: &Trial) -> String {
     serde_json::to_string(&trial.metrics).expect("a map of numbers serializes")
@@ -33,6 +40,7 @@ impl Row {
             Arch::from_key(&self.arch).ok_or_else(|| corrupt(format!("arch {:?}", self.arch)))?;
         let state = TrialState::parse(&self.state)
             .ok_or_else(|| corrupt(format!("state {:?}", self.state)))?;
+        let fidelity = parse_fidelity(self.id, &self.fidelity)?;
         let metrics: BTreeMap<String, f64> = match &self.metrics {
             Some(text) => {
                 serde_json::from_str(text).map_err(|e| corrupt(format!("metrics: {e}")))?
@@ -42,6 +50,7 @@ impl Row {
         Ok(Trial {
             id: self.id as u64,
             arch,
+            fidelity,
             cost: self.cost,
             state,
             reward: self.reward,

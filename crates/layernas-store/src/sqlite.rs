@@ -1,7 +1,7 @@
-use crate::row::{metrics_json, report_row, Row, COLUMNS};
+use crate::row::{metrics_json, parse_fidelity, report_row, Row, COLUMNS};
 use layernas_core::limits::cap_trial;
 use layernas_core::{
-    now, Arch, Claim, ControllerLease, Evaluation, Lead, Reported, StoreError, StudyOpen,
+    now, Arch, Claim, ControllerLease, Evaluation, Fidelity, Lead, Reported, StoreError, StudyOpen,
     StudySpec, Trial, TrialStore,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS trials (
     study TEXT NOT NULL REFERENCES studies(name),
     id INTEGER NOT NULL,
     arch TEXT NOT NULL,
+    fidelity TEXT NOT NULL DEFAULT 'full',
     cost REAL NOT NULL,
     wave INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS trials (
     seconds REAL,
     finished_at REAL,
     PRIMARY KEY (study, id),
-    UNIQUE (study, arch)
+    UNIQUE (study, arch, fidelity)
 );
 CREATE INDEX IF NOT EXISTS trials_state ON trials(state, study, id);
 CREATE TABLE IF NOT EXISTS workers (
@@ -46,6 +47,79 @@ CREATE TABLE IF NOT EXISTS controllers (
     expires_at REAL NOT NULL
 );
 ";
+
+/// Version 2 of the schema (fidelities): the table of trials of a version-1 file, which held one
+/// trial per architecture, rebuilt with a `fidelity` column (every old trial is `full`) and one
+/// trial per (architecture, fidelity). Run in one transaction; afterwards the file's
+/// `user_version` is 2.
+const MIGRATE_V1_TRIALS: &str = "
+CREATE TABLE trials_v2 (
+    study TEXT NOT NULL REFERENCES studies(name),
+    id INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    fidelity TEXT NOT NULL DEFAULT 'full',
+    cost REAL NOT NULL,
+    wave INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reward REAL,
+    metrics TEXT,
+    error TEXT,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    token INTEGER,
+    heartbeat_at REAL,
+    seconds REAL,
+    finished_at REAL,
+    PRIMARY KEY (study, id),
+    UNIQUE (study, arch, fidelity)
+);
+INSERT INTO trials_v2 (study, id, arch, fidelity, cost, wave, state, reward, metrics, error,
+    worker, attempts, token, heartbeat_at, seconds, finished_at)
+  SELECT study, id, arch, 'full', cost, wave, state, reward, metrics, error, worker, attempts,
+    token, heartbeat_at, seconds, finished_at FROM trials;
+DROP TABLE trials;
+ALTER TABLE trials_v2 RENAME TO trials;
+CREATE INDEX IF NOT EXISTS trials_state ON trials(state, study, id);
+";
+
+/// The schema version this code writes (`PRAGMA user_version`): 2 since fidelities.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a store file to [`SCHEMA_VERSION`], in one write transaction (so two processes
+/// opening an old file at once migrate it once). Studies of an old file stay readable and
+/// resumable: their trials become full-fidelity trials.
+fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    // (has a fidelity column, user_version); read first, so that an up-to-date file, which
+    // may be read-only, is never written.
+    let state = |c: &Connection| -> rusqlite::Result<(bool, i64)> {
+        let has_fidelity = c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('trials') WHERE name = 'fidelity'",
+            [],
+            |r| r.get(0),
+        )?;
+        let version = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok((has_fidelity, version))
+    };
+    if state(conn).map_err(|e| backend(path, e))? == (true, SCHEMA_VERSION) {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| backend(path, e))?;
+    let (has_fidelity, version) = state(&tx).map_err(|e| backend(path, e))?;
+    if !has_fidelity {
+        tx.execute_batch(MIGRATE_V1_TRIALS).map_err(|e| {
+            StoreError::Backend(format!(
+                "SQLite store {path}: cannot migrate it to schema version {SCHEMA_VERSION}: {e}"
+            ))
+        })?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| backend(path, e))?;
+    }
+    tx.commit().map_err(|e| backend(path, e))
+}
 
 /// A backend error, naming the store's file (every message a user sees says which file).
 fn backend(path: &str, e: rusqlite::Error) -> StoreError {
@@ -63,7 +137,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("cannot open SQLite store {path}: {e}")))?;
         let not_a_store = |e: rusqlite::Error| {
             StoreError::Backend(format!("{path} is not a layernas store: {e}"))
@@ -75,6 +149,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| backend(path, e))?;
         conn.execute_batch(SCHEMA).map_err(not_a_store)?;
+        migrate(&mut conn, path)?;
         Ok(SqliteStore {
             conn,
             path: path.to_string(),
@@ -113,6 +188,7 @@ impl SqliteStore {
             worker: r.get(8)?,
             attempts: r.get(9)?,
             seconds: r.get(10)?,
+            fidelity: r.get(11)?,
         })
     }
 
@@ -201,10 +277,14 @@ impl TrialStore for SqliteStore {
         Ok(opened)
     }
 
-    fn lookup(&mut self, arch: &Arch) -> Result<Option<Trial>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM trials WHERE study = ?1 AND arch = ?2");
+    fn lookup_at(&mut self, arch: &Arch, fidelity: Fidelity) -> Result<Option<Trial>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM trials WHERE study = ?1 AND arch = ?2 AND fidelity = ?3"
+        );
         let study = self.study()?.to_string();
-        Ok(self.query_trials(&sql, &[&study, &arch.key()])?.pop())
+        Ok(self
+            .query_trials(&sql, &[&study, &arch.key(), &fidelity.name()])?
+            .pop())
     }
 
     fn get(&mut self, ids: &[u64]) -> Result<Vec<Trial>, StoreError> {
@@ -239,13 +319,20 @@ impl TrialStore for SqliteStore {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO trials (study, id, arch, cost, wave, state, attempts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0) ON CONFLICT DO NOTHING",
+                    "INSERT INTO trials (study, id, arch, cost, wave, state, attempts, fidelity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6) ON CONFLICT DO NOTHING",
                 )
                 .map_err(|e| backend(&self.path, e))?;
             for t in trials {
-                stmt.execute(params![study, t.id as i64, t.arch.key(), t.cost, t.wave])
-                    .map_err(|e| backend(&self.path, e))?;
+                stmt.execute(params![
+                    study,
+                    t.id as i64,
+                    t.arch.key(),
+                    t.cost,
+                    t.wave,
+                    t.fidelity.name()
+                ])
+                .map_err(|e| backend(&self.path, e))?;
             }
         }
         tx.commit().map_err(|e| backend(&self.path, e))
@@ -268,8 +355,8 @@ impl TrialStore for SqliteStore {
         let study = self.study()?.to_string();
         self.conn
             .prepare_cached(
-                "INSERT INTO trials (study, id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                "INSERT INTO trials (study, id, arch, cost, wave, state, reward, metrics, error, worker, attempts, seconds, finished_at, fidelity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT(study, id) DO UPDATE SET state = excluded.state, reward = excluded.reward,
                    metrics = excluded.metrics, error = excluded.error, worker = excluded.worker,
                    attempts = excluded.attempts, seconds = excluded.seconds, finished_at = excluded.finished_at,
@@ -289,7 +376,8 @@ impl TrialStore for SqliteStore {
                     t.worker,
                     t.attempts,
                     t.seconds,
-                    now()
+                    now(),
+                    t.fidelity.name()
                 ])
             })
             .map_err(|e| backend(&self.path, e))?;
@@ -342,18 +430,18 @@ impl TrialStore for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| backend(&self.path, e))?;
-        let found: Option<(String, i64, String, i64)> = tx
+        let found: Option<(String, i64, String, i64, String)> = tx
             .query_row(
-                "SELECT study, id, arch, attempts FROM trials
+                "SELECT study, id, arch, attempts, fidelity FROM trials
                  WHERE (?1 IS NULL OR study = ?1)
                    AND (state = 'pending' OR (state = 'running' AND heartbeat_at < ?2))
                  ORDER BY study, id LIMIT 1",
                 params![study, t_now - lease_seconds],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(|e| backend(&self.path, e))?;
-        let Some((study, id, arch, attempts)) = found else {
+        let Some((study, id, arch, attempts, fidelity)) = found else {
             return Ok(None);
         };
         let token: i64 = tx
@@ -371,10 +459,12 @@ impl TrialStore for SqliteStore {
         tx.commit().map_err(|e| backend(&self.path, e))?;
         let arch = Arch::from_key(&arch)
             .ok_or_else(|| StoreError::Corrupt(format!("trial {id}: arch {arch:?}")))?;
+        let fidelity = parse_fidelity(id, &fidelity)?;
         Ok(Some(Claim {
             study,
             id: id as u64,
             arch,
+            fidelity,
             attempt: attempts as u32 + 1,
             token,
         }))

@@ -6,8 +6,8 @@
 
 use layernas_core::limits::{MAX_METRICS, MAX_TEXT_BYTES};
 use layernas_core::{
-    Arch, Claim, Evaluation, Lead, MemoryStore, Reported, StoreError, StudyOpen, StudySpec, Trial,
-    TrialState, TrialStore,
+    Arch, Claim, Evaluation, Fidelity, Lead, MemoryStore, Reported, StoreError, StudyOpen,
+    StudySpec, Trial, TrialState, TrialStore,
 };
 use layernas_store::{PgStore, SqliteStore};
 use std::collections::{BTreeMap, HashSet};
@@ -52,6 +52,7 @@ fn trial(id: u64, arch: &[u16]) -> Trial {
     Trial {
         id,
         arch: Arch::new(arch.to_vec()),
+        fidelity: Fidelity::Full,
         cost: 10.0 + id as f64,
         state: TrialState::Pending,
         reward: None,
@@ -387,4 +388,258 @@ fn a_file_that_is_not_a_store_is_refused() {
         err.contains("not a layernas store") || err.contains("not a database"),
         "{err}"
     );
+}
+
+/// A trial is identified by (architecture, fidelity): one architecture may be held once at each
+/// fidelity; lookups, claims and results keep the fidelity.
+fn fidelities(store: &mut dyn TrialStore) {
+    let name = unique("fid");
+    store.open_study(&spec(&name, "h"), false).unwrap();
+    let mut low = trial(0, &[1, 2]);
+    low.fidelity = Fidelity::Low;
+    let full = trial(1, &[1, 2]);
+    store.enqueue(&[low.clone(), full.clone()]).unwrap();
+    // Idempotent per (architecture, fidelity), whatever the id.
+    let mut again = trial(7, &[1, 2]);
+    again.fidelity = Fidelity::Low;
+    store.enqueue(&[again]).unwrap();
+    assert_eq!(store.trials().unwrap().len(), 2);
+    assert_eq!(store.next_id().unwrap(), 2);
+    let arch = Arch::new(vec![1, 2]);
+    let l = store.lookup_at(&arch, Fidelity::Low).unwrap().unwrap();
+    assert_eq!((l.id, l.fidelity), (0, Fidelity::Low));
+    assert_eq!(store.lookup(&arch).unwrap().unwrap().id, 1);
+    assert_eq!(
+        store
+            .lookup_at(&arch, Fidelity::Full)
+            .unwrap()
+            .unwrap()
+            .fidelity,
+        Fidelity::Full
+    );
+    assert!(store
+        .lookup_at(&Arch::new(vec![2, 1]), Fidelity::Low)
+        .unwrap()
+        .is_none());
+
+    // A worker is told the fidelity of what it claims.
+    let a = store.claim(Some(&name), "w1", 60.0).unwrap().unwrap();
+    assert_eq!((a.id, a.fidelity), (0, Fidelity::Low));
+    let b = store.claim(Some(&name), "w2", 60.0).unwrap().unwrap();
+    assert_eq!((b.id, b.fidelity), (1, Fidelity::Full));
+    let mut cheap = eval(60.0);
+    cheap.metrics.insert("epochs".into(), 12.0);
+    assert_eq!(
+        store.report(&a, Ok(&cheap), 0.1, 1).unwrap(),
+        Reported::Complete
+    );
+    let l = store.lookup_at(&arch, Fidelity::Low).unwrap().unwrap();
+    assert_eq!(
+        (l.state, l.reward, l.metrics["epochs"], l.fidelity),
+        (TrialState::Complete, Some(60.0), 12.0, Fidelity::Low)
+    );
+    // The full-fidelity trial is untouched by the low one's result.
+    let f = store.lookup(&arch).unwrap().unwrap();
+    assert_eq!((f.state, f.reward), (TrialState::Running, None));
+
+    // Local evaluation keeps the fidelity too.
+    let mut local = trial(2, &[3, 3]);
+    local.fidelity = Fidelity::Low;
+    store.enqueue(std::slice::from_ref(&local)).unwrap();
+    store.start(2, "local").unwrap();
+    local.state = TrialState::Complete;
+    local.reward = Some(50.0);
+    local.attempts = 1;
+    local.worker = Some("local".into());
+    store.finish(&local).unwrap();
+    assert_eq!(
+        store
+            .lookup_at(&local.arch, Fidelity::Low)
+            .unwrap()
+            .unwrap(),
+        local
+    );
+    assert!(store.lookup(&local.arch).unwrap().is_none());
+    let all = store.trials().unwrap();
+    assert_eq!(
+        all.iter().map(|t| (t.id, t.fidelity)).collect::<Vec<_>>(),
+        vec![(0, Fidelity::Low), (1, Fidelity::Full), (2, Fidelity::Low)]
+    );
+}
+
+#[test]
+fn memory_store_handles_fidelities() {
+    fidelities(&mut MemoryStore::default());
+}
+
+#[test]
+fn sqlite_store_handles_fidelities() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    fidelities(&mut SqliteStore::open(path.to_str().unwrap()).unwrap());
+}
+
+#[test]
+fn postgres_store_handles_fidelities() {
+    if let Some(mut store) = postgres() {
+        fidelities(&mut store);
+    }
+}
+
+/// The trials table as every store wrote it before fidelities (schema version 1).
+const V1_TRIALS: &str = "
+    id INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    cost REAL NOT NULL,
+    wave INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reward REAL,
+    metrics TEXT,
+    error TEXT,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    token INTEGER,
+    heartbeat_at REAL,
+    seconds REAL,
+    finished_at REAL,
+    PRIMARY KEY (study, id),
+    UNIQUE (study, arch)";
+
+/// What an old store holds: study `old` with one complete and one pending trial.
+fn check_migrated(store: &mut dyn TrialStore) {
+    assert_eq!(
+        store.open_study(&spec("old", "h1"), false).unwrap(),
+        StudyOpen::Resumed { trials: 2 }
+    );
+    let all = store.trials().unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.id, t.fidelity, t.state, t.reward))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, Fidelity::Full, TrialState::Complete, Some(91.5)),
+            (1, Fidelity::Full, TrialState::Pending, None),
+        ]
+    );
+    assert_eq!(all[0].metrics["test"], 92.0);
+    let arch = Arch::new(vec![1, 2]);
+    assert_eq!(store.lookup(&arch).unwrap().unwrap().id, 0);
+    // Resumable: the pending trial is claimed and reported; the old full-fidelity trial
+    // still refuses a duplicate, and the same architecture may now get a low-fidelity trial.
+    let c = store.claim(Some("old"), "w", 60.0).unwrap().unwrap();
+    assert_eq!((c.id, c.fidelity), (1, Fidelity::Full));
+    assert_eq!(
+        store.report(&c, Ok(&eval(70.0)), 1.0, 1).unwrap(),
+        Reported::Complete
+    );
+    store.enqueue(&[trial(5, &[1, 2])]).unwrap();
+    assert_eq!(store.trials().unwrap().len(), 2);
+    let mut low = trial(2, &[1, 2]);
+    low.fidelity = Fidelity::Low;
+    store.enqueue(&[low]).unwrap();
+    assert_eq!(store.trials().unwrap().len(), 3);
+    assert_eq!(
+        store.lookup_at(&arch, Fidelity::Low).unwrap().unwrap().id,
+        2
+    );
+}
+
+const V1_ROWS: &str = "
+INSERT INTO {p}studies (name, config, config_hash{created}) VALUES ('old', '{}', 'h1'{now});
+INSERT INTO {p}trials (study, id, arch, cost, wave, state, reward, metrics, attempts)
+  VALUES ('old', 0, '1-2', 10.0, 0, 'complete', 91.5, '{\"test\": 92.0}', 1);
+INSERT INTO {p}trials (study, id, arch, cost, wave, state, attempts)
+  VALUES ('old', 1, '2-2', 11.0, 1, 'pending', 0);
+";
+
+#[test]
+fn an_sqlite_store_written_before_fidelities_is_migrated_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(&format!(
+            "CREATE TABLE studies (name TEXT PRIMARY KEY, config TEXT NOT NULL,
+               config_hash TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+               created_at REAL NOT NULL);
+             CREATE TABLE trials (study TEXT NOT NULL REFERENCES studies(name), {V1_TRIALS});
+             CREATE INDEX trials_state ON trials(state, study, id);
+             CREATE TABLE workers (name TEXT PRIMARY KEY, last_seen REAL NOT NULL,
+               trials INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE controllers (study TEXT PRIMARY KEY, holder TEXT NOT NULL,
+               token INTEGER NOT NULL, expires_at REAL NOT NULL);
+             {}",
+            V1_ROWS
+                .replace("{p}", "")
+                .replace("{created}", ", created_at")
+                .replace("{now}", ", 0")
+        ))
+        .unwrap();
+    }
+    let path = path.to_str().unwrap();
+    check_migrated(&mut SqliteStore::open(path).unwrap());
+    // Opened again: nothing left to migrate, the data is as the first run left it.
+    let mut again = SqliteStore::open(path).unwrap();
+    again.open_study(&spec("old", "h1"), false).unwrap();
+    assert_eq!(again.trials().unwrap().len(), 3);
+    let version: i64 = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn a_postgres_database_written_before_fidelities_is_migrated_and_resumes() {
+    if postgres().is_none() {
+        return;
+    }
+    // The old tables in a schema of their own, which the store then finds on its search path.
+    let schema = unique("v1").replace('-', "_");
+    let mut admin = postgres::Client::connect(&postgres_url(), postgres::NoTls).unwrap();
+    let v1 = V1_TRIALS
+        .replace("INTEGER", "BIGINT")
+        .replace("REAL", "DOUBLE PRECISION");
+    admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.layernas_studies (name TEXT PRIMARY KEY,
+               config TEXT NOT NULL, config_hash TEXT NOT NULL,
+               done BOOLEAN NOT NULL DEFAULT FALSE,
+               created_at DOUBLE PRECISION NOT NULL DEFAULT EXTRACT(EPOCH FROM clock_timestamp()));
+             CREATE TABLE {schema}.layernas_trials (study TEXT NOT NULL
+               REFERENCES {schema}.layernas_studies(name) ON DELETE CASCADE, {v1});
+             {}",
+            V1_ROWS
+                .replace("{p}", &format!("{schema}.layernas_"))
+                .replace("{created}", "")
+                .replace("{now}", "")
+        ))
+        .unwrap();
+    // PostgreSQL's INTEGER columns of the old schema, as it had them.
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.layernas_trials ALTER COLUMN wave TYPE INTEGER,
+               ALTER COLUMN attempts TYPE INTEGER"
+        ))
+        .unwrap();
+    let sep = if postgres_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!("{}{sep}options=-csearch_path%3D{schema}", postgres_url());
+    let result = std::panic::catch_unwind(|| {
+        check_migrated(&mut PgStore::connect(&url).unwrap());
+        // Connecting again changes nothing.
+        let mut again = PgStore::connect(&url).unwrap();
+        again.open_study(&spec("old", "h1"), false).unwrap();
+        assert_eq!(again.trials().unwrap().len(), 3);
+    });
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -26,6 +26,16 @@ pub enum SelectName {
     Evaluated,
 }
 
+/// Fidelities of a LayerNAS search, as study files and flags spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FidelityName {
+    /// Every trial at full fidelity (the paper's method).
+    Single,
+    /// Screen each layer's children at low fidelity, promote the best per bucket.
+    Multi,
+}
+
 /// The study file. Every field is optional; the README's study-file reference gives defaults.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +66,8 @@ pub struct StudyFile {
     pub reinforce: Option<ReinforceFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsga2: Option<Nsga2File>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successive_halving: Option<HalvingFile>,
     /// Never stored with a study (nor hashed): it is a decision of the run, like the flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_changed_config: Option<bool>,
@@ -90,6 +102,15 @@ pub struct Nsga2File {
     pub mutation_prob: Option<f64>,
 }
 
+/// The `[successive_halving]` table.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct HalvingFile {
+    pub rung: Option<usize>,
+    pub eta: Option<usize>,
+}
+
 /// The `[layernas]` table.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +121,11 @@ pub struct LayerNasFile {
     pub keep: Option<usize>,
     pub children_per_layer: Option<usize>,
     pub select: Option<SelectName>,
+    /// Stored only for multi-fidelity studies (other studies keep their hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<FidelityName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<usize>,
 }
 
 impl StudyFile {

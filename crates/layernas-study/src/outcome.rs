@@ -7,7 +7,7 @@ use crate::wiring::{build_study_strategy, cost_model, open_existing_store, selec
 use crate::StudyError;
 use layernas_core::limits::cap_text;
 use layernas_core::{
-    now, pareto_front, Arch, CostModel, SearchSpace, Trial, TrialState, TrialStore,
+    now, pareto_front, Arch, CostModel, Fidelity, SearchSpace, Trial, TrialState, TrialStore,
 };
 use layernas_search::{LayerNasConfig, LayerStats};
 use serde::Serialize;
@@ -78,6 +78,11 @@ pub struct Outcome {
     pub layers: Vec<LayerStats>,
     /// Training time the trials would have cost (NATS-Bench timings), when the table has it.
     pub sim_seconds: Option<f64>,
+    /// Training epochs the trials spent (their `epochs` metric), when the evaluator reports
+    /// them.
+    pub epochs: Option<f64>,
+    /// Trials at low fidelity (multi-fidelity search); the rest are full-fidelity ones.
+    pub low_fidelity_trials: u64,
     /// Wall-clock seconds of the run.
     pub elapsed_seconds: f64,
 }
@@ -113,8 +118,11 @@ impl<'a> Points<'a> {
         trials: &'a [Trial],
         index: Option<&'a dyn Fn(&Arch) -> u32>,
     ) -> Self {
+        // Answers and fronts are full-fidelity results: a low-fidelity trial's test accuracy is
+        // not its model's.
         let test = trials
             .iter()
+            .filter(|t| t.fidelity == Fidelity::Full)
             .filter_map(|t| t.metrics.get("test").map(|v| (&t.arch, *v)))
             .collect();
         Points {
@@ -136,11 +144,11 @@ impl<'a> Points<'a> {
         }
     }
 
-    /// The cost/reward Pareto front of the completed trials, by cost.
+    /// The cost/reward Pareto front of the completed full-fidelity trials, by cost.
     pub fn front(&self, trials: &[Trial]) -> Vec<Point> {
         let complete: Vec<&Trial> = trials
             .iter()
-            .filter(|t| t.state == TrialState::Complete)
+            .filter(|t| t.state == TrialState::Complete && t.fidelity == Fidelity::Full)
             .collect();
         let points: Vec<(f64, f64)> = complete
             .iter()
@@ -188,7 +196,9 @@ pub fn stored_answer(
     let mut strategy = build_study_strategy(&study, space.clone(), cost)?;
     layernas_core::replay(&mut *strategy, trials);
     Ok(strategy.best().and_then(|arch| {
-        let t = trials.iter().find(|t| t.arch == arch)?;
+        let t = trials
+            .iter()
+            .find(|t| t.arch == arch && t.fidelity == Fidelity::Full)?;
         Some(Answer {
             arch: space.format(&arch),
             reward: t.reward?,
@@ -380,6 +390,8 @@ pub struct TrialRow {
     pub seconds: f64,
     /// Error text.
     pub error: Option<String>,
+    /// Fidelity (`full`, or `low` for a multi-fidelity search's screening).
+    pub fidelity: &'static str,
 }
 
 /// Every trial of stored study `name`, formatted the way its space writes architectures (the
@@ -411,6 +423,7 @@ pub fn trial_rows(url: &str, name: &str) -> Result<Vec<TrialRow>, StudyError> {
             worker: t.worker,
             seconds: t.seconds,
             error: t.error,
+            fidelity: t.fidelity.name(),
         })
         .collect())
 }
@@ -425,7 +438,7 @@ pub fn trials_csv(rows: &[TrialRow]) -> Result<String, StudyError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec![
         "id", "arch", "key", "state", "cost", "reward", "wave", "attempts", "worker", "seconds",
-        "error",
+        "error", "fidelity",
     ];
     header.extend(metric_names.iter().map(|m| m.as_str()));
     w.write_record(&header).map_err(|e| fail(&e))?;
@@ -442,6 +455,7 @@ pub fn trials_csv(rows: &[TrialRow]) -> Result<String, StudyError> {
             t.worker.clone().unwrap_or_default(),
             t.seconds.to_string(),
             t.error.clone().unwrap_or_default(),
+            t.fidelity.to_string(),
         ];
         row.extend(
             metric_names

@@ -228,6 +228,14 @@ impl Search {
                     .filter_map(|t| t.metrics.get("sim_seconds"))
                     .sum::<f64>()
             }),
+            epochs: trials
+                .iter()
+                .any(|t| t.metrics.contains_key(layernas_core::EPOCHS_METRIC))
+                .then_some(summary.epochs),
+            low_fidelity_trials: trials
+                .iter()
+                .filter(|t| t.fidelity == layernas_core::Fidelity::Low)
+                .count() as u64,
             elapsed_seconds: started.elapsed().as_secs_f64(),
         };
         Ok(outcome)

@@ -2,13 +2,14 @@
 //! (they win), then validated once into [`Study`], whose parts are typed values.
 
 use crate::file::{
-    EvolutionFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName, SpacingName, StudyFile,
+    EvolutionFile, FidelityName, HalvingFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName,
+    SpacingName, StudyFile,
 };
 use crate::StudyError;
 use layernas_core::StudySpec;
 use layernas_search::{
-    number, EvolutionConfig, LayerNasConfig, Nsga2Config, ReinforceConfig, Selection, Spacing,
-    StrategyConfig, STRATEGIES,
+    number, EvolutionConfig, HalvingConfig, LayerNasConfig, MultiFidelity, Nsga2Config,
+    ReinforceConfig, Selection, Spacing, StrategyConfig, MULTI_FIDELITY_STRATEGIES, STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
 use layernas_train::{Engine, TrainConfig};
@@ -35,12 +36,17 @@ impl StrategyName {
     pub fn parse(name: &str) -> Result<Self, StudyError> {
         STRATEGIES
             .iter()
+            .chain(MULTI_FIDELITY_STRATEGIES)
             .find(|s| **s == name)
             .map(|s| StrategyName(s))
             .ok_or_else(|| StudyError::Unknown {
                 field: "strategy",
                 value: name.to_string(),
-                allowed: STRATEGIES.join(", "),
+                allowed: format!(
+                    "{}, {}",
+                    STRATEGIES.join(", "),
+                    MULTI_FIDELITY_STRATEGIES.join(", ")
+                ),
             })
     }
 
@@ -160,7 +166,8 @@ impl StudyDataset {
 pub struct Overrides {
     /// Study file (TOML); flags override its values.
     pub config: Option<PathBuf>,
-    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive [default: layernas].
+    /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive, successive-halving
+    /// [default: layernas].
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
     /// .toml space file [default: nb201].
@@ -252,6 +259,17 @@ pub struct Overrides {
     pub crossover_prob: Option<f64>,
     /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
     pub mutation_prob: Option<f64>,
+    /// LayerNAS: single (every trial at full fidelity) or multi (screen each layer's children
+    /// at low fidelity, promote the best per bucket) [default: single].
+    pub fidelity: Option<FidelityName>,
+    /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
+    /// 1000000 [default: 1].
+    pub promote: Option<usize>,
+    /// Successive halving: models per bracket, 1 to 1000000 [default: 20].
+    pub rung: Option<usize>,
+    /// Successive halving: one in ETA of a bracket goes on to full fidelity, 2 to 1000000
+    /// [default: 4].
+    pub eta: Option<usize>,
 }
 
 /// A validated study.
@@ -318,6 +336,7 @@ impl Overrides {
         let ef = file.evolution.unwrap_or_default();
         let rf = file.reinforce.unwrap_or_default();
         let nf = file.nsga2.unwrap_or_default();
+        let hf = file.successive_halving.unwrap_or_default();
         let strategy = StrategyName::parse(
             &self
                 .strategy
@@ -371,9 +390,19 @@ impl Overrides {
             mutation_prob: self.mutation_prob.or(nf.mutation_prob),
         };
         nsga2.validate()?;
+        let halving_default = HalvingConfig::default();
+        let halving = HalvingConfig {
+            rung: self.rung.or(hf.rung).unwrap_or(halving_default.rung),
+            eta: self.eta.or(hf.eta).unwrap_or(halving_default.eta),
+        };
+        halving.validate()?;
         // A flag of another strategy would be silently ignored: refuse it. (A study file may
         // hold tables for several strategies, so that `--strategy` can switch between them.)
-        let owned: [(&str, &[&str], bool); 12] = [
+        let owned: [(&str, &[&str], bool); 16] = [
+            ("--fidelity", &["layernas"], self.fidelity.is_some()),
+            ("--promote", &["layernas"], self.promote.is_some()),
+            ("--rung", &["successive-halving"], self.rung.is_some()),
+            ("--eta", &["successive-halving"], self.eta.is_some()),
             ("--buckets", &["layernas"], self.buckets.is_some()),
             ("--spacing", &["layernas"], self.spacing.is_some()),
             ("--keep", &["layernas"], self.keep.is_some()),
@@ -522,7 +551,19 @@ impl Overrides {
                 SelectName::Kept => Selection::Kept,
                 SelectName::Evaluated => Selection::Evaluated,
             },
+            multi_fidelity: match self.fidelity.or(lf.fidelity) {
+                Some(FidelityName::Multi) => Some(MultiFidelity {
+                    promote: self.promote.or(lf.promote).unwrap_or(1),
+                }),
+                _ => None,
+            },
         };
+        if layernas.multi_fidelity.is_none() && self.promote.or(lf.promote).is_some() {
+            return Err(StudyError::Input(
+                "promote is a knob of multi-fidelity LayerNAS: add fidelity = \"multi\" (--fidelity multi)"
+                    .into(),
+            ));
+        }
         layernas.validate()?;
         let evaluator = self
             .evaluator
@@ -587,6 +628,16 @@ impl Overrides {
                 "--command is run by --evaluator command, but the evaluator is {runs_name}"
             )));
         }
+        let multi_fidelity = (strategy == "layernas" && layernas.multi_fidelity.is_some())
+            || MULTI_FIDELITY_STRATEGIES.contains(&strategy.as_str());
+        if multi_fidelity && runs_name == "train" && train.engine == Engine::Torch {
+            return Err(StudyError::Input(
+                "the torch engine does not train low-fidelity trials (its program ignores the \
+                 trial's fidelity); a multi-fidelity search with the built-in trainer needs \
+                 engine burn"
+                    .into(),
+            ));
+        }
         if sim_time_scale > 0.0 && runs_name != "table" {
             return Err(StudyError::Input(format!(
                 "--sim-time-scale scales the table's simulated training time, but the evaluator \
@@ -634,6 +685,7 @@ impl Overrides {
                 reinforce,
                 nsga2,
                 random_batch: workers,
+                halving,
             },
             reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
             test_column: test_column.unwrap_or_else(|| dataset.shape().test_column()),
@@ -721,6 +773,10 @@ impl Study {
                     Selection::Kept => SelectName::Kept,
                     Selection::Evaluated => SelectName::Evaluated,
                 }),
+                // Stored only for multi-fidelity studies, so that the hash of every other study
+                // is what it was before fidelities existed.
+                fidelity: l.multi_fidelity.map(|_| FidelityName::Multi),
+                promote: l.multi_fidelity.map(|m| m.promote),
             }),
             evolution: Some(EvolutionFile {
                 population: Some(e.population),
@@ -737,6 +793,10 @@ impl Study {
                 population: Some(n.population),
                 crossover_prob: Some(n.crossover_prob),
                 mutation_prob: n.mutation_prob,
+            }),
+            successive_halving: (self.strategy == "successive-halving").then_some(HalvingFile {
+                rung: Some(self.strategies.halving.rung),
+                eta: Some(self.strategies.halving.eta),
             }),
             allow_changed_config: None,
         }

@@ -358,6 +358,7 @@ impl StudyView {
             worker: t.worker.clone(),
             seconds: t.seconds,
             error: t.error.clone(),
+            fidelity: t.fidelity.name(),
         }
     }
 

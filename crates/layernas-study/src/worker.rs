@@ -7,7 +7,7 @@ use crate::study::Study;
 use crate::wiring::{build_evaluator, is_missing_file, Space};
 use crate::StudyError;
 use layernas_core::{
-    evaluate_guarded, trial_seed, Cancel, Claim, Evaluation, Evaluator, Reported, TrialStore,
+    evaluate_guarded_at, trial_seed, Cancel, Claim, Evaluation, Evaluator, Reported, TrialStore,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -311,10 +311,11 @@ fn evaluate_with_heartbeat(
                 }
             }
         });
-        let r = evaluate_guarded(
+        let r = evaluate_guarded_at(
             &rt.evaluator,
             claim.id,
             &claim.arch,
+            claim.fidelity,
             trial_seed(rt.seed, claim.id),
             rt.timeout,
             &lost,

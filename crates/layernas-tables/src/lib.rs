@@ -22,7 +22,7 @@ mod evaluator;
 mod table;
 
 pub use cost::{latency_devices, TableCost};
-pub use evaluator::{TableEvaluator, MAX_TIME_SCALE};
+pub use evaluator::{TableEvaluator, FULL_FIDELITY_EPOCHS, LOW_FIDELITY_EPOCHS, MAX_TIME_SCALE};
 pub use table::{
     DataSource, Dataset, Nb201Table, TableError, EMBEDDED_LATENCY_SHA256, EMBEDDED_TSS_SHA256,
 };

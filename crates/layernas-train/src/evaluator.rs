@@ -1,7 +1,9 @@
 use crate::model::build;
 use crate::train::train_cancellable;
 use burn::prelude::Device;
-use layernas_core::{Cancel, EvalError, Evaluation, Evaluator, TrialRequest};
+use layernas_core::{
+    Cancel, EvalError, Evaluation, Evaluator, Fidelity, TrialRequest, EPOCHS_METRIC,
+};
 use layernas_proxy::{Engine, FashionMnist, TrainConfig, TrainResult};
 use layernas_spaces::network::{Input, Network};
 use layernas_spaces::TemplateSpace;
@@ -78,7 +80,8 @@ pub fn train_network_cancellable(
 }
 
 /// Trains each trial's network with the built-in trainer: reward = validation accuracy (%),
-/// metrics `test` (%), `train_seconds`, `images_per_second`. The space's network is adapted to
+/// metrics `test` (%), `train_seconds`, `images_per_second` and `epochs` (in epochs of the
+/// recipe's training subset). A low-fidelity trial trains [`TrainConfig::at_low_fidelity`]. The space's network is adapted to
 /// the dataset's input and classes and scaled by the configured width and depth.
 pub struct TrainEvaluator {
     space: Arc<TemplateSpace>,
@@ -113,10 +116,13 @@ impl Evaluator for TrainEvaluator {
         request: &TrialRequest<'_>,
         cancel: &Cancel,
     ) -> Result<Evaluation, EvalError> {
-        let network = proxy_network(&self.space.network(request.arch), &self.data, &self.config)?;
-        let r =
-            train_network_cancellable(&network, &self.data, &self.config, request.seed, cancel)?;
+        // A low-fidelity trial (multi-fidelity search) trains the shorter recipe.
+        let low = (request.fidelity == Fidelity::Low).then(|| self.config.at_low_fidelity());
+        let config = low.as_ref().unwrap_or(&self.config);
+        let network = proxy_network(&self.space.network(request.arch), &self.data, config)?;
+        let r = train_network_cancellable(&network, &self.data, config, request.seed, cancel)?;
         let mut metrics = BTreeMap::new();
+        metrics.insert(EPOCHS_METRIC.into(), self.config.epochs_spent(low.as_ref()));
         metrics.insert("test".into(), r.test_accuracy);
         metrics.insert("train_seconds".into(), r.train_seconds);
         metrics.insert("images_per_second".into(), r.images_per_second);
@@ -175,6 +181,7 @@ op = "linear"
                     id: 0,
                     arch: &arch,
                     seed: 1,
+                    fidelity: Fidelity::Full,
                 };
                 let _ = tx.send(eval.evaluate_cancellable(&request, &cancel));
             });

@@ -1,6 +1,6 @@
 //! The built-in trainer learns, is deterministic for a seed, and builds every op of the schema.
 
-use layernas_core::{Evaluator, SearchSpace, TrialRequest};
+use layernas_core::{Evaluator, Fidelity, SearchSpace, TrialRequest};
 use layernas_spaces::{mobilenet_v2_space, mobilenet_v3_space, nats_sss_space, space_from_toml};
 use layernas_train::{
     proxy_network, scale_depth, train_network, FashionMnist, TrainConfig, TrainEvaluator,
@@ -56,6 +56,7 @@ fn a_short_run_learns_far_above_chance_and_is_deterministic() {
             id: 0,
             arch: &arch,
             seed: 3,
+            fidelity: Fidelity::Full,
         })
         .unwrap()
     };
@@ -103,6 +104,7 @@ fn nats_and_mobilenet_networks_build_and_train_a_step() {
                 id: 1,
                 arch: &arch,
                 seed: 1,
+                fidelity: Fidelity::Full,
             })
             .unwrap();
         assert!(
@@ -132,6 +134,7 @@ fn concurrent_trials_give_the_same_results_as_sequential_ones() {
                 id: 0,
                 arch: &arch,
                 seed,
+                fidelity: Fidelity::Full,
             })
             .unwrap();
         (e.reward, e.metrics["test"])
@@ -164,6 +167,7 @@ fn two_threads_are_deterministic_for_a_seed() {
                 id: 0,
                 arch: &arch,
                 seed: 5,
+                fidelity: Fidelity::Full,
             })
             .unwrap();
         (e.reward, e.metrics["test"])

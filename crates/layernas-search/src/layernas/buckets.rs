@@ -77,6 +77,16 @@ impl BucketTable {
         }
     }
 
+    /// The candidates bucket `b` keeps so far, best first.
+    pub(super) fn kept_in(&self, b: usize) -> &[Candidate] {
+        self.buckets.get(&b).map_or(&[], Vec::as_slice)
+    }
+
+    /// K, the candidates a bucket keeps.
+    pub(super) fn keep(&self) -> usize {
+        self.keep
+    }
+
     pub(super) fn into_kept(self) -> Vec<(usize, Candidate)> {
         self.buckets
             .into_iter()

@@ -22,6 +22,32 @@ pub enum Selection {
     Evaluated,
 }
 
+/// Multi-fidelity LayerNAS (beyond the paper). At each layer:
+///
+/// 1. the new children are evaluated at low fidelity ([`Fidelity::Low`](layernas_core::Fidelity));
+/// 2. in each cost bucket they are ranked by their low-fidelity reward (ties to lower cost, then
+///    first evaluated), and the best `promote` are evaluated again at full fidelity, but only
+///    children that could enter the bucket's K: when the bucket already keeps K candidates
+///    known at full fidelity (the parent, or a model seen at an earlier layer), a child is
+///    promoted only if its low-fidelity reward beats the low-fidelity reward of the K-th of
+///    them. The default model (evaluated at full fidelity first) is evaluated at low fidelity
+///    too when it first competes, to serve as that bar. Children that fail at low fidelity are
+///    not promoted; a child screened at an earlier layer competes again with its known result;
+/// 3. the bucket keeps its best K by full-fidelity reward. Low-fidelity results never enter the
+///    kept candidates, the answer or the front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MultiFidelity {
+    /// Children promoted to full fidelity per bucket and layer, at most (default 1; 1 to
+    /// [`MAX_KEEP`]).
+    pub promote: usize,
+}
+
+impl Default for MultiFidelity {
+    fn default() -> Self {
+        MultiFidelity { promote: 1 }
+    }
+}
+
 /// The most buckets per layer, H, LayerNAS accepts.
 pub const MAX_BUCKETS: usize = 1_000_000;
 /// The most candidates kept per bucket, K, LayerNAS accepts.
@@ -46,6 +72,10 @@ pub struct LayerNasConfig {
     pub seed: u64,
     /// Final selection rule (default kept).
     pub select: Selection,
+    /// Multi-fidelity search and its promotion rule; `None` (the default, the paper's
+    /// method): every trial at full fidelity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_fidelity: Option<MultiFidelity>,
 }
 
 impl Default for LayerNasConfig {
@@ -59,6 +89,7 @@ impl Default for LayerNasConfig {
             children_per_layer: None,
             seed: 0,
             select: Selection::Kept,
+            multi_fidelity: None,
         }
     }
 }
@@ -77,7 +108,7 @@ pub fn number(v: f64) -> String {
 
 impl LayerNasConfig {
     /// Checks every knob against its allowed range, independently of any space: H in
-    /// 1..=[`MAX_BUCKETS`], K in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
+    /// 1..=[`MAX_BUCKETS`], K and `promote` in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
     /// bounds finite, 0 or more, and `min_cost <= max_cost`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: &'static str, value: String, reason: String| {
@@ -100,6 +131,15 @@ impl LayerNasConfig {
                 self.keep.to_string(),
                 format!("must be 1 to {MAX_KEEP}"),
             );
+        }
+        if let Some(mf) = self.multi_fidelity {
+            if !(1..=MAX_KEEP).contains(&mf.promote) {
+                return invalid(
+                    "promote",
+                    mf.promote.to_string(),
+                    format!("must be 1 to {MAX_KEEP}"),
+                );
+            }
         }
         if self.children_per_layer == Some(0) {
             return invalid(

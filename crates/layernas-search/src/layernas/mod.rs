@@ -8,13 +8,15 @@ mod config;
 mod plan;
 
 use buckets::{better, BucketTable, Candidate};
-pub use config::{number, ConfigError, LayerNasConfig, Selection, Spacing, MAX_BUCKETS, MAX_KEEP};
-use layernas_core::{Arch, CostModel, Outcome, SearchSpace, Strategy, Suggestion, Wave};
+pub use config::{
+    number, ConfigError, LayerNasConfig, MultiFidelity, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
+};
+use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 pub use plan::PlanRow;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What LayerNAS did at one layer.
@@ -32,8 +34,11 @@ pub struct LayerStats {
     pub unsampled: usize,
     /// Children whose reward was already known (no new trial).
     pub reused: usize,
-    /// Children sent for evaluation.
+    /// Children sent for evaluation (at low fidelity in a multi-fidelity search).
     pub evaluated: usize,
+    /// Multi-fidelity search: children promoted to a full-fidelity evaluation.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub promoted: usize,
     /// Candidates kept after this layer.
     pub kept: usize,
     /// The layer's bucket window.
@@ -53,14 +58,20 @@ pub struct KeptCandidate {
     pub reward: f64,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 #[derive(Debug)]
 enum Phase {
     /// Nothing asked yet.
     Start,
     /// The default model's wave is out.
     Default,
-    /// Layer `l`'s wave is out.
+    /// Layer `l`'s wave is out (its low-fidelity wave in a multi-fidelity search).
     Layer(usize),
+    /// Multi-fidelity search: layer `l`'s promoted children are out, at full fidelity.
+    Promote(usize),
     /// All layers searched.
     Done,
 }
@@ -80,8 +91,15 @@ pub struct LayerNas {
     table: Option<BucketTable>,
     /// Architectures of the current wave not yet observed.
     outstanding: HashSet<Arch>,
-    /// Every observation: cost and reward (None = failed), first-seen order.
+    /// Every full-fidelity observation: cost and reward (None = failed), first-seen order.
     seen: HashMap<Arch, (f64, Option<f64>, u64)>,
+    /// Multi-fidelity search: every low-fidelity observation, as `seen`.
+    seen_low: HashMap<Arch, (f64, Option<f64>, u64)>,
+    /// Multi-fidelity search: the current layer's children without a full-fidelity reward,
+    /// ranked for promotion once their low-fidelity results are in.
+    screened: Vec<Arch>,
+    /// The fidelity of the wave out.
+    fidelity: Fidelity,
     rng: ChaCha8Rng,
     stats: Vec<LayerStats>,
 }
@@ -142,6 +160,9 @@ impl LayerNas {
             table: None,
             outstanding: HashSet::new(),
             seen: HashMap::new(),
+            seen_low: HashMap::new(),
+            screened: Vec::new(),
+            fidelity: Fidelity::Full,
             rng,
             stats: Vec::new(),
         })
@@ -261,10 +282,18 @@ impl LayerNas {
             }
         }
         let mut wave = Vec::new();
+        let multi = self.config.multi_fidelity.is_some();
+        self.screened.clear();
         for child in children {
             match self.seen.get(&child) {
                 Some(&(cost, reward, order)) => {
                     stats.reused += 1;
+                    // An incumbent never screened (the default model) is evaluated at low
+                    // fidelity too, as the bar its bucket's challengers must clear.
+                    if multi && reward.is_some() && !self.seen_low.contains_key(&child) {
+                        wave.push(child.clone());
+                        self.screened.push(child.clone());
+                    }
                     if let Some(reward) = reward {
                         table.offer(Candidate {
                             arch: child,
@@ -274,14 +303,84 @@ impl LayerNas {
                         });
                     }
                 }
-                None => wave.push(child),
+                // Screened at an earlier layer but not promoted: its low-fidelity result
+                // competes for promotion again, at no trial.
+                None if multi && self.seen_low.contains_key(&child) => {
+                    stats.reused += 1;
+                    self.screened.push(child);
+                }
+                None => {
+                    if multi {
+                        self.screened.push(child.clone());
+                    }
+                    wave.push(child);
+                }
             }
         }
         stats.evaluated = wave.len();
+        self.fidelity = if multi { Fidelity::Low } else { Fidelity::Full };
         self.stats.push(stats);
         self.table = Some(table);
         self.outstanding = wave.iter().cloned().collect();
         self.phase = Phase::Layer(l);
+        wave
+    }
+}
+
+impl LayerNas {
+    /// Multi-fidelity search, once layer `l`'s low-fidelity results are in: in each bucket,
+    /// the best `promote` screened children by low-fidelity reward (ties to lower cost, then
+    /// first observed) that could enter the bucket's K, in bucket order, for a full-fidelity
+    /// evaluation. A bucket that already keeps K candidates (known at full fidelity) admits
+    /// only children whose low-fidelity reward beats the low-fidelity reward of the K-th of
+    /// them; one with fewer admits any.
+    fn promotion(&mut self, l: usize) -> Vec<Arch> {
+        let Some(mf) = self.config.multi_fidelity else {
+            return Vec::new();
+        };
+        let table = self
+            .table
+            .as_ref()
+            .expect("a layer's table exists while its wave is out");
+        let mut by_bucket: BTreeMap<usize, Vec<Candidate>> = BTreeMap::new();
+        for arch in std::mem::take(&mut self.screened) {
+            if self.seen.contains_key(&arch) {
+                continue; // a reference evaluation of an incumbent
+            }
+            if let Some(&(cost, Some(reward), order)) = self.seen_low.get(&arch) {
+                by_bucket
+                    .entry(table.bucket(cost))
+                    .or_default()
+                    .push(Candidate {
+                        arch,
+                        cost,
+                        reward,
+                        order,
+                    });
+            }
+        }
+        let mut wave = Vec::new();
+        for (b, mut candidates) in by_bucket {
+            let kept = table.kept_in(b);
+            let bar = if kept.len() < table.keep() {
+                None
+            } else {
+                kept.last()
+                    .and_then(|k| self.seen_low.get(&k.arch))
+                    .and_then(|&(_, low, _)| low)
+            };
+            candidates.sort_by(better);
+            wave.extend(
+                candidates
+                    .into_iter()
+                    .filter(|c| bar.is_none_or(|bar| c.reward > bar))
+                    .take(mf.promote)
+                    .map(|c| c.arch),
+            );
+        }
+        self.stats[l].promoted = wave.len();
+        self.outstanding = wave.iter().cloned().collect();
+        self.fidelity = Fidelity::Full;
         wave
     }
 }
@@ -310,9 +409,11 @@ impl Strategy for LayerNas {
                         continue;
                     }
                     self.outstanding = [m0.clone()].into_iter().collect();
+                    self.fidelity = Fidelity::Full;
                     return Suggestion::Wave(Wave {
                         label: format!("layer 0/{layers} (default model)"),
                         archs: vec![m0],
+                        fidelity: Fidelity::Full,
                     });
                 }
                 Phase::Default => {
@@ -331,7 +432,19 @@ impl Strategy for LayerNas {
                     }];
                     0
                 }
-                Phase::Layer(l) => {
+                Phase::Layer(l) if self.config.multi_fidelity.is_some() => {
+                    self.phase = Phase::Promote(l);
+                    let wave = self.promotion(l);
+                    if wave.is_empty() {
+                        continue;
+                    }
+                    return Suggestion::Wave(Wave {
+                        label: format!("layer {}/{layers} (promoted)", l + 1),
+                        archs: wave,
+                        fidelity: Fidelity::Full,
+                    });
+                }
+                Phase::Layer(l) | Phase::Promote(l) => {
                     self.finish_layer(l);
                     if matches!(self.phase, Phase::Done) {
                         return Suggestion::Done;
@@ -341,10 +454,18 @@ impl Strategy for LayerNas {
                 Phase::Done => return Suggestion::Done,
             };
             let wave = self.start_layer(next);
+            // A multi-fidelity layer goes on to its promotion even when it screened nothing new
+            // (children screened at earlier layers may be promoted).
             if !wave.is_empty() {
+                let label = if self.fidelity == Fidelity::Low {
+                    format!("layer {}/{layers} (low fidelity)", next + 1)
+                } else {
+                    format!("layer {}/{layers}", next + 1)
+                };
                 return Suggestion::Wave(Wave {
-                    label: format!("layer {}/{layers}", next + 1),
+                    label,
                     archs: wave,
+                    fidelity: self.fidelity,
                 });
             }
         }
@@ -355,6 +476,15 @@ impl Strategy for LayerNas {
             Outcome::Reward(r) => Some(r),
             Outcome::Failed => None,
         };
+        if self.fidelity == Fidelity::Low {
+            // Only ranks children for promotion: never kept, never an answer.
+            let order = self.seen_low.len() as u64;
+            self.seen_low
+                .entry(arch.clone())
+                .or_insert((cost, reward, order));
+            self.outstanding.remove(arch);
+            return;
+        }
         let order = self.seen.len() as u64;
         self.seen
             .entry(arch.clone())

@@ -26,9 +26,19 @@ impl LayerNas {
     /// The trial bound of [`Strategy::trial_bound`](layernas_core::Strategy::trial_bound):
     /// `1 + sum_l min(H*K, prod_{j<l} |S_j|) * (|S_l| - 1)`, capped per layer by
     /// `children_per_layer` and in total by the number of models, saturating at `u64::MAX`.
+    ///
+    /// Multi-fidelity search adds, per layer, at most `min(H * promote, children)` promoted
+    /// children (each at most once at full fidelity): the low-fidelity trials are bounded as
+    /// the single-fidelity ones, and the full-fidelity ones by the default model plus the
+    /// promotions (and each by the number of models).
     pub(super) fn trials_bound(&self) -> u64 {
         let hk = self.config.buckets as u128 * self.config.keep as u128;
+        let hp = self
+            .config
+            .multi_fidelity
+            .map(|mf| self.config.buckets as u128 * mf.promote as u128);
         let mut bound: u128 = 1;
+        let mut promoted: u128 = 0;
         let mut prefixes: u128 = 1;
         for layer in self.space.layers() {
             let n = layer.options.len() as u128;
@@ -37,11 +47,20 @@ impl LayerNas {
                 children = children.min(c as u128);
             }
             bound = bound.saturating_add(children);
+            if let Some(hp) = hp {
+                promoted = promoted.saturating_add(children.min(hp));
+            }
             prefixes = prefixes.saturating_mul(n);
         }
-        bound
-            .min(self.space.num_models().max(1))
-            .min(u64::MAX as u128) as u64
+        let models = self.space.num_models().max(1);
+        let total = match hp {
+            None => bound.min(models),
+            // Low-fidelity trials (the children) and full-fidelity ones (default + promoted).
+            Some(_) => (bound - 1)
+                .min(models)
+                .saturating_add(promoted.saturating_add(1).min(models)),
+        };
+        total.min(u64::MAX as u128) as u64
     }
 
     /// The paper's bound, H x K x |S| x L (|S| the largest option count), saturating at
