@@ -320,10 +320,24 @@ impl StoreReader {
                         },
                     )
                     .map_err(|e| sqlite_err(path, e))?;
+                // A file written before trials had a fidelity (which only a writer migrates):
+                // its trials are all full fidelity.
+                let has_fidelity: bool = tx
+                    .query_row(
+                        "SELECT COUNT(*) > 0 FROM pragma_table_info('trials') WHERE name = 'fidelity'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| sqlite_err(path, e))?;
+                let columns = if has_fidelity {
+                    COLUMNS.to_string()
+                } else {
+                    COLUMNS.replace("fidelity", "'full' AS fidelity")
+                };
                 let (trials, times) = {
                     let mut stmt = tx
                         .prepare_cached(&format!(
-                            "SELECT {COLUMNS}, {EXTRA} FROM trials WHERE study = ?1 ORDER BY id"
+                            "SELECT {columns}, {EXTRA} FROM trials WHERE study = ?1 ORDER BY id"
                         ))
                         .map_err(|e| sqlite_err(path, e))?;
                     let rows = stmt
