@@ -6,7 +6,7 @@
 //! (`default_transaction_read_only`). Every read is one short transaction: a consistent
 //! snapshot, held only while its rows are read.
 
-use crate::row::{Row, COLUMNS};
+use crate::row::COLUMNS;
 use layernas_core::{now, ControllerLease, StoreError, Trial};
 use postgres::Client;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -343,20 +343,7 @@ impl StoreReader {
                     let rows = stmt
                         .query_map([study], |r| {
                             Ok((
-                                Row {
-                                    id: r.get(0)?,
-                                    arch: r.get(1)?,
-                                    cost: r.get(2)?,
-                                    wave: r.get(3)?,
-                                    state: r.get(4)?,
-                                    reward: r.get(5)?,
-                                    metrics: r.get(6)?,
-                                    error: r.get(7)?,
-                                    worker: r.get(8)?,
-                                    attempts: r.get(9)?,
-                                    seconds: r.get(10)?,
-                                    fidelity: r.get(11)?,
-                                },
+                                crate::sqlite::SqliteStore::read_row(r)?,
                                 r.get::<_, Option<f64>>(12)?,
                                 r.get::<_, Option<f64>>(13)?,
                                 r.get::<_, bool>(14)?,

@@ -175,7 +175,8 @@ impl SqliteStore {
         self.study.as_deref().ok_or(StoreError::NoStudy)
     }
 
-    fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    /// One trial row as `SELECT {COLUMNS}` returns it (also the dashboard reader's).
+    pub(crate) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         Ok(Row {
             id: r.get(0)?,
             arch: r.get(1)?,
