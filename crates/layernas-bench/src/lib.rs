@@ -28,7 +28,6 @@ mod markdown;
 pub mod metrics;
 mod multifidelity;
 mod oracle;
-mod plot;
 pub mod stats;
 
 pub use grid::{
@@ -67,4 +66,13 @@ pub enum BenchError {
     /// A bad bench setting.
     #[error("invalid bench setting: {0}")]
     Invalid(String),
+}
+
+impl From<layernas_plot::PlotError> for BenchError {
+    fn from(e: layernas_plot::PlotError) -> Self {
+        BenchError::Write {
+            path: e.path,
+            reason: e.reason,
+        }
+    }
 }

@@ -1,9 +1,9 @@
 use crate::grid::{front_regret, mean_std, LAYERNAS_BUDGET};
 use crate::metrics::REFERENCE;
-use crate::plot::{Chart, Series};
 use crate::stats::{holm, mann_whitney_u};
 use crate::{BenchError, BenchResults};
 use layernas_core::SearchSpace as _;
+use layernas_plot::{Chart, Series};
 use layernas_spaces::Nb201Space;
 use layernas_tables::Dataset;
 use std::fmt::Write as _;

@@ -7,12 +7,12 @@
 use crate::grid::{mean_std, RunRecord, Setup};
 use crate::markdown::{label, write_csv};
 use crate::metrics::{hypervolume_curve, run_front, TrueFront};
-use crate::plot::{Chart, Series};
 use crate::{BenchConfig, BenchError};
 use layernas_core::{
     CostModel, Executor, Fidelity, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
     EPOCHS_METRIC,
 };
+use layernas_plot::{Chart, Series};
 use layernas_search::{build_strategy, LayerNasConfig, MultiFidelity, StrategyConfig};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, FULL_FIDELITY_EPOCHS};

@@ -7,6 +7,7 @@ mod report;
 mod search;
 mod studies;
 mod study;
+mod train;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Command {
     /// Describe a search space: its layers and options, size, cost range, LayerNAS trial bound.
     #[command(after_help = inspect::SPACE_EXAMPLES)]
     Space(inspect::SpaceArgs),
+    /// Train one architecture (given, or picked from a stored study), resumable, into a folder.
+    #[command(after_help = train::EXAMPLES)]
+    Train(Box<train::TrainArgs>),
     /// Show the network of one architecture, layer by layer, with MAdds and params.
     #[command(after_help = inspect::SHOW_EXAMPLES)]
     Show(inspect::ShowArgs),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Search(args) => search::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Space(args) => inspect::space(&args),
+        Command::Train(args) => train::run(&args),
         Command::Show(args) => inspect::show(&args),
         Command::Profile(args) => inspect::profile(&args),
         Command::Worker(args) => worker::worker(&args),

@@ -15,6 +15,6 @@ pub use data::{DataError, Dataset, FashionMnist};
 pub use lower::{lower, proxy, Block, ConvSpec, Lowered, Shortcut, SqueezeExcite};
 pub use network::{adapt, scale_depth};
 pub use recipe::{
-    batch_data, parse_device, Engine, OptimizerKind, Plan, Schedule, TrainConfig, TrainResult,
-    MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
+    batch_data, parse_device, Engine, OptimizerKind, Plan, PlanPosition, Schedule, TrainConfig,
+    TrainResult, MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
 };

@@ -1,7 +1,8 @@
 //! A layernas **study**, between the component crates and the `layernas` binary: the study
 //! file and its one validated type ([`Study`]), the wiring of its components (space, cost
 //! model, evaluator, store, strategy: [`wiring`]), the controller's run ([`run`]), the worker
-//! loop ([`worker`]) and the outcome computed from the store ([`outcome`]). Every command of
+//! loop ([`worker`]), the outcome computed from the store ([`outcome`]) and the training of one
+//! architecture ([`train`]). Every command of
 //! the CLI goes through it; the CLI only parses flags and renders.
 //!
 //! ```
@@ -21,6 +22,7 @@ pub mod inspect;
 pub mod outcome;
 pub mod run;
 pub mod study;
+pub mod train;
 pub mod views;
 pub mod wiring;
 pub mod worker;

@@ -15,7 +15,11 @@ use std::sync::{Arc, Mutex};
 /// every parameter happen under this lock; training itself runs in parallel.
 static INIT: Mutex<()> = Mutex::new(());
 
-fn seeded_model(network: &Network, device: &Device, seed: u64) -> Result<crate::Net, EvalError> {
+pub(crate) fn seeded_model(
+    network: &Network,
+    device: &Device,
+    seed: u64,
+) -> Result<crate::Net, EvalError> {
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(seed);
     let model = build(network, device).map_err(|e| EvalError::Failed(e.to_string()))?;

@@ -7,7 +7,9 @@
 mod evaluator;
 mod model;
 mod profile;
+mod run;
 mod train;
+mod weights;
 
 pub use evaluator::{proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
@@ -16,4 +18,5 @@ pub use layernas_proxy::{
 };
 pub use model::{build, Net};
 pub use profile::{network_latency, profile};
-pub use train::train;
+pub use run::{train_into, EpochMetrics, RunError, RunEvent, RunReport, RunSpec};
+pub use train::{train, EpochLoss, Trainer, TrainerState};

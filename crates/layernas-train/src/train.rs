@@ -1,15 +1,18 @@
 //! Proxy training: SGD with Nesterov momentum and a cosine learning-rate schedule.
 
 use crate::model::Net;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
 use layernas_core::{Cancel, EvalError};
 use layernas_proxy::{
-    batch_data, Dataset, FashionMnist, OptimizerKind, Plan, TrainConfig, TrainResult,
+    batch_data, Dataset, FashionMnist, OptimizerKind, Plan, PlanPosition, TrainConfig, TrainResult,
 };
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
 fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
@@ -57,53 +60,214 @@ pub fn train(
 /// [`train`], stopping with [`EvalError::Cancelled`] at the next batch once `cancel` is set (a
 /// trial timeout, a lost lease), so a trial given up on frees its threads.
 pub fn train_cancellable(
-    mut model: Net,
+    model: Net,
     data: &FashionMnist,
     config: &TrainConfig,
     seed: u64,
     device: &Device,
     cancel: &Cancel,
 ) -> Result<TrainResult, EvalError> {
-    let mut plan = Plan::new(data.train.len(), config, seed);
-    let decay = Some(WeightDecayConfig::new(config.weight_decay as f32));
-    let mut optim = match config.optimizer {
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig {
-                momentum: config.momentum,
-                dampening: 0.0,
-                nesterov: true,
-            }))
-            .with_weight_decay(decay)
-            .init(),
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-    };
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut trainer = Trainer::new(model, data, config, seed, device);
     let start = Instant::now();
-    let mut step = 0usize;
     let mut final_loss = f64::NAN;
     for _ in 0..config.epochs {
-        for chunk in plan.epoch() {
+        final_loss = trainer.epoch(cancel, &mut |_, _| {})?.last_loss;
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let (valid_accuracy, test_accuracy) = trainer.evaluate(cancel)?;
+    Ok(TrainResult {
+        valid_accuracy,
+        test_accuracy,
+        train_seconds,
+        images_per_second: (trainer.plan.train.len() * config.epochs) as f64
+            / train_seconds.max(1e-9),
+        final_loss,
+    })
+}
+
+/// The losses of one epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochLoss {
+    /// Mean training loss over the epoch's batches.
+    pub mean_loss: f64,
+    /// Loss of its last batch.
+    pub last_loss: f64,
+}
+
+/// A training run, one epoch at a time: the model, its optimizer, the recipe's plan and the
+/// step count. [`train`] runs it to the end; `layernas train` checkpoints it between epochs
+/// ([`Trainer::save`], [`Trainer::restore`]).
+pub struct Trainer<'a> {
+    model: Option<Net>,
+    optim: ModuleOptimizer,
+    plan: Plan,
+    data: &'a FashionMnist,
+    device: Device,
+    loss_fn: CrossEntropyLoss,
+    step: usize,
+    epochs_done: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// A run of `config` on `data` for `model` (built and initialised on an autodiff
+    /// `device`), its batches drawn from `seed`.
+    pub fn new(
+        model: Net,
+        data: &'a FashionMnist,
+        config: &TrainConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let decay = Some(WeightDecayConfig::new(config.weight_decay as f32));
+        let optim = match config.optimizer {
+            OptimizerKind::Sgd => SgdConfig::new()
+                .with_momentum(Some(MomentumConfig {
+                    momentum: config.momentum,
+                    dampening: 0.0,
+                    nesterov: true,
+                }))
+                .with_weight_decay(decay)
+                .init(),
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        };
+        Trainer {
+            model: Some(model),
+            optim,
+            plan: Plan::new(data.train.len(), config, seed),
+            data,
+            device: device.clone(),
+            loss_fn: CrossEntropyLossConfig::new().init(device),
+            step: 0,
+            epochs_done: 0,
+        }
+    }
+
+    /// Trains one epoch; `on_batch(done, total)` after each batch.
+    pub fn epoch(
+        &mut self,
+        cancel: &Cancel,
+        on_batch: &mut dyn FnMut(usize, usize),
+    ) -> Result<EpochLoss, EvalError> {
+        let batches = self.plan.epoch();
+        let (mut sum, mut last) = (0.0, f64::NAN);
+        for (i, chunk) in batches.iter().enumerate() {
             if cancel.is_cancelled() {
                 return Err(EvalError::Cancelled);
             }
-            let lr = plan.learning_rate(step);
-            let (x, y) = batch(&data.train, &chunk, device);
-            let loss = loss_fn.forward(model.forward(x), y);
-            final_loss = loss.clone().into_scalar::<f32>() as f64;
+            let model = self
+                .model
+                .take()
+                .expect("the model is back after every step");
+            let lr = self.plan.learning_rate(self.step);
+            let (x, y) = batch(&self.data.train, chunk, &self.device);
+            let loss = self.loss_fn.forward(model.forward(x), y);
+            last = loss.clone().into_scalar::<f32>() as f64;
+            sum += last;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            step += 1;
+            self.model = Some(self.optim.step(lr, model, grads));
+            self.step += 1;
+            on_batch(i + 1, batches.len());
         }
+        self.epochs_done += 1;
+        Ok(EpochLoss {
+            mean_loss: sum / batches.len().max(1) as f64,
+            last_loss: last,
+        })
     }
-    let train_seconds = start.elapsed().as_secs_f64();
-    let eval = model.valid();
-    let inner = device.clone().inner();
-    let test_idx: Vec<usize> = (0..data.test.len()).collect();
-    Ok(TrainResult {
-        valid_accuracy: accuracy(&eval, &data.train, &plan.valid, &inner, cancel)?,
-        test_accuracy: accuracy(&eval, &data.test, &test_idx, &inner, cancel)?,
-        train_seconds,
-        images_per_second: (plan.train.len() * config.epochs) as f64 / train_seconds.max(1e-9),
-        final_loss,
-    })
+
+    /// Validation and test accuracy (%) of the model as it is now.
+    pub fn evaluate(&self, cancel: &Cancel) -> Result<(f64, f64), EvalError> {
+        let eval = self.model().valid();
+        let inner = self.device.clone().inner();
+        let test_idx: Vec<usize> = (0..self.data.test.len()).collect();
+        Ok((
+            accuracy(&eval, &self.data.train, &self.plan.valid, &inner, cancel)?,
+            accuracy(&eval, &self.data.test, &test_idx, &inner, cancel)?,
+        ))
+    }
+
+    /// The model (on the autodiff device).
+    pub fn model(&self) -> &Net {
+        self.model
+            .as_ref()
+            .expect("the model is back after every step")
+    }
+
+    /// Epochs trained so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Training images per epoch.
+    pub fn train_images(&self) -> usize {
+        self.plan.train.len()
+    }
+
+    /// Validation images.
+    pub fn valid_images(&self) -> usize {
+        self.plan.valid.len()
+    }
+
+    /// Writes everything a resumed run needs into `dir` (existing): the model's and the
+    /// optimizer's state (burnpack files `model.bpk`, `optimizer.bpk`), and the step count,
+    /// epochs and the plan's position (returned, for the caller to store beside them).
+    pub fn save(&self, dir: &Path) -> Result<TrainerState, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("cannot write {what} in {}: {e}", dir.display())
+        };
+        self.model()
+            .clone()
+            .into_record()
+            .save(dir.join(MODEL_FILE))
+            .map_err(|e| fail(MODEL_FILE, &e))?;
+        self.optim
+            .save(dir.join(OPTIMIZER_FILE))
+            .map_err(|e| fail(OPTIMIZER_FILE, &e))?;
+        Ok(TrainerState {
+            step: self.step,
+            epochs_done: self.epochs_done,
+            plan: self.plan.position(),
+        })
+    }
+
+    /// Continues the run saved in `dir` with `state` ([`Trainer::save`]); `self` must be a fresh
+    /// run of the same network, data, recipe and seed.
+    pub fn restore(&mut self, dir: &Path, state: &TrainerState) -> Result<(), String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("cannot read checkpoint {}: {e}", dir.join(what).display())
+        };
+        let record = ModuleRecord::load(dir.join(MODEL_FILE)).map_err(|e| fail(MODEL_FILE, &e))?;
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after every step");
+        self.model = Some(
+            model
+                .try_load_record(record)
+                .map_err(|e| fail(MODEL_FILE, &e))?,
+        );
+        let record = OptimizerRecord::load(dir.join(OPTIMIZER_FILE))
+            .map_err(|e| fail(OPTIMIZER_FILE, &e))?;
+        self.optim = self.optim.clone().load_record(record);
+        self.plan.seek(&state.plan).map_err(|e| fail("state", &e))?;
+        self.step = state.step;
+        self.epochs_done = state.epochs_done;
+        Ok(())
+    }
+}
+
+/// The model's state in a checkpoint folder.
+pub const MODEL_FILE: &str = "model.bpk";
+/// The optimizer's state in a checkpoint folder.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+
+/// A [`Trainer`]'s position beside its saved model and optimizer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Optimizer steps taken (the learning-rate schedule's position).
+    pub step: usize,
+    /// Epochs trained.
+    pub epochs_done: usize,
+    /// Where the plan's batches stand.
+    pub plan: PlanPosition,
 }

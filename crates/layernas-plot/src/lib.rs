@@ -1,7 +1,24 @@
-//! Line charts written as SVG and PNG, with an embedded font (DejaVu Sans) so that no system
-//! font library is needed.
+//! Line charts written as SVG and PNG, with an embedded font (DejaVu Sans, `assets/`, with its
+//! licence) so that no system font library is needed: `layernas bench`'s report charts and
+//! `layernas train`'s training curves.
+//!
+//! ```
+//! use layernas_plot::{Chart, Series};
+//!
+//! let chart = Chart {
+//!     title: "accuracy".into(),
+//!     x_label: "epoch".into(),
+//!     y_label: "%".into(),
+//!     series: vec![Series::line("validation", vec![(1.0, 60.0), (2.0, 70.0)])],
+//!     background: &[],
+//!     y_range: None,
+//! };
+//! let dir = tempfile::tempdir().unwrap();
+//! chart.write(&dir.path().join("curve")).unwrap();
+//! assert!(dir.path().join("curve.png").exists() && dir.path().join("curve.svg").exists());
+//! ```
+#![warn(missing_docs)]
 
-use crate::BenchError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -11,22 +28,51 @@ use std::sync::Once;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
+/// A chart file could not be written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot write {path}: {reason}")]
+pub struct PlotError {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// One line of a chart.
-pub(crate) struct Series {
+pub struct Series {
+    /// Its name in the legend.
     pub name: String,
+    /// Its points, in drawing order.
     pub points: Vec<(f64, f64)>,
     /// A reference line (the table's optimum or true front), drawn in black; the others take
     /// the palette's colours in order.
     pub reference: bool,
 }
 
+impl Series {
+    /// A line in the palette's next colour.
+    pub fn line(name: &str, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.to_string(),
+            points,
+            reference: false,
+        }
+    }
+}
+
 /// A chart: title, axes, lines and an optional cloud of grey background points.
-pub(crate) struct Chart<'a> {
+pub struct Chart<'a> {
+    /// Title.
     pub title: String,
+    /// The x axis' label.
     pub x_label: String,
+    /// The y axis' label.
     pub y_label: String,
+    /// The lines.
     pub series: Vec<Series>,
+    /// Grey points behind the lines.
     pub background: &'a [(f64, f64)],
+    /// The y axis' range (the data's, padded, when `None`).
     pub y_range: Option<(f64, f64)>,
 }
 
@@ -120,28 +166,45 @@ impl Chart<'_> {
             .position(SeriesLabelPosition::LowerRight)
             .draw()
             .map_err(err)?;
-        root.present().map_err(err)
-    }
-
-    /// Writes `<stem>.svg` and `<stem>.png`.
-    pub fn write(&self, stem: &Path) -> Result<(), BenchError> {
-        REGISTER.call_once(|| {
-            // The font is embedded and valid; a failure would only make text disappear.
-            let _ = register_font("sans-serif", FontStyle::Normal, FONT);
-        });
-        let size = (960, 600);
-        for ext in ["svg", "png"] {
-            let path = stem.with_extension(ext);
-            let result = if ext == "svg" {
-                self.draw(SVGBackend::new(&path, size).into_drawing_area())
-            } else {
-                self.draw(BitMapBackend::new(&path, size).into_drawing_area())
-            };
-            result.map_err(|reason| BenchError::Write {
-                path: path.display().to_string(),
-                reason,
-            })?;
-        }
         Ok(())
     }
+
+    /// Writes `<stem>.svg` and `<stem>.png` (960 x 600).
+    pub fn write(&self, stem: &Path) -> Result<(), PlotError> {
+        write_stacked(std::slice::from_ref(self), stem)
+    }
+}
+
+/// Writes `charts` one above the other (960 x 600 pixels in all for one chart, 960 x 360 more
+/// for each further one) as `<stem>.svg` and `<stem>.png`.
+pub fn write_stacked(charts: &[Chart], stem: &Path) -> Result<(), PlotError> {
+    REGISTER.call_once(|| {
+        // The font is embedded and valid; a failure would only make text disappear.
+        let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+    let height = 600 + 360 * charts.len().saturating_sub(1) as u32;
+    let size = (960, height);
+    fn draw_all<DB: DrawingBackend>(
+        charts: &[Chart],
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
+        let panels = root.split_evenly((charts.len().max(1), 1));
+        for (chart, panel) in charts.iter().zip(panels) {
+            chart.draw(panel)?;
+        }
+        root.present().map_err(|e| e.to_string())
+    }
+    for ext in ["svg", "png"] {
+        let path = stem.with_extension(ext);
+        let result = if ext == "svg" {
+            draw_all(charts, SVGBackend::new(&path, size).into_drawing_area())
+        } else {
+            draw_all(charts, BitMapBackend::new(&path, size).into_drawing_area())
+        };
+        result.map_err(|reason| PlotError {
+            path: path.display().to_string(),
+            reason,
+        })?;
+    }
+    Ok(())
 }

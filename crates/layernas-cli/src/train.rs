@@ -1,0 +1,232 @@
+//! `layernas train`: flags in, the study library's [`TrainJob`] runs, progress and results out.
+
+use crate::search::check_writable;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use layernas_core::Cancel;
+use layernas_study::train::{Pick, RecipeFlags, Source, TrainJob, TrainRequest};
+use layernas_study::{Overrides, StudyError};
+use layernas_train::{EpochMetrics, RunEvent};
+use std::path::{Path, PathBuf};
+
+pub const EXAMPLES: &str = "Examples:
+  # one architecture, 10 epochs on 6000 images, checkpointed in out/ (run again to resume)
+  layernas train --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist \\
+    --arch backbone --epochs 10 --train-subset 6000 --output out
+
+  # the answer of a stored search, with its recipe (seed: the trial's, so it repeats it)
+  layernas train --store runs.db --study fashion --pick best --output best
+
+  # the best model under 1 M MAdds of that search, full width and depth, 20 epochs
+  layernas train --store runs.db --study fashion --pick max-cost=1 --full --epochs 20 -o b";
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Architecture as the space writes it, or `backbone` (the space's default).
+    #[arg(long, required_unless_present = "pick", conflicts_with = "pick")]
+    pub arch: Option<String>,
+    /// A trial of the stored study --study in --store: best, max-cost=X or trial=N.
+    #[arg(long, requires = "store", conflicts_with_all = ["space", "dataset", "config"])]
+    pub pick: Option<String>,
+    /// Output folder: checkpoints, model.safetensors, network.json, metrics.json, charts.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Replace the training found in --output instead of resuming it.
+    #[arg(long)]
+    pub restart: bool,
+    /// Study file (TOML) giving the space, data set and [train] recipe (with --arch).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Search space: a built-in network space or a .toml space file.
+    #[arg(long)]
+    pub space: Option<String>,
+    /// Data set [default: fashion-mnist, the trainer's].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Read the data from DIR instead of the embedded subset.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Trial store (SQLite file or postgres://...) of --pick.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Study name within --store [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub study: Option<String>,
+    /// Seed of the initialisation and batches [default: a picked trial's, else the study's].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Epochs [default: the recipe's].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Training images used [default: the recipe's].
+    #[arg(long, value_name = "N")]
+    pub train_subset: Option<usize>,
+    /// Validation images held out of the training set [default: the recipe's].
+    #[arg(long, value_name = "N")]
+    pub valid_size: Option<usize>,
+    /// Mini-batch size [default: the recipe's].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Optimizer: sgd (Nesterov momentum) or adam [default: the recipe's].
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning-rate schedule after warm-up: cosine or constant [default: the recipe's].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Peak learning rate [default: the recipe's].
+    #[arg(long, value_name = "LR")]
+    pub learning_rate: Option<f64>,
+    /// SGD momentum [default: the recipe's].
+    #[arg(long, value_name = "M")]
+    pub momentum: Option<f64>,
+    /// Weight decay [default: the recipe's].
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f64>,
+    /// Channel-width multiplier of the proxy [default: the recipe's].
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// Depth multiplier of the proxy, in (0, 1] [default: the recipe's].
+    #[arg(long)]
+    pub depth: Option<f64>,
+    /// Train the space's network (width 1, depth 1), not the search's proxy.
+    #[arg(long)]
+    pub full: bool,
+    /// Training threads [default: the recipe's]; results are deterministic per thread count.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Engine: burn (the only one that checkpoints) [default: the recipe's].
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Write the result as JSON to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress bar and no per-epoch lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn epoch_line(e: &EpochMetrics, epochs: usize) -> String {
+    format!(
+        "epoch {}/{epochs}  loss {:.4}  validation {:.2}  test {:.2}  {:.1} s",
+        e.epoch, e.loss, e.valid_accuracy, e.test_accuracy, e.train_seconds
+    )
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if let Some(path) = args.json.as_deref().filter(|_| !to_stdout) {
+        check_writable(path, "--json")?;
+    }
+    let source = match (&args.arch, &args.pick) {
+        (Some(arch), _) => Source::Arch(arch.clone()),
+        (None, Some(pick)) => Source::Stored {
+            store: args.store.clone().expect("clap requires --store"),
+            study: args.study.clone().unwrap_or_else(|| "default".into()),
+            pick: Pick::parse(pick)?,
+        },
+        (None, None) => unreachable!("clap requires --arch or --pick"),
+    };
+    let request = TrainRequest {
+        source,
+        overrides: Overrides {
+            config: args.config.clone(),
+            space: args.space.clone(),
+            dataset: args.dataset.clone(),
+            data_dir: args.data_dir.clone(),
+            study: args.study.clone(),
+            epochs: args.epochs,
+            train_subset: args.train_subset,
+            train_threads: args.threads,
+            engine: args.engine.clone(),
+            ..Overrides::default()
+        },
+        recipe: RecipeFlags {
+            batch_size: args.batch_size,
+            optimizer: args.optimizer.clone(),
+            schedule: args.schedule.clone(),
+            learning_rate: args.learning_rate,
+            momentum: args.momentum,
+            weight_decay: args.weight_decay,
+            valid_size: args.valid_size,
+            width: args.width,
+            depth: args.depth,
+            full: args.full,
+        },
+        seed: args.seed,
+    };
+    let job = TrainJob::prepare(&request)?;
+    let (about, spec) = (&job.about, &job.spec);
+    let say = |text: &str| match to_stdout {
+        true => eprintln!("{text}"),
+        false => println!("{text}"),
+    };
+    say(&format!(
+        "layernas train: {} {} ({} network: width {}, depth {}; {} params, {:.2} M MAdds) on {}, \
+         {} epochs, seed {}, {} threads -> {}",
+        about.space,
+        about.arch,
+        about.network,
+        about.width,
+        about.depth,
+        about.params,
+        about.madds,
+        spec.dataset,
+        spec.recipe.epochs,
+        spec.seed,
+        spec.recipe.threads,
+        args.output.display()
+    ));
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if args.quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let epochs = spec.recipe.epochs;
+    let mut events = |event: RunEvent| match event {
+        RunEvent::Started {
+            resumed_epochs,
+            batches,
+            ..
+        } => {
+            bar.set_length(batches as u64);
+            if resumed_epochs > 0 && !args.quiet {
+                bar.suspend(|| say(&format!("resuming after epoch {resumed_epochs}")));
+            }
+        }
+        RunEvent::Batch { epoch, done } => {
+            bar.set_message(format!("{epoch}/{epochs}"));
+            bar.set_position(done as u64);
+        }
+        RunEvent::Epoch(e) if !args.quiet => bar.suspend(|| say(&epoch_line(e, epochs))),
+        RunEvent::Epoch(_) => {}
+    };
+    let result = job.run(&args.output, args.restart, &Cancel::new(), &mut events);
+    bar.finish_and_clear();
+    let report = result?;
+    let json = serde_json::json!({ "about": about, "spec": spec, "report": report });
+    match &args.json {
+        Some(_) if to_stdout => println!("{}", serde_json::to_string_pretty(&json)?),
+        Some(path) => std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .map_err(|e| StudyError::Input(format!("cannot write {}: {e}", path.display())))?,
+        None => {}
+    }
+    let last = report.epochs.last().expect("a finished run has epochs");
+    say(&format!(
+        "trained: validation {:.2}, test {:.2} after {} epochs ({:.1} s of training); wrote {}",
+        last.valid_accuracy,
+        last.test_accuracy,
+        last.epoch,
+        report.epochs.iter().map(|e| e.train_seconds).sum::<f64>(),
+        report
+            .files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(())
+}
