@@ -10,9 +10,9 @@ use layernas_train::{EpochMetrics, RunEvent};
 use std::path::{Path, PathBuf};
 
 pub const EXAMPLES: &str = "Examples:
-  # one architecture, 10 epochs on 6000 images, checkpointed in out/ (run again to resume)
-  layernas train --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist \\
-    --arch backbone --epochs 10 --train-subset 6000 --output out
+  # one architecture, 10 epochs on 5000 images, checkpointed in out/ (run again to resume)
+  layernas train --space examples/spaces/fashion-cnn.toml --arch 'b1.se=on,b3.skip=skip' \\
+    --epochs 10 --train-subset 5000 --output out
 
   # the answer of a stored search, with its recipe (seed: the trial's, so it repeats it)
   layernas train --store runs.db --study fashion --pick best --output best
@@ -22,7 +22,8 @@ pub const EXAMPLES: &str = "Examples:
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Architecture as the space writes it, or `backbone` (the space's default).
+    /// Architecture as the space writes it (`layernas show`; unnamed layers at their default),
+    /// or `backbone` where the space has a published one.
     #[arg(long, required_unless_present = "pick", conflicts_with = "pick")]
     pub arch: Option<String>,
     /// A trial of the stored study --study in --store: best, max-cost=X or trial=N.

@@ -55,7 +55,13 @@ fn space(dir: &Path) -> String {
 fn train(space: &str, out: &Path, epochs: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.args([
-        "train", "--space", space, "--arch", "backbone", "--epochs", epochs,
+        "train",
+        "--space",
+        space,
+        "--arch",
+        "stem.out=8",
+        "--epochs",
+        epochs,
     ])
     .args(RECIPE)
     .arg("--output")
@@ -120,7 +126,8 @@ fn train_writes_its_files_resumes_after_sigkill_and_refuses_another_training() {
         }
     }
     let last = &metrics["epochs"][2];
-    assert!(last["valid_accuracy"].as_f64().unwrap() > 30.0, "{last}");
+    // Chance is 10%.
+    assert!(last["valid_accuracy"].as_f64().unwrap() > 20.0, "{last}");
     let png = std::fs::read(straight.join("training.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     let svg = std::fs::read_to_string(straight.join("training.svg")).unwrap();

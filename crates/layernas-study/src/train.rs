@@ -51,8 +51,8 @@ impl Pick {
 /// Where the architecture comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// An architecture as the space writes it (or `backbone`), in the study the overrides
-    /// define.
+    /// An architecture as the space writes it (or `backbone`, where the space has one), in the
+    /// study the overrides define.
     Arch(String),
     /// A trial of a stored study.
     Stored {
