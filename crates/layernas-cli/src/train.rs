@@ -62,9 +62,6 @@ pub struct TrainArgs {
     /// Training images used [default: the recipe's].
     #[arg(long, value_name = "N")]
     pub train_subset: Option<usize>,
-    /// Validation images held out of the training set [default: the recipe's].
-    #[arg(long, value_name = "N")]
-    pub valid_size: Option<usize>,
     /// Mini-batch size [default: the recipe's].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
@@ -74,21 +71,10 @@ pub struct TrainArgs {
     /// Learning-rate schedule after warm-up: cosine or constant [default: the recipe's].
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Peak learning rate [default: the recipe's].
-    #[arg(long, value_name = "LR")]
-    pub learning_rate: Option<f64>,
-    /// SGD momentum [default: the recipe's].
-    #[arg(long, value_name = "M")]
-    pub momentum: Option<f64>,
-    /// Weight decay [default: the recipe's].
-    #[arg(long, value_name = "WD")]
-    pub weight_decay: Option<f64>,
-    /// Channel-width multiplier of the proxy [default: the recipe's].
-    #[arg(long)]
-    pub width: Option<f64>,
-    /// Depth multiplier of the proxy, in (0, 1] [default: the recipe's].
-    #[arg(long)]
-    pub depth: Option<f64>,
+    /// Any other [train] setting, repeatable: learning_rate=0.1, momentum=0.9, weight_decay=0,
+    /// valid_size=500, width=0.5 (the proxy's), depth=0.5.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Train the space's network (width 1, depth 1), not the search's proxy.
     #[arg(long)]
     pub full: bool,
@@ -142,15 +128,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             ..Overrides::default()
         },
         recipe: RecipeFlags {
-            batch_size: args.batch_size,
-            optimizer: args.optimizer.clone(),
-            schedule: args.schedule.clone(),
-            learning_rate: args.learning_rate,
-            momentum: args.momentum,
-            weight_decay: args.weight_decay,
-            valid_size: args.valid_size,
-            width: args.width,
-            depth: args.depth,
+            set: [
+                args.batch_size.map(|v| format!("batch_size={v}")),
+                args.optimizer.as_ref().map(|v| format!("optimizer={v}")),
+                args.schedule.as_ref().map(|v| format!("schedule={v}")),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(args.set.iter().cloned())
+            .collect(),
             full: args.full,
         },
         seed: args.seed,

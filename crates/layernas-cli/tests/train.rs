@@ -42,8 +42,8 @@ const RECIPE: [&str; 6] = [
     "384",
     "--batch-size",
     "32",
-    "--valid-size",
-    "200",
+    "--set",
+    "valid_size=200",
 ];
 
 fn space(dir: &Path) -> String {

@@ -11,9 +11,7 @@ use crate::wiring::{build_study_strategy, cost_model, open_existing_store, selec
 use crate::{StudyError, StudyFile};
 use layernas_core::{trial_seed, Arch, Cancel, Fidelity, SearchSpace, Trial, TrialState};
 use layernas_tables::DataSource;
-use layernas_train::{
-    train_into, FashionMnist, OptimizerKind, RunEvent, RunReport, RunSpec, Schedule, TrainConfig,
-};
+use layernas_train::{train_into, FashionMnist, RunEvent, RunReport, RunSpec, TrainConfig};
 use serde::Serialize;
 use std::path::Path;
 
@@ -65,28 +63,13 @@ pub enum Source {
     },
 }
 
-/// The recipe knobs of `layernas train` beyond the study's flags (each `Some` replaces the
-/// recipe's value; the result is validated as a study's `[train]` table is).
+/// The recipe knobs of `layernas train` beyond the study's flags: `key=value` settings of the
+/// `[train]` table (`batch_size=32`, `optimizer=adam`, `width=0.5`; a value that is not TOML is
+/// taken as text), applied in order and validated as a study's `[train]` table is.
 #[derive(Debug, Clone, Default)]
 pub struct RecipeFlags {
-    /// Mini-batch size.
-    pub batch_size: Option<usize>,
-    /// `sgd` or `adam`.
-    pub optimizer: Option<String>,
-    /// `cosine` or `constant`.
-    pub schedule: Option<String>,
-    /// Peak learning rate.
-    pub learning_rate: Option<f64>,
-    /// SGD momentum.
-    pub momentum: Option<f64>,
-    /// Weight decay.
-    pub weight_decay: Option<f64>,
-    /// Validation images held out of the training set.
-    pub valid_size: Option<usize>,
-    /// Width multiplier of the proxy.
-    pub width: Option<f64>,
-    /// Depth multiplier of the proxy.
-    pub depth: Option<f64>,
+    /// `key=value` settings.
+    pub set: Vec<String>,
     /// Train the space's network itself (width 1, depth 1), not the recipe's proxy.
     pub full: bool,
 }
@@ -161,50 +144,49 @@ pub struct TrainJob {
     pub data: FashionMnist,
 }
 
-fn parse_named<T: serde::de::DeserializeOwned>(
-    field: &'static str,
-    value: &str,
-    allowed: &str,
-) -> Result<T, StudyError> {
-    serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| {
-        StudyError::Unknown {
-            field,
-            value: value.to_string(),
-            allowed: allowed.into(),
-        }
-    })
-}
-
 impl RecipeFlags {
-    /// `recipe` with these knobs over it, validated.
-    pub fn apply(&self, mut recipe: TrainConfig) -> Result<TrainConfig, StudyError> {
-        let set = |slot: &mut usize, v: Option<usize>| *slot = v.unwrap_or(*slot);
-        set(&mut recipe.batch_size, self.batch_size);
-        set(&mut recipe.valid_size, self.valid_size);
-        let setf = |slot: &mut f64, v: Option<f64>| *slot = v.unwrap_or(*slot);
-        setf(&mut recipe.learning_rate, self.learning_rate);
-        setf(&mut recipe.momentum, self.momentum);
-        setf(&mut recipe.weight_decay, self.weight_decay);
-        setf(&mut recipe.width, self.width);
-        setf(&mut recipe.depth, self.depth);
-        if self.full {
-            if self.width.is_some() || self.depth.is_some() {
-                return Err(StudyError::Input(
-                    "--full trains width 1 and depth 1: give it without --width or --depth".into(),
-                ));
+    /// `recipe` with these settings over it, validated.
+    pub fn apply(&self, recipe: TrainConfig) -> Result<TrainConfig, StudyError> {
+        let toml::Value::Table(mut table) =
+            toml::Value::try_from(&recipe).expect("a recipe serializes")
+        else {
+            unreachable!("a recipe is a table")
+        };
+        for setting in &self.set {
+            let (key, text) = setting.split_once('=').ok_or_else(|| StudyError::Invalid {
+                field: "set",
+                value: setting.clone(),
+                rule: "expected KEY=VALUE with KEY a [train] setting".into(),
+            })?;
+            let (key, text) = (key.trim(), text.trim());
+            if self.full && (key == "width" || key == "depth") {
+                return Err(StudyError::Input(format!(
+                    "--full trains width 1 and depth 1: give it without {key}="
+                )));
             }
+            let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(text.to_string()));
+            table.insert(key.to_string(), value);
+        }
+        let mut recipe: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| StudyError::Input(format!("invalid train setting: {}", one_line(&e))))?;
+        if self.full {
             recipe.width = 1.0;
             recipe.depth = 1.0;
-        }
-        if let Some(o) = &self.optimizer {
-            recipe.optimizer = parse_named::<OptimizerKind>("optimizer", o, "sgd, adam")?;
-        }
-        if let Some(s) = &self.schedule {
-            recipe.schedule = parse_named::<Schedule>("schedule", s, "cosine, constant")?;
         }
         recipe.validate().map_err(StudyError::Input)?;
         Ok(recipe)
     }
+}
+
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The arch, the trial it comes from (if any) and the study, of a stored study.
@@ -392,33 +374,41 @@ mod tests {
     }
 
     #[test]
-    fn recipe_flags_are_validated_as_the_train_table() {
-        let flags = RecipeFlags {
-            optimizer: Some("adam".into()),
-            schedule: Some("constant".into()),
-            batch_size: Some(32),
-            ..RecipeFlags::default()
+    fn recipe_settings_are_validated_as_the_train_table() {
+        let set = |items: &[&str], full: bool| RecipeFlags {
+            set: items.iter().map(|s| s.to_string()).collect(),
+            full,
         };
-        let r = flags.apply(TrainConfig::default()).unwrap();
-        assert_eq!(r.optimizer, OptimizerKind::Adam);
-        assert_eq!(r.schedule, Schedule::Constant);
-        assert_eq!(r.batch_size, 32);
-        let bad = RecipeFlags {
-            optimizer: Some("adamw".into()),
-            ..RecipeFlags::default()
-        };
-        let e = bad.apply(TrainConfig::default()).unwrap_err().to_string();
-        assert_eq!(e, "unknown optimizer \"adamw\" (allowed: sgd, adam)");
-        let bad = RecipeFlags {
-            depth: Some(2.0),
-            ..RecipeFlags::default()
-        };
-        let e = bad.apply(TrainConfig::default()).unwrap_err().to_string();
-        assert!(e.contains("depth must be in (0, 1]"), "{e}");
-        let full = RecipeFlags {
-            full: true,
-            ..RecipeFlags::default()
-        };
+        let r = set(
+            &[
+                "optimizer=adam",
+                "schedule=constant",
+                "batch_size=32",
+                "width=0.5",
+            ],
+            false,
+        )
+        .apply(TrainConfig::default())
+        .unwrap();
+        assert_eq!(r.optimizer, layernas_train::OptimizerKind::Adam);
+        assert_eq!(r.schedule, layernas_train::Schedule::Constant);
+        assert_eq!((r.batch_size, r.width), (32, 0.5));
+        for (items, expected) in [
+            (
+                &["optimizer=adamw"][..],
+                "unknown variant `adamw`, expected `sgd` or `adam`",
+            ),
+            (&["batchsize=3"][..], "unknown field `batchsize`"),
+            (&["depth=2"][..], "depth must be in (0, 1] (got 2)"),
+            (&["epochs"][..], "expected KEY=VALUE"),
+        ] {
+            let e = set(items, false)
+                .apply(TrainConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected) && !e.contains('\n'), "{e}");
+        }
+        let full = set(&[], true);
         let r = full
             .apply(TrainConfig {
                 width: 0.5,
@@ -426,5 +416,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!((r.width, r.depth), (1.0, 1.0));
+        assert!(set(&["width=0.5"], true)
+            .apply(TrainConfig::default())
+            .is_err());
     }
 }
