@@ -28,7 +28,7 @@ mod markdown;
 pub mod metrics;
 mod multifidelity;
 mod oracle;
-mod plot;
+pub mod plot;
 pub mod stats;
 
 pub use grid::{

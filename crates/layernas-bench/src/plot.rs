@@ -1,5 +1,6 @@
 //! Line charts written as SVG and PNG, with an embedded font (DejaVu Sans) so that no system
-//! font library is needed.
+//! font library is needed: the bench's charts, and any other report's (the paper experiment's
+//! fronts, training curves).
 
 use crate::BenchError;
 use plotters::coord::Shift;
@@ -12,21 +13,40 @@ static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 /// One line of a chart.
-pub(crate) struct Series {
+pub struct Series {
+    /// Its name in the legend.
     pub name: String,
+    /// Its points, in drawing order.
     pub points: Vec<(f64, f64)>,
     /// A reference line (the table's optimum or true front), drawn in black; the others take
     /// the palette's colours in order.
     pub reference: bool,
 }
 
-/// A chart: title, axes, lines and an optional cloud of grey background points.
-pub(crate) struct Chart<'a> {
+/// A single labelled point drawn over the lines (a backbone beside a searched front).
+pub struct Marker {
+    /// The text written beside it.
+    pub label: String,
+    /// Where it is.
+    pub point: (f64, f64),
+}
+
+/// A chart: title, axes, lines, labelled markers and an optional cloud of grey background
+/// points.
+pub struct Chart<'a> {
+    /// Title.
     pub title: String,
+    /// Horizontal axis label.
     pub x_label: String,
+    /// Vertical axis label.
     pub y_label: String,
+    /// Lines.
     pub series: Vec<Series>,
+    /// Labelled points, drawn in black over the lines.
+    pub markers: Vec<Marker>,
+    /// Grey points behind everything.
     pub background: &'a [(f64, f64)],
+    /// The vertical range, when not the data's.
     pub y_range: Option<(f64, f64)>,
 }
 
@@ -46,7 +66,8 @@ impl Chart<'_> {
             .series
             .iter()
             .flat_map(|s| s.points.iter())
-            .chain(self.background.iter());
+            .chain(self.background.iter())
+            .chain(self.markers.iter().map(|m| &m.point));
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in all {
             x0 = x0.min(x);
@@ -111,6 +132,25 @@ impl Chart<'_> {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
+        }
+        for m in &self.markers {
+            if m.point.1 < y0 {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::once(TriangleMarker::new(
+                    m.point,
+                    7,
+                    BLACK.filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    m.label.clone(),
+                    m.point,
+                    ("sans-serif", 14).into_font().color(&BLACK),
+                )))
+                .map_err(err)?;
         }
         chart
             .configure_series_labels()
