@@ -832,6 +832,49 @@ mod tests {
         f
     }
 
+    /// Stored studies are matched by this hash: typing the study (space, cost, cost window)
+    /// must not change it. The values are what the release before those types stored for the
+    /// same flags (read back from its SQLite stores).
+    #[test]
+    fn configuration_hashes_are_those_stored_before_the_typed_study() {
+        let cases = [
+            (
+                Overrides {
+                    max_trials: Some(3),
+                    ..Overrides::default()
+                },
+                "da5ac3ccf8d47e20591f998ec20e451d2a1da070912b1e8ce76242df565965d7",
+            ),
+            (
+                Overrides {
+                    dataset: Some("cifar100".into()),
+                    cost: Some("latency:pixel3".into()),
+                    max_cost: Some(12.0),
+                    seed: Some(7),
+                    strategy: Some("evolution".into()),
+                    max_trials: Some(3),
+                    ..Overrides::default()
+                },
+                "9fbbd6e9cacd9bb4f31251a5accd853d5fb3e49e7b3a55cb4c99fd62565fb4bf",
+            ),
+            (
+                Overrides {
+                    space: Some("mobilenetv3-small".into()),
+                    evaluator: Some("command".into()),
+                    command: Some("echo 1".into()),
+                    max_cost: Some(50.0),
+                    max_trials: Some(1),
+                    ..Overrides::default()
+                },
+                "9f4fcc59eb9aaf1a083e7f06a973f4bcc359ea577c446c14706e5f86dbe3a34e",
+            ),
+        ];
+        for (overrides, hash) in cases {
+            let study = overrides.resolve().unwrap();
+            assert_eq!(study.config_hash(), hash, "{:?}", study.file);
+        }
+    }
+
     #[test]
     fn flags_override_the_file() {
         let f = file("dataset = \"cifar100\"\nmax_cost = 50.0\n[layernas]\nkeep = 3\n");
