@@ -3,7 +3,7 @@ use crate::{BenchError, Oracle};
 use layernas_core::{
     CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
 };
-use layernas_search::{build_strategy, LayerNas, LayerNasConfig, StrategyConfig};
+use layernas_search::{build_strategy, LayerNas, LayerNasConfig, Scope, StrategyConfig};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use rayon::prelude::*;
@@ -185,6 +185,7 @@ fn fit_buckets(
                 buckets: h,
                 ..LayerNasConfig::default()
             },
+            Scope::default(),
             space.clone(),
             cost.clone(),
         )?;
@@ -431,6 +432,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
                     let costs = Oracle::costs(&bench, cost_name, *ds)?;
                     let mut layernas = LayerNas::new(
                         LayerNasConfig::default(),
+                        Scope::default(),
                         setup.space.clone(),
                         cost.clone(),
                     )?;
@@ -498,6 +500,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
                         keep: k,
                         ..LayerNasConfig::default()
                     },
+                    Scope::default(),
                     setup.space.clone(),
                     setup.flops.clone(),
                 )?;
@@ -638,9 +641,9 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
 /// the trial budget.
 fn strategy_config(seed: u64, budget: u64) -> StrategyConfig {
     StrategyConfig {
-        layernas: LayerNasConfig {
+        scope: Scope {
             seed,
-            ..LayerNasConfig::default()
+            ..Scope::default()
         },
         max_trials: Some(budget),
         ..StrategyConfig::default()

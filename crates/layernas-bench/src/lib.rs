@@ -28,6 +28,8 @@ mod markdown;
 pub mod metrics;
 mod multifidelity;
 mod oracle;
+/// The charts, which live in `layernas-plot` (re-exported for reports built on the bench).
+pub use layernas_plot as plot;
 pub mod stats;
 
 pub use grid::{

@@ -256,6 +256,7 @@ fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
         let optimum = r.oracles[&ds].0.best_test();
         let y_range = Some((lowest.min(optimum) - 0.5, optimum + 0.2));
         Chart {
+            markers: Vec::new(),
             title: format!(
                 "{}: best test accuracy vs trials (mean of {} seeds)",
                 label(ds),
@@ -313,6 +314,7 @@ fn write_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
             .and_then(|s| s.points.first())
             .map_or(0.0, |p| p.1);
         Chart {
+            markers: Vec::new(),
             title: format!(
                 "{}: test accuracy of the best-by-validation model under a FLOPs cap",
                 label(ds)
@@ -1289,6 +1291,7 @@ fn write_front_charts(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
         });
         let lowest = if lowest.is_finite() { lowest } else { 0.0 };
         Chart {
+            markers: Vec::new(),
             title: format!(
                 "{}, {}: hypervolume vs trials (mean of {} seeds)",
                 label(t.dataset),

@@ -13,7 +13,7 @@ use layernas_core::{
     EPOCHS_METRIC,
 };
 use layernas_plot::{Chart, Series};
-use layernas_search::{build_strategy, LayerNasConfig, MultiFidelity, StrategyConfig};
+use layernas_search::{build_strategy, MultiFidelity, Scope, StrategyConfig};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, FULL_FIDELITY_EPOCHS};
 use rayon::prelude::*;
@@ -211,9 +211,9 @@ pub(crate) fn run_section(
                     .collect(),
                 None => {
                     let mut strategy_config = StrategyConfig {
-                        layernas: LayerNasConfig {
+                        scope: Scope {
                             seed,
-                            ..LayerNasConfig::default()
+                            ..Scope::default()
                         },
                         max_trials: Some(config.budget),
                         ..StrategyConfig::default()
@@ -503,6 +503,7 @@ pub(crate) fn write_charts(
             .flat_map(|s| s.points.iter().map(|p| p.1))
             .fold(0.0, f64::max);
         Chart {
+            markers: Vec::new(),
             title: format!(
                 "{}: front regret vs training epochs (mean of {} seeds)",
                 label(ds),
@@ -516,6 +517,7 @@ pub(crate) fn write_charts(
         }
         .write(&dir.join(format!("regret_vs_epochs_{}", ds.name())))?;
         Chart {
+            markers: Vec::new(),
             title: format!(
                 "{}: normalised hypervolume (FLOPs) vs training epochs (mean of {} seeds)",
                 label(ds),

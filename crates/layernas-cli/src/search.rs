@@ -169,7 +169,8 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
 fn header(search: &Search) -> String {
     let study = &search.study;
     let (space, cost) = (&search.space, &search.cost);
-    let window = match (study.layernas.min_cost, study.layernas.max_cost) {
+    let scope = study.strategies.scope;
+    let window = match (scope.window.min, scope.window.max) {
         (None, None) => "front search (no cap)".to_string(),
         (lo, hi) => format!(
             "cost window [{}, {}] {}",
@@ -181,9 +182,9 @@ fn header(search: &Search) -> String {
     let knobs = match search.paper_bound() {
         Some(p) => format!(
             " (paper's H*K*|S|*L = {p}); H={} K={} seed={}",
-            study.layernas.buckets, study.layernas.keep, study.layernas.seed
+            study.strategies.layernas.buckets, study.strategies.layernas.keep, scope.seed
         ),
-        None => format!("; seed={}", study.layernas.seed),
+        None => format!("; seed={}", scope.seed),
     };
     format!(
         "layernas search: strategy {}, space {} ({} models, {} layers), dataset {}, reward {}, cost {} ({}), {window}\n\

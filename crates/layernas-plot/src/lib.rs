@@ -1,6 +1,6 @@
 //! Line charts written as SVG and PNG, with an embedded font (DejaVu Sans, `assets/`, with its
-//! licence) so that no system font library is needed: `layernas bench`'s report charts and
-//! `layernas train`'s training curves.
+//! licence) so that no system font library is needed: `layernas bench`'s report charts, `layernas
+//! train`'s training curves and other reports' (the paper experiment's fronts).
 //!
 //! ```
 //! use layernas_plot::{Chart, Series};
@@ -10,6 +10,7 @@
 //!     x_label: "epoch".into(),
 //!     y_label: "%".into(),
 //!     series: vec![Series::line("validation", vec![(1.0, 60.0), (2.0, 70.0)])],
+//!     markers: Vec::new(),
 //!     background: &[],
 //!     y_range: None,
 //! };
@@ -60,19 +61,30 @@ impl Series {
     }
 }
 
-/// A chart: title, axes, lines and an optional cloud of grey background points.
+/// A single labelled point drawn over the lines (a backbone beside a searched front).
+pub struct Marker {
+    /// The text written beside it.
+    pub label: String,
+    /// Where it is.
+    pub point: (f64, f64),
+}
+
+/// A chart: title, axes, lines, labelled markers and an optional cloud of grey background
+/// points.
 pub struct Chart<'a> {
     /// Title.
     pub title: String,
-    /// The x axis' label.
+    /// Horizontal axis label.
     pub x_label: String,
-    /// The y axis' label.
+    /// Vertical axis label.
     pub y_label: String,
-    /// The lines.
+    /// Lines.
     pub series: Vec<Series>,
-    /// Grey points behind the lines.
+    /// Labelled points, drawn in black over the lines.
+    pub markers: Vec<Marker>,
+    /// Grey points behind everything.
     pub background: &'a [(f64, f64)],
-    /// The y axis' range (the data's, padded, when `None`).
+    /// The vertical range, when not the data's.
     pub y_range: Option<(f64, f64)>,
 }
 
@@ -92,7 +104,8 @@ impl Chart<'_> {
             .series
             .iter()
             .flat_map(|s| s.points.iter())
-            .chain(self.background.iter());
+            .chain(self.background.iter())
+            .chain(self.markers.iter().map(|m| &m.point));
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in all {
             x0 = x0.min(x);
@@ -157,6 +170,25 @@ impl Chart<'_> {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
+        }
+        for m in &self.markers {
+            if m.point.1 < y0 {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::once(TriangleMarker::new(
+                    m.point,
+                    7,
+                    BLACK.filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    m.label.clone(),
+                    m.point,
+                    ("sans-serif", 14).into_font().color(&BLACK),
+                )))
+                .map_err(err)?;
         }
         chart
             .configure_series_labels()

@@ -1,6 +1,6 @@
 use crate::{
     BaselineConfig, ConfigError, Evolution, EvolutionConfig, Exhaustive, HalvingConfig, LayerNas,
-    LayerNasConfig, Nsga2, Nsga2Config, RandomSearch, Reinforce, ReinforceConfig,
+    LayerNasConfig, Nsga2, Nsga2Config, RandomSearch, Reinforce, ReinforceConfig, Scope,
     SuccessiveHalving,
 };
 use layernas_core::{CostModel, SearchSpace, Strategy};
@@ -24,7 +24,9 @@ pub const MULTI_FIDELITY_STRATEGIES: &[&str] = &["successive-halving"];
 /// Everything needed to build any strategy by name.
 #[derive(Debug, Clone, Default)]
 pub struct StrategyConfig {
-    /// LayerNAS knobs (its cost window and seed are used by every strategy).
+    /// The cost window and seed every strategy uses.
+    pub scope: Scope,
+    /// LayerNAS knobs.
     pub layernas: LayerNasConfig,
     /// Trial budget of the baselines (default 300); LayerNAS is bounded by the executor.
     pub max_trials: Option<u64>,
@@ -48,7 +50,12 @@ pub fn build_strategy(
     cost: Arc<dyn CostModel>,
 ) -> Result<Box<dyn Strategy>, ConfigError> {
     // Validates the cost window against the space for every strategy alike.
-    let layernas = LayerNas::new(config.layernas.clone(), space.clone(), cost.clone())?;
+    let layernas = LayerNas::new(
+        config.layernas.clone(),
+        config.scope,
+        space.clone(),
+        cost.clone(),
+    )?;
     match name {
         "evolution" => config.evolution.validate(Some(space.layers().len()))?,
         "reinforce" => config.reinforce.validate()?,
@@ -58,12 +65,10 @@ pub fn build_strategy(
     }
 
     let baseline = BaselineConfig {
-        min_cost: config.layernas.min_cost,
-        max_cost: config.layernas.max_cost,
+        scope: config.scope,
         max_trials: config
             .max_trials
             .unwrap_or(if name == "exhaustive" { u64::MAX } else { 300 }),
-        seed: config.layernas.seed,
     };
     Ok(match name {
         "layernas" => Box::new(layernas),

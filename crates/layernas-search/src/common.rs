@@ -1,5 +1,6 @@
 //! Pieces the baselines share: the cost window, random feasible sampling, the answer.
 
+use crate::{CostWindow, Scope};
 use layernas_core::{Arch, CostModel, SearchSpace};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -10,23 +11,17 @@ use std::sync::Arc;
 /// Settings every baseline shares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BaselineConfig {
-    /// Lowest acceptable cost; cheaper models are rejected before evaluation.
-    pub min_cost: Option<f64>,
-    /// Highest acceptable cost; costlier models are rejected before evaluation.
-    pub max_cost: Option<f64>,
+    /// The cost window (models outside it are rejected before evaluation) and the seed.
+    pub scope: Scope,
     /// Trials to spend (the strategy stops proposing after this many).
     pub max_trials: u64,
-    /// Seed.
-    pub seed: u64,
 }
 
 impl Default for BaselineConfig {
     fn default() -> Self {
         BaselineConfig {
-            min_cost: None,
-            max_cost: None,
+            scope: Scope::default(),
             max_trials: 300,
-            seed: 0,
         }
     }
 }
@@ -39,8 +34,7 @@ pub(crate) const MAX_DRAWS: usize = 100_000;
 pub(crate) struct Feasibility {
     pub space: Arc<dyn SearchSpace>,
     pub cost: Arc<dyn CostModel>,
-    pub min_cost: Option<f64>,
-    pub max_cost: Option<f64>,
+    pub window: CostWindow,
     /// Observed architectures: cost and reward (None = failed).
     pub seen: HashMap<Arch, (f64, Option<f64>)>,
     /// Proposed but not yet observed.
@@ -52,15 +46,14 @@ impl Feasibility {
         Feasibility {
             space,
             cost,
-            min_cost: c.min_cost,
-            max_cost: c.max_cost,
+            window: c.scope.window,
             seen: HashMap::new(),
             pending: 0,
         }
     }
 
     pub fn in_window(&self, cost: f64) -> bool {
-        self.min_cost.is_none_or(|lo| cost >= lo) && self.max_cost.is_none_or(|hi| cost <= hi)
+        self.window.contains(cost)
     }
 
     pub fn feasible(&self, arch: &Arch) -> bool {

@@ -101,7 +101,7 @@ impl Evolution {
             mutated_layers: evo.mutated_layers.max(1),
         };
         Evolution {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(config.scope.seed),
             state: Feasibility::new(space, cost, &config),
             population: VecDeque::new(),
             config,

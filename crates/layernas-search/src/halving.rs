@@ -85,7 +85,7 @@ impl SuccessiveHalving {
         cost: Arc<dyn CostModel>,
     ) -> Self {
         SuccessiveHalving {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(config.scope.seed),
             state: Feasibility::new(space, cost, &config),
             screened: HashMap::new(),
             bracket: Vec::new(),

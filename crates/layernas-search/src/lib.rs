@@ -3,7 +3,8 @@
 //! [`LayerNas`] is the LayerNAS method of Fan et al. (arXiv 2304.11517) as
 //! `shared/docs/layernas.md` specifies it: layers are searched in order; every kept candidate is
 //! expanded with every option of the current layer; children that can no longer reach the cost
-//! window are dropped before evaluation; the best `keep` per cost bucket survive.
+//! window are dropped before evaluation; the best `keep` per cost bucket survive. The cost window
+//! and the seed belong to the study, not to any strategy: [`Scope`] holds them.
 //!
 //! Baselines behind the same [`Strategy`](layernas_core::Strategy) interface:
 //! [`RandomSearch`], regularized evolution ([`Evolution`]), [`Reinforce`], the multi-objective
@@ -18,7 +19,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use layernas_core::{Executor, MemoryStore, Strategy};
-//! use layernas_search::{LayerNas, LayerNasConfig};
+//! use layernas_search::{CostWindow, LayerNas, LayerNasConfig, Scope};
 //! use layernas_spaces::Nb201Space;
 //! use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 //!
@@ -26,8 +27,8 @@
 //! let space = Arc::new(Nb201Space::new());
 //! let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
 //! let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
-//! let config = LayerNasConfig { max_cost: Some(60.0), ..LayerNasConfig::default() };
-//! let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+//! let scope = Scope::window(CostWindow::at_most(60.0));
+//! let mut strategy = LayerNas::new(LayerNasConfig::default(), scope, space.clone(), cost.clone()).unwrap();
 //! let bound = strategy.trial_bound().unwrap();
 //! let mut store = MemoryStore::new();
 //! let summary = Executor::new(&*space, &*cost, eval.clone()).run(&mut strategy, &mut store).unwrap();
@@ -45,6 +46,7 @@ mod layernas;
 mod nsga2;
 mod random;
 mod reinforce;
+mod scope;
 
 pub use build::{build_strategy, StrategyConfig, MULTI_FIDELITY_STRATEGIES, STRATEGIES};
 pub use common::BaselineConfig;
@@ -54,6 +56,7 @@ pub use halving::{HalvingConfig, SuccessiveHalving, MAX_RUNG};
 pub use nsga2::{Nsga2, Nsga2Config, MAX_NSGA2_POPULATION};
 pub use random::RandomSearch;
 pub use reinforce::{Reinforce, ReinforceConfig, MAX_LEARNING_RATE};
+pub use scope::{CostWindow, Scope};
 
 pub use layernas::{
     number, ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, MultiFidelity,

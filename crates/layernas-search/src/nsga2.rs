@@ -134,7 +134,7 @@ impl Nsga2 {
             mutation_prob: Some(mutation_prob),
         };
         Nsga2 {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(config.scope.seed),
             state: Feasibility::new(space, cost, &config),
             population: Vec::new(),
             offspring: Vec::new(),

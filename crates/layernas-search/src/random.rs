@@ -22,7 +22,7 @@ impl RandomSearch {
         cost: Arc<dyn CostModel>,
     ) -> Self {
         RandomSearch {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(config.scope.seed),
             state: Feasibility::new(space, cost, &config),
             batch: batch.max(1),
             config,

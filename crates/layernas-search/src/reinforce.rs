@@ -89,7 +89,7 @@ impl Reinforce {
             .map(|l| vec![0.0; l.options.len()])
             .collect();
         Reinforce {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(config.scope.seed),
             state: Feasibility::new(space, cost, &config),
             policy: zeros.iter().map(|l| Self::distribution(l)).collect(),
             logits: zeros.clone(),

@@ -5,7 +5,7 @@
 mod common;
 use common::{Counting, Recording};
 use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
-use layernas_search::{build_strategy, LayerNasConfig, StrategyConfig, STRATEGIES};
+use layernas_search::{build_strategy, CostWindow, Scope, StrategyConfig, STRATEGIES};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use std::collections::{HashMap, HashSet};
@@ -34,11 +34,12 @@ fn run(
         HashSet::new(),
     ));
     let config = StrategyConfig {
-        layernas: LayerNasConfig {
-            min_cost: window.0,
-            max_cost: window.1,
+        scope: Scope {
+            window: CostWindow {
+                min: window.0,
+                max: window.1,
+            },
             seed,
-            ..LayerNasConfig::default()
         },
         max_trials: budget,
         random_batch: 7,
@@ -160,10 +161,9 @@ fn nsga2_resumes_from_replayed_trials_mid_search() {
         Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
     let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
     let config = StrategyConfig {
-        layernas: LayerNasConfig {
-            max_cost: Some(150.0),
+        scope: Scope {
+            window: CostWindow::at_most(150.0),
             seed: 5,
-            ..LayerNasConfig::default()
         },
         max_trials: Some(100),
         ..StrategyConfig::default()

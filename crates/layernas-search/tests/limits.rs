@@ -3,8 +3,8 @@
 
 use layernas_core::{CostModel, Executor, MemoryStore, SearchSpace, Strategy};
 use layernas_search::{
-    build_strategy, BaselineConfig, EvolutionConfig, LayerNas, LayerNasConfig, Reinforce,
-    ReinforceConfig, StrategyConfig, MAX_BUCKETS, MAX_KEEP,
+    build_strategy, BaselineConfig, CostWindow, EvolutionConfig, LayerNas, LayerNasConfig,
+    Reinforce, ReinforceConfig, Scope, StrategyConfig, MAX_BUCKETS, MAX_KEEP,
 };
 use layernas_spaces::{mobilenet_v3_space, Metric, Nb201Space, NetworkCost};
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
@@ -26,9 +26,9 @@ fn mobilenet() -> (Arc<dyn SearchSpace>, Arc<dyn CostModel>) {
     )
 }
 
-fn layernas_error(config: LayerNasConfig) -> String {
+fn layernas_error((config, window): (LayerNasConfig, CostWindow)) -> String {
     let (space, cost) = nb201();
-    match LayerNas::new(config, space, cost) {
+    match LayerNas::new(config, Scope::window(window), space, cost) {
         Ok(_) => panic!("accepted"),
         Err(e) => e.to_string(),
     }
@@ -38,45 +38,54 @@ fn layernas_error(config: LayerNasConfig) -> String {
 fn out_of_range_layernas_knobs_are_refused_with_their_range() {
     for (config, needle) in [
         (
-            LayerNasConfig {
-                buckets: usize::MAX,
-                ..LayerNasConfig::default()
-            },
+            (
+                LayerNasConfig {
+                    buckets: usize::MAX,
+                    ..LayerNasConfig::default()
+                },
+                CostWindow::UNBOUNDED,
+            ),
             "invalid buckets 18446744073709551615: must be 1 to 1000000",
         ),
         (
-            LayerNasConfig {
-                buckets: MAX_BUCKETS + 1,
-                ..LayerNasConfig::default()
-            },
+            (
+                LayerNasConfig {
+                    buckets: MAX_BUCKETS + 1,
+                    ..LayerNasConfig::default()
+                },
+                CostWindow::UNBOUNDED,
+            ),
             "must be 1 to 1000000",
         ),
         (
-            LayerNasConfig {
-                keep: usize::MAX,
-                ..LayerNasConfig::default()
-            },
+            (
+                LayerNasConfig {
+                    keep: usize::MAX,
+                    ..LayerNasConfig::default()
+                },
+                CostWindow::UNBOUNDED,
+            ),
             "invalid keep 18446744073709551615: must be 1 to 1000000",
         ),
         (
-            LayerNasConfig {
-                max_cost: Some(-1.0),
-                ..LayerNasConfig::default()
-            },
+            (LayerNasConfig::default(), CostWindow::at_most(-1.0)),
             "invalid max_cost -1: must be 0 or more",
         ),
         (
-            LayerNasConfig {
-                min_cost: Some(-0.5),
-                ..LayerNasConfig::default()
-            },
+            (
+                LayerNasConfig::default(),
+                CostWindow {
+                    min: Some(-0.5),
+                    max: None,
+                },
+            ),
             "invalid min_cost -0.5: must be 0 or more",
         ),
         (
-            LayerNasConfig {
-                max_cost: Some(f64::INFINITY),
-                ..LayerNasConfig::default()
-            },
+            (
+                LayerNasConfig::default(),
+                CostWindow::at_most(f64::INFINITY),
+            ),
             "must be a finite number",
         ),
     ] {
@@ -94,10 +103,10 @@ fn the_largest_buckets_and_keep_run_in_bounded_memory() {
     let config = LayerNasConfig {
         buckets: MAX_BUCKETS,
         keep: MAX_KEEP,
-        max_cost: Some(30.0),
         ..LayerNasConfig::default()
     };
-    let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+    let scope = Scope::window(CostWindow::at_most(30.0));
+    let mut strategy = LayerNas::new(config, scope, space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
     assert!(bound <= space.num_models() as u64, "{bound}");
     assert!(strategy.paper_bound() > 0);
@@ -121,10 +130,13 @@ fn the_plan_never_promises_more_trials_than_the_space_has_models() {
         let config = LayerNasConfig {
             buckets,
             keep,
-            max_cost,
             ..LayerNasConfig::default()
         };
-        let strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+        let scope = Scope::window(CostWindow {
+            min: None,
+            max: max_cost,
+        });
+        let strategy = LayerNas::new(config, scope, space.clone(), cost.clone()).unwrap();
         let plan = strategy.plan();
         let total = plan
             .iter()
@@ -221,9 +233,8 @@ fn a_collapsing_reinforce_policy_does_bounded_work_per_trial() {
     for lr in [1.0, 10.0] {
         let mut strategy = Reinforce::new(
             BaselineConfig {
-                max_cost: Some(60.0),
+                scope: Scope::window(CostWindow::at_most(60.0)),
                 max_trials: 60,
-                ..BaselineConfig::default()
             },
             ReinforceConfig {
                 learning_rate: lr,

@@ -8,7 +8,7 @@ use layernas_core::{
     Outcome, SearchSpace, Strategy, Suggestion, TrialRequest, TrialState, TrialStore,
 };
 use layernas_search::{
-    build_strategy, LayerNas, LayerNasConfig, MultiFidelity, StrategyConfig,
+    build_strategy, CostWindow, LayerNas, LayerNasConfig, MultiFidelity, Scope, StrategyConfig,
     MULTI_FIDELITY_STRATEGIES,
 };
 use layernas_spaces::Nb201Space;
@@ -75,10 +75,14 @@ fn config(
     seed: u64,
 ) -> StrategyConfig {
     StrategyConfig {
-        layernas: LayerNasConfig {
-            min_cost: window.0,
-            max_cost: window.1,
+        scope: Scope {
+            window: CostWindow {
+                min: window.0,
+                max: window.1,
+            },
             seed,
+        },
+        layernas: LayerNasConfig {
             multi_fidelity: (name == "layernas-mf").then_some(MultiFidelity { promote: 1 }),
             ..LayerNasConfig::default()
         },
@@ -238,6 +242,7 @@ fn multi_fidelity_layernas_spends_far_fewer_epochs_than_the_plain_search() {
                     multi_fidelity: mf,
                     ..LayerNasConfig::default()
                 },
+                Scope::default(),
                 space.clone(),
                 cost.clone(),
             )
@@ -314,8 +319,8 @@ fn a_resumed_multi_fidelity_search_is_the_uninterrupted_one() {
 
 mod bound {
     use super::{
-        Arc, CostModel, Counting, Dataset, Executor, HashMap, LayerNas, LayerNasConfig,
-        MemoryStore, MultiFidelity, Mutex, Nb201Space, Nb201Table, SearchSpace, TableCost,
+        Arc, CostModel, CostWindow, Counting, Dataset, Executor, HashMap, LayerNas, LayerNasConfig,
+        MemoryStore, MultiFidelity, Mutex, Nb201Space, Nb201Table, Scope, SearchSpace, TableCost,
         TableEvaluator, TrialStore,
     };
     use layernas_core::Strategy as _;
@@ -352,10 +357,7 @@ mod bound {
                 buckets: h,
                 spacing: if log { Spacing::Log } else { Spacing::Linear },
                 keep: k,
-                min_cost: lo,
-                max_cost: hi,
                 children_per_layer: children,
-                seed,
                 select: Selection::Kept,
                 multi_fidelity: Some(MultiFidelity { promote }),
             };
@@ -363,7 +365,8 @@ mod bound {
                 inner: TableEvaluator::for_dataset(&table, Dataset::Cifar10).unwrap(),
                 calls: Mutex::new(HashMap::new()),
             });
-            let mut s = LayerNas::new(config, space.clone(), c.clone()).unwrap();
+            let scope = Scope { window: CostWindow { min: lo, max: hi }, seed };
+            let mut s = LayerNas::new(config, scope, space.clone(), c.clone()).unwrap();
             let mut store = MemoryStore::new();
             Executor::new(&*space, &*c, eval.clone()).run(&mut s, &mut store).unwrap();
             let trials = store.trials().unwrap().len() as u64;
@@ -439,6 +442,7 @@ fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
             multi_fidelity: Some(MultiFidelity { promote: 2 }),
             ..LayerNasConfig::default()
         },
+        Scope::default(),
         space.clone(),
         cost.clone(),
     )

@@ -1,7 +1,7 @@
 //! LayerNAS on the real NAS-Bench-201 table: the acceptance figures.
 
 use layernas_core::{CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
-use layernas_search::{LayerNas, LayerNasConfig};
+use layernas_search::{CostWindow, LayerNas, LayerNasConfig, Scope};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use std::sync::Arc;
@@ -13,12 +13,13 @@ struct Run {
     best_cost: f64,
 }
 
-fn run(dataset: Dataset, cost: &str, config: LayerNasConfig) -> Run {
+fn run(dataset: Dataset, cost: &str, config: LayerNasConfig, window: CostWindow) -> Run {
     let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, cost, dataset).unwrap());
     let eval = Arc::new(TableEvaluator::for_dataset(&bench, dataset).unwrap());
-    let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+    let mut strategy =
+        LayerNas::new(config, Scope::window(window), space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
     let mut store = MemoryStore::new();
     let summary = Executor::new(&*space, &*cost, eval.clone())
@@ -45,7 +46,12 @@ fn run(dataset: Dataset, cost: &str, config: LayerNasConfig) -> Run {
 
 #[test]
 fn front_search_on_cifar10_reaches_94_30_within_300_trials() {
-    let r = run(Dataset::Cifar10, "flops", LayerNasConfig::default());
+    let r = run(
+        Dataset::Cifar10,
+        "flops",
+        LayerNasConfig::default(),
+        CostWindow::UNBOUNDED,
+    );
     assert!(
         r.trials <= 300 && r.trials <= r.bound,
         "{} trials",
@@ -56,7 +62,12 @@ fn front_search_on_cifar10_reaches_94_30_within_300_trials() {
 
 #[test]
 fn front_search_on_cifar100_reaches_73_0_within_300_trials() {
-    let r = run(Dataset::Cifar100, "flops", LayerNasConfig::default());
+    let r = run(
+        Dataset::Cifar100,
+        "flops",
+        LayerNasConfig::default(),
+        CostWindow::UNBOUNDED,
+    );
     assert!(
         r.trials <= 300 && r.trials <= r.bound,
         "{} trials",
@@ -67,7 +78,12 @@ fn front_search_on_cifar100_reaches_73_0_within_300_trials() {
 
 #[test]
 fn front_search_on_imagenet16_reaches_46_5_within_300_trials() {
-    let r = run(Dataset::Imagenet16, "flops", LayerNasConfig::default());
+    let r = run(
+        Dataset::Imagenet16,
+        "flops",
+        LayerNasConfig::default(),
+        CostWindow::UNBOUNDED,
+    );
     assert!(
         r.trials <= 300 && r.trials <= r.bound,
         "{} trials",
@@ -80,11 +96,8 @@ fn front_search_on_imagenet16_reaches_46_5_within_300_trials() {
 fn capped_search_answer_is_under_the_cap_and_matches_the_table() {
     let bench = Nb201Table::embedded().unwrap();
     for (cost, cap) in [("flops", 60.0), ("params", 0.4), ("latency:pixel3", 10.0)] {
-        let config = LayerNasConfig {
-            max_cost: Some(cap),
-            ..LayerNasConfig::default()
-        };
-        let r = run(Dataset::Cifar10, cost, config);
+        let window = CostWindow::at_most(cap);
+        let r = run(Dataset::Cifar10, cost, LayerNasConfig::default(), window);
         assert!(r.best_cost <= cap, "{cost}: {} > {cap}", r.best_cost);
         // The reported figures are the table's own: recompute from the raw column.
         let column = TableCost::new(&bench, cost, Dataset::Cifar10).unwrap();

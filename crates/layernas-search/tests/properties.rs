@@ -5,7 +5,7 @@
 mod common;
 use common::{Counting, Recording};
 use layernas_core::{Arch, CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialStore};
-use layernas_search::{LayerNas, LayerNasConfig, Selection, Spacing};
+use layernas_search::{CostWindow, LayerNas, LayerNasConfig, Scope, Selection, Spacing};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use proptest::prelude::*;
@@ -25,7 +25,7 @@ struct RunResult {
 fn run(
     dataset: Dataset,
     cost: &str,
-    config: LayerNasConfig,
+    (config, scope): (LayerNasConfig, Scope),
     workers: usize,
     fail_every: usize,
 ) -> RunResult {
@@ -44,7 +44,7 @@ fn run(
         TableEvaluator::for_dataset(&bench, dataset).unwrap(),
         fail,
     ));
-    let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+    let mut strategy = LayerNas::new(config, scope, space.clone(), cost.clone()).unwrap();
     let bound = strategy.trial_bound().unwrap();
     let mut recording = Recording::new(&mut strategy);
     let mut store = MemoryStore::new();
@@ -74,8 +74,8 @@ fn run(
     }
 }
 
-fn config_strategy() -> impl proptest::strategy::Strategy<Value = (Dataset, String, LayerNasConfig)>
-{
+fn config_strategy(
+) -> impl proptest::strategy::Strategy<Value = (Dataset, String, (LayerNasConfig, Scope))> {
     (
         prop::sample::select(Dataset::ALL.to_vec()),
         prop::sample::select(vec![
@@ -108,10 +108,7 @@ fn config_strategy() -> impl proptest::strategy::Strategy<Value = (Dataset, Stri
                 buckets: h,
                 spacing: if log { Spacing::Log } else { Spacing::Linear },
                 keep: k,
-                min_cost: lo,
-                max_cost: hi,
                 children_per_layer: children,
-                seed,
                 select: if kept {
                     Selection::Kept
                 } else {
@@ -119,7 +116,11 @@ fn config_strategy() -> impl proptest::strategy::Strategy<Value = (Dataset, Stri
                 },
                 multi_fidelity: None,
             };
-            (ds, cost.to_string(), config)
+            let scope = Scope {
+                window: CostWindow { min: lo, max: hi },
+                seed,
+            };
+            (ds, cost.to_string(), (config, scope))
         })
 }
 
@@ -134,13 +135,13 @@ proptest! {
         prop_assert_eq!(unique.len(), r.proposed.len(), "an architecture was proposed twice");
         prop_assert!(r.calls.values().all(|&n| n == 1));
         prop_assert_eq!(r.calls.len(), r.trials.len());
-        prop_assert!(r.kept_per_bucket.values().all(|&n| n <= config.keep));
-        prop_assert!(r.kept_per_bucket.len() <= config.buckets);
+        prop_assert!(r.kept_per_bucket.values().all(|&n| n <= config.0.keep));
+        prop_assert!(r.kept_per_bucket.len() <= config.0.buckets);
         if let Some(best) = &r.best {
             let bench = Nb201Table::embedded().unwrap();
             let c = TableCost::new(&bench, &cost, ds).unwrap().cost(best);
-            prop_assert!(config.max_cost.is_none_or(|hi| c <= hi));
-            prop_assert!(config.min_cost.is_none_or(|lo| c >= lo));
+            prop_assert!(config.1.window.max.is_none_or(|hi| c <= hi));
+            prop_assert!(config.1.window.min.is_none_or(|lo| c >= lo));
         }
     }
 
@@ -155,7 +156,7 @@ proptest! {
 
 #[test]
 fn failed_trials_are_recorded_and_the_search_goes_on() {
-    let config = LayerNasConfig::default();
+    let config = (LayerNasConfig::default(), Scope::default());
     let r = run(Dataset::Cifar10, "flops", config, 1, 7);
     assert!(r.calls.values().all(|&n| n == 1));
     let failed = r
@@ -178,8 +179,13 @@ fn a_budget_stops_the_search_early_with_an_answer() {
     let space = Arc::new(Nb201Space::new());
     let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
     let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
-    let mut strategy =
-        LayerNas::new(LayerNasConfig::default(), space.clone(), cost.clone()).unwrap();
+    let mut strategy = LayerNas::new(
+        LayerNasConfig::default(),
+        Scope::default(),
+        space.clone(),
+        cost.clone(),
+    )
+    .unwrap();
     let mut store = MemoryStore::new();
     let summary = Executor {
         max_trials: Some(50),
@@ -202,11 +208,17 @@ fn the_dry_run_plan_bounds_what_the_search_does() {
         ("params", Some(0.3)),
     ] {
         let cost = Arc::new(TableCost::new(&bench, cost_name, Dataset::Cifar10).unwrap());
-        let config = LayerNasConfig {
-            max_cost: cap,
-            ..LayerNasConfig::default()
-        };
-        let mut strategy = LayerNas::new(config, space.clone(), cost.clone()).unwrap();
+        let scope = Scope::window(CostWindow {
+            min: None,
+            max: cap,
+        });
+        let mut strategy = LayerNas::new(
+            LayerNasConfig::default(),
+            scope,
+            space.clone(),
+            cost.clone(),
+        )
+        .unwrap();
         let plan = strategy.plan();
         let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
         let mut store = MemoryStore::new();

@@ -3,6 +3,7 @@
 //! by layer ([`NetworkView`], `layernas show` and the dashboard's trial page), and the check of
 //! a measured latency table against whole networks ([`latency_check`], `layernas profile`).
 
+use crate::names::SpaceName;
 use crate::study::{Overrides, StudyDataset};
 use crate::wiring::{cost_model, Space};
 use crate::StudyError;
@@ -67,7 +68,7 @@ pub struct SpaceSummary {
 impl SpaceSummary {
     /// Describes space `name` on `dataset` with the LayerNAS bound at `buckets` and `keep`.
     pub fn of(name: &str, dataset: &str, buckets: usize, keep: usize) -> Result<Self, StudyError> {
-        let resolved = Space::resolve(name, StudyDataset::parse(dataset)?)?;
+        let resolved = Space::resolve(&SpaceName::parse(name)?, StudyDataset::parse(dataset)?)?;
         let space = resolved.dyn_space();
         let (costs, description, backbone) = match &resolved {
             Space::Nb201(_) => (
@@ -103,8 +104,13 @@ impl SpaceSummary {
                 max: range.max,
                 backbone: backbone.as_ref().map(|b| cost.cost(b)),
             });
-            let strategy = LayerNas::new(study.layernas.clone(), space.clone(), cost.clone())
-                .map_err(StudyError::input)?;
+            let strategy = LayerNas::new(
+                study.strategies.layernas.clone(),
+                study.strategies.scope,
+                space.clone(),
+                cost.clone(),
+            )
+            .map_err(StudyError::input)?;
             trial_bound = strategy.trial_bound().unwrap_or(0);
             paper_bound = strategy.paper_bound();
         }
@@ -277,7 +283,7 @@ impl NetworkView {
 
 /// The network template space `name` on `dataset`; `nb201` is refused with `why`.
 pub fn template_of(name: &str, dataset: &str, why: &str) -> Result<Arc<TemplateSpace>, StudyError> {
-    match Space::resolve(name, StudyDataset::parse(dataset)?)? {
+    match Space::resolve(&SpaceName::parse(name)?, StudyDataset::parse(dataset)?)? {
         Space::Template(t) => Ok(t),
         Space::Nb201(_) => Err(StudyError::Input(why.to_string())),
     }

@@ -19,6 +19,7 @@
 mod error;
 pub mod file;
 pub mod inspect;
+pub mod names;
 pub mod outcome;
 pub mod run;
 pub mod study;
@@ -29,6 +30,7 @@ pub mod worker;
 
 pub use error::StudyError;
 pub use file::{check_seconds, read_text_file, StudyFile};
+pub use names::{CostName, SpaceName, SPACES};
 pub use outcome::{CostInfo, Outcome, Point, StudyStatus};
 pub use run::{Event, RunOptions, Search};
 pub use study::{Overrides, Study, StudyDataset};

@@ -10,11 +10,11 @@ use layernas_core::{
     now, pareto_front, Arch, CostModel, Fidelity, SearchSpace, Trial, TrialState, TrialStore,
 };
 use layernas_search::{LayerNasConfig, LayerStats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// One model of an outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
     /// The architecture, as the space writes it.
     pub arch: String,
@@ -56,7 +56,9 @@ pub struct Outcome {
     pub min_cost: Option<f64>,
     /// Cost window: highest acceptable cost.
     pub max_cost: Option<f64>,
-    /// LayerNAS knobs (also the seed and window of the baselines).
+    /// The seed of every strategy.
+    pub seed: u64,
+    /// LayerNAS knobs.
     pub config: LayerNasConfig,
     /// Trials evaluated by this run.
     pub trials: u64,

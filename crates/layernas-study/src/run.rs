@@ -158,7 +158,7 @@ impl Search {
         let executor = Executor {
             max_trials: study.max_trials,
             workers: study.workers,
-            seed: study.layernas.seed,
+            seed: study.strategies.scope.seed,
             retries: study.retries,
             trial_timeout: self.built.executor_timeout,
             worker_name: format!("controller:{}", std::process::id()),
@@ -210,9 +210,10 @@ impl Search {
             },
             reward_column,
             test_column,
-            min_cost: study.layernas.min_cost,
-            max_cost: study.layernas.max_cost,
-            config: study.layernas.clone(),
+            min_cost: study.strategies.scope.window.min,
+            max_cost: study.strategies.scope.window.max,
+            seed: study.strategies.scope.seed,
+            config: study.strategies.layernas.clone(),
             trials: summary.trials,
             failed: summary.failed,
             first_failure: first_failure(&trials),
@@ -249,7 +250,13 @@ fn strategy_of(
 ) -> Result<StudyStrategy, StudyError> {
     Ok(if study.strategy == "layernas" {
         StudyStrategy::LayerNas(Box::new(
-            LayerNas::new(study.layernas.clone(), space, cost).map_err(StudyError::input)?,
+            LayerNas::new(
+                study.strategies.layernas.clone(),
+                study.strategies.scope,
+                space,
+                cost,
+            )
+            .map_err(StudyError::input)?,
         ))
     } else {
         StudyStrategy::Baseline(
@@ -351,6 +358,8 @@ pub struct PlanReport {
     pub min_cost: Option<f64>,
     /// Cost window: highest acceptable cost.
     pub max_cost: Option<f64>,
+    /// The seed of every strategy.
+    pub seed: u64,
     /// LayerNAS knobs.
     pub config: layernas_search::LayerNasConfig,
     /// One row per layer.
@@ -373,8 +382,13 @@ impl PlanReport {
         let resolved = Space::resolve(&study.space, study.dataset)?;
         let cost = cost_model(&resolved, study)?;
         let space = resolved.dyn_space();
-        let strategy = LayerNas::new(study.layernas.clone(), space.clone(), cost.clone())
-            .map_err(StudyError::input)?;
+        let strategy = LayerNas::new(
+            study.strategies.layernas.clone(),
+            study.strategies.scope,
+            space.clone(),
+            cost.clone(),
+        )
+        .map_err(StudyError::input)?;
         let plan = strategy.plan();
         Ok(PlanReport {
             space: space.name().to_string(),
@@ -384,9 +398,10 @@ impl PlanReport {
                 name: cost.name().to_string(),
                 unit: cost.unit().to_string(),
             },
-            min_cost: study.layernas.min_cost,
-            max_cost: study.layernas.max_cost,
-            config: study.layernas.clone(),
+            min_cost: study.strategies.scope.window.min,
+            max_cost: study.strategies.scope.window.max,
+            seed: study.strategies.scope.seed,
+            config: study.strategies.layernas.clone(),
             trial_bound: 1 + plan.iter().map(|r| r.children).sum::<u64>(),
             plan,
             paper_bound: strategy.paper_bound(),

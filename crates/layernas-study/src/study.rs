@@ -5,11 +5,13 @@ use crate::file::{
     EvolutionFile, FidelityName, HalvingFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName,
     SpacingName, StudyFile,
 };
+use crate::names::{CostName, SpaceName};
 use crate::StudyError;
 use layernas_core::StudySpec;
 use layernas_search::{
-    number, EvolutionConfig, HalvingConfig, LayerNasConfig, MultiFidelity, Nsga2Config,
-    ReinforceConfig, Selection, Spacing, StrategyConfig, MULTI_FIDELITY_STRATEGIES, STRATEGIES,
+    number, CostWindow, EvolutionConfig, HalvingConfig, LayerNasConfig, MultiFidelity, Nsga2Config,
+    ReinforceConfig, Scope, Selection, Spacing, StrategyConfig, MULTI_FIDELITY_STRATEGIES,
+    STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
 use layernas_train::{Engine, TrainConfig};
@@ -275,15 +277,14 @@ pub struct Overrides {
 /// A validated study.
 #[derive(Debug, Clone)]
 pub struct Study {
-    /// The space: a built-in name or the absolute path of a `.toml` space file.
-    pub space: String,
+    /// The space: a built-in one or a `.toml` space file.
+    pub space: SpaceName,
     /// The strategy.
     pub strategy: StrategyName,
     /// The data set, by one vocabulary (table data sets and the trainer's).
     pub dataset: StudyDataset,
-    /// The cost model: `flops`, `params`, `latency:<device>` (table), `madds`, `params` or
-    /// `latency:<absolute path>` (network spaces).
-    pub cost: String,
+    /// The cost model (checked against the kind of space).
+    pub cost: CostName,
     /// The table column used as reward.
     pub reward_column: String,
     /// The table column reported as test accuracy.
@@ -294,9 +295,7 @@ pub struct Study {
     pub workers: usize,
     /// Where the tables and data sets are read from.
     pub data: DataSource,
-    /// LayerNAS knobs, with the cost window and the seed every strategy uses.
-    pub layernas: LayerNasConfig,
-    /// The knobs of every strategy.
+    /// The cost window and seed ([`StrategyConfig::scope`]) and the knobs of every strategy.
     pub strategies: StrategyConfig,
     /// The store URL (memory when absent).
     pub store: Option<String>,
@@ -451,25 +450,20 @@ impl Overrides {
         }
         // A space file is stored by its absolute path, so a worker started in another
         // directory (or a `status` run anywhere) rebuilds the same space.
-        let space = self
-            .space
-            .clone()
-            .or(file.space)
-            .map(|s| {
-                if s.ends_with(".toml") {
-                    absolute(&s)
-                } else {
-                    s
-                }
-            })
-            .unwrap_or_else(|| "nb201".into());
+        let space = SpaceName::parse(
+            &self
+                .space
+                .clone()
+                .or(file.space)
+                .unwrap_or_else(|| "nb201".into()),
+        )?;
         let dataset_name = self
             .dataset
             .clone()
             .or(file.dataset)
             .unwrap_or_else(|| "cifar10".into());
         let dataset = StudyDataset::parse(&dataset_name)?;
-        if dataset == StudyDataset::FashionMnist && space == "nb201" {
+        if dataset == StudyDataset::FashionMnist && space.is_table() {
             return Err(StudyError::Input(
                 "dataset fashion-mnist has no NAS-Bench-201 table (space nb201 takes cifar10, \
                  cifar100 or imagenet16); the built-in trainer, which trains on \
@@ -543,10 +537,7 @@ impl Overrides {
                 SpacingName::Log => Spacing::Log,
             },
             keep: self.keep.or(lf.keep).unwrap_or(1),
-            min_cost: self.min_cost.or(file.min_cost),
-            max_cost: self.max_cost.or(file.max_cost),
             children_per_layer: self.children_per_layer.or(lf.children_per_layer),
-            seed: self.seed.or(file.seed).unwrap_or(0),
             select: match self.select.or(lf.select).unwrap_or(SelectName::Kept) {
                 SelectName::Kept => Selection::Kept,
                 SelectName::Evaluated => Selection::Evaluated,
@@ -565,6 +556,14 @@ impl Overrides {
             ));
         }
         layernas.validate()?;
+        let scope = Scope {
+            window: CostWindow {
+                min: self.min_cost.or(file.min_cost),
+                max: self.max_cost.or(file.max_cost),
+            },
+            seed: self.seed.or(file.seed).unwrap_or(0),
+        };
+        scope.window.validate()?;
         let evaluator = self
             .evaluator
             .clone()
@@ -572,7 +571,7 @@ impl Overrides {
             .map(|e| EvaluatorKind::parse(&e))
             .transpose()?;
         // The evaluator that will run: nb201 defaults to its table; network spaces have none.
-        let runs = evaluator.or((space == "nb201").then_some(EvaluatorKind::Table));
+        let runs = evaluator.or(space.is_table().then_some(EvaluatorKind::Table));
         let runs_name = runs.map_or("none", |e| e.name());
         let file_train = file.train.clone();
         let mut train = file_train.clone().unwrap_or_default();
@@ -664,6 +663,12 @@ impl Overrides {
                 }
             }
         }
+        // A measured latency table of a network space is kept by its absolute path, as the
+        // space file.
+        let cost = match self.cost.clone().or(file.cost) {
+            Some(c) => CostName::parse(&c, &space)?,
+            None => space.default_cost(),
+        };
         let mut study = Study {
             train,
             evaluator,
@@ -676,10 +681,11 @@ impl Overrides {
             trial_timeout,
             sim_time_scale,
             file: StudyFile::default(),
-            space: space.clone(),
+            space,
             strategy,
             strategies: StrategyConfig {
-                layernas: layernas.clone(),
+                scope,
+                layernas,
                 max_trials,
                 evolution,
                 reinforce,
@@ -690,39 +696,21 @@ impl Overrides {
             reward_column: reward_column.unwrap_or_else(|| dataset.shape().valid_column()),
             test_column: test_column.unwrap_or_else(|| dataset.shape().test_column()),
             dataset,
-            cost: match self.cost.clone().or(file.cost) {
-                // A measured latency table of a network space, by its absolute path (as the space).
-                Some(c) if space != "nb201" && c.starts_with("latency:") => {
-                    format!("latency:{}", absolute(&c["latency:".len()..]))
-                }
-                Some(c) => c,
-                None if space == "nb201" => "flops".into(),
-                None => "madds".into(),
-            },
+            cost,
             max_trials,
             workers,
             data,
-            layernas,
         };
         study.file = study.to_file();
         Ok(study)
     }
 }
 
-/// `path` made absolute when it names an existing file (otherwise as given: reading it later
-/// reports the error with the path the user wrote).
-fn absolute(path: &str) -> String {
-    std::fs::canonicalize(path)
-        .ok()
-        .and_then(|p| p.to_str().map(str::to_string))
-        .unwrap_or_else(|| path.to_string())
-}
-
 impl Study {
     /// The evaluator that runs: the one named, else the table where the space has one.
     pub fn evaluator_kind(&self) -> Option<EvaluatorKind> {
         self.evaluator
-            .or((self.space == "nb201").then_some(EvaluatorKind::Table))
+            .or(self.space.is_table().then_some(EvaluatorKind::Table))
     }
 
     /// The study stored as `json` under `name` (what workers, `status` and `export` rebuild).
@@ -733,19 +721,20 @@ impl Study {
     /// The complete study file of this study: stored with it, so that workers and `status`
     /// can rebuild it.
     pub fn to_file(&self) -> StudyFile {
-        let l = &self.layernas;
+        let l = &self.strategies.layernas;
+        let window = self.strategies.scope.window;
         let e = &self.strategies.evolution;
         let r = &self.strategies.reinforce;
         let n = &self.strategies.nsga2;
         StudyFile {
-            space: Some(self.space.clone()),
+            space: Some(self.space.to_string()),
             dataset: Some(self.dataset.name().to_string()),
-            cost: Some(self.cost.clone()),
-            min_cost: l.min_cost,
-            max_cost: l.max_cost,
+            cost: Some(self.cost.to_string()),
+            min_cost: window.min,
+            max_cost: window.max,
             reward_column: Some(self.reward_column.clone()),
             test_column: Some(self.test_column.clone()),
-            seed: Some(l.seed),
+            seed: Some(self.strategies.scope.seed),
             max_trials: self.max_trials,
             workers: Some(self.workers),
             data_dir: match &self.data {
@@ -843,6 +832,49 @@ mod tests {
         f
     }
 
+    /// Stored studies are matched by this hash: typing the study (space, cost, cost window)
+    /// must not change it. The values are what the release before those types stored for the
+    /// same flags (read back from its SQLite stores).
+    #[test]
+    fn configuration_hashes_are_those_stored_before_the_typed_study() {
+        let cases = [
+            (
+                Overrides {
+                    max_trials: Some(3),
+                    ..Overrides::default()
+                },
+                "da5ac3ccf8d47e20591f998ec20e451d2a1da070912b1e8ce76242df565965d7",
+            ),
+            (
+                Overrides {
+                    dataset: Some("cifar100".into()),
+                    cost: Some("latency:pixel3".into()),
+                    max_cost: Some(12.0),
+                    seed: Some(7),
+                    strategy: Some("evolution".into()),
+                    max_trials: Some(3),
+                    ..Overrides::default()
+                },
+                "9fbbd6e9cacd9bb4f31251a5accd853d5fb3e49e7b3a55cb4c99fd62565fb4bf",
+            ),
+            (
+                Overrides {
+                    space: Some("mobilenetv3-small".into()),
+                    evaluator: Some("command".into()),
+                    command: Some("echo 1".into()),
+                    max_cost: Some(50.0),
+                    max_trials: Some(1),
+                    ..Overrides::default()
+                },
+                "9f4fcc59eb9aaf1a083e7f06a973f4bcc359ea577c446c14706e5f86dbe3a34e",
+            ),
+        ];
+        for (overrides, hash) in cases {
+            let study = overrides.resolve().unwrap();
+            assert_eq!(study.config_hash(), hash, "{:?}", study.file);
+        }
+    }
+
     #[test]
     fn flags_override_the_file() {
         let f = file("dataset = \"cifar100\"\nmax_cost = 50.0\n[layernas]\nkeep = 3\n");
@@ -853,8 +885,8 @@ mod tests {
         };
         let study = args.resolve().unwrap();
         assert_eq!(study.dataset, StudyDataset::Table(Dataset::Cifar100));
-        assert_eq!(study.layernas.max_cost, Some(70.0));
-        assert_eq!(study.layernas.keep, 3);
+        assert_eq!(study.strategies.scope.window.max, Some(70.0));
+        assert_eq!(study.strategies.layernas.keep, 3);
         assert_eq!(study.reward_column, "cifar100_valid");
     }
 

@@ -249,7 +249,7 @@ fn picked_from_store(
         reward: trial.reward,
         test: trial.metrics.get("test").copied(),
     };
-    let seed = trial_seed(study.layernas.seed, trial.id);
+    let seed = trial_seed(study.strategies.scope.seed, trial.id);
     Ok((study, space, trial.arch.clone(), picked, seed))
 }
 
@@ -273,7 +273,7 @@ impl TrainJob {
                     Space::Template(t) => t.parse_arch(text).map_err(StudyError::input)?,
                     Space::Nb201(_) => return Err(nb201()),
                 };
-                let seed = study.layernas.seed;
+                let seed = study.strategies.scope.seed;
                 (study, space, arch, None, seed)
             }
             Source::Stored { store, study, pick } => {

@@ -167,8 +167,13 @@ fn rebuild(
     let table = matches!(space, Space::Nb201(_))
         && study.evaluator_kind() == Some(crate::study::EvaluatorKind::Table);
     let (best, layers, trial_bound, paper_bound) = if study.strategy == "layernas" {
-        let mut l = LayerNas::new(study.layernas.clone(), dyn_space.clone(), cost.clone())
-            .map_err(StudyError::input)?;
+        let mut l = LayerNas::new(
+            study.strategies.layernas.clone(),
+            study.strategies.scope,
+            dyn_space.clone(),
+            cost.clone(),
+        )
+        .map_err(StudyError::input)?;
         let bound = l.trial_bound();
         let plan = l.plan();
         let paper = l.paper_bound();
@@ -203,8 +208,8 @@ fn rebuild(
                 name: cost.name().to_string(),
                 unit: cost.unit().to_string(),
             },
-            min_cost: study.layernas.min_cost,
-            max_cost: study.layernas.max_cost,
+            min_cost: study.strategies.scope.window.min,
+            max_cost: study.strategies.scope.window.max,
             reward_column,
             test_column,
             max_trials: study.max_trials,

@@ -1,6 +1,7 @@
 //! The components of a study, built from its typed values: the space, its cost model, the
 //! evaluator, the store and the strategy. Every command builds them here, and only here.
 
+use crate::names::{CostName, SpaceName};
 use crate::study::{EvaluatorKind, Study, StudyDataset};
 use crate::{read_text_file, StudyError};
 use layernas_core::{
@@ -9,7 +10,7 @@ use layernas_core::{
 use layernas_eval::CommandEvaluator;
 use layernas_search::build_strategy;
 use layernas_spaces::{
-    mobilenet_v2_space, mobilenet_v3_space, nats_sss_space, space_from_toml, LatencyTable,
+    mobilenet_v2_space, mobilenet_v3_space, nats_sss_space, space_from_toml, LatencyTable, Metric,
     Nb201Space, NetworkCost, TableLatency, TemplateSpace,
 };
 use layernas_tables::{DataSource, Dataset, Nb201Table, TableCost, TableEvaluator};
@@ -17,15 +18,6 @@ use layernas_train::{Engine, FashionMnist, TrainEvaluator};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Built-in space names.
-pub const SPACES: &[&str] = &[
-    "nb201",
-    "mobilenetv2",
-    "mobilenetv3-large",
-    "mobilenetv3-small",
-    "nats-sss",
-];
 
 /// A resolved space.
 #[derive(Clone)]
@@ -37,15 +29,15 @@ pub enum Space {
 }
 
 impl Space {
-    /// `nb201`, a built-in network space, or a path to a `.toml` space file. `nats-sss` takes
-    /// its input size and classes from `dataset` ([`StudyDataset::shape`]).
-    pub fn resolve(name: &str, dataset: StudyDataset) -> Result<Space, StudyError> {
+    /// The space `name` names. `nats-sss` takes its input size and classes from `dataset`
+    /// ([`StudyDataset::shape`]).
+    pub fn resolve(name: &SpaceName, dataset: StudyDataset) -> Result<Space, StudyError> {
         Ok(match name {
-            "nb201" => Space::Nb201(Arc::new(Nb201Space::new())),
-            "mobilenetv2" => Space::Template(Arc::new(mobilenet_v2_space())),
-            "mobilenetv3-large" => Space::Template(Arc::new(mobilenet_v3_space(true))),
-            "mobilenetv3-small" => Space::Template(Arc::new(mobilenet_v3_space(false))),
-            "nats-sss" => {
+            SpaceName::Nb201 => Space::Nb201(Arc::new(Nb201Space::new())),
+            SpaceName::MobileNetV2 => Space::Template(Arc::new(mobilenet_v2_space())),
+            SpaceName::MobileNetV3Large => Space::Template(Arc::new(mobilenet_v3_space(true))),
+            SpaceName::MobileNetV3Small => Space::Template(Arc::new(mobilenet_v3_space(false))),
+            SpaceName::NatsSss => {
                 let (resolution, classes) = match dataset.shape() {
                     Dataset::Cifar10 => (32, 10),
                     Dataset::Cifar100 => (32, 100),
@@ -53,17 +45,12 @@ impl Space {
                 };
                 Space::Template(Arc::new(nats_sss_space(resolution, classes)))
             }
-            path if path.ends_with(".toml") => {
-                let text = read_text_file(Path::new(path), "space file")?;
+            SpaceName::File(path) => {
+                let text = read_text_file(path, "space file")?;
+                let shown = path.display().to_string();
                 Space::Template(Arc::new(
-                    space_from_toml(&text, path).map_err(StudyError::input)?,
+                    space_from_toml(&text, &shown).map_err(StudyError::input)?,
                 ))
-            }
-            other => {
-                return Err(StudyError::Input(format!(
-                    "unknown space {other:?} (allowed: {}, or a .toml space file)",
-                    SPACES.join(", ")
-                )))
             }
         })
     }
@@ -103,34 +90,34 @@ pub fn load_table(data: &DataSource) -> Result<Arc<Nb201Table>, StudyError> {
 
 /// The study's cost model over `space`.
 pub fn cost_model(space: &Space, study: &Study) -> Result<Arc<dyn CostModel>, StudyError> {
-    Ok(match space {
-        Space::Nb201(_) => {
+    let name = study.cost.to_string();
+    Ok(match (space, &study.cost) {
+        (Space::Nb201(_), CostName::Flops | CostName::Params | CostName::TableLatency(_)) => {
             let table = load_table(&study.data)?;
             Arc::new(
-                TableCost::new(&table, &study.cost, study.dataset.shape())
-                    .map_err(StudyError::input)?,
+                TableCost::new(&table, &name, study.dataset.shape()).map_err(StudyError::input)?,
             )
         }
-        Space::Template(t) => match study.cost.strip_prefix("latency:") {
-            Some(path) => {
-                let text = read_text_file(Path::new(path), "latency table")?;
-                let table: LatencyTable = serde_json::from_str(&text).map_err(|e| {
-                    StudyError::Input(format!("corrupt latency table {path}: {e}"))
-                })?;
-                Arc::new(
-                    TableLatency::new(t.clone(), table, study.cost.clone())
-                        .map_err(StudyError::Input)?,
-                )
-            }
-            None => Arc::new(NetworkCost::parse(t.clone(), &study.cost).ok_or_else(|| {
-                StudyError::Input(format!(
-                    "unknown cost {:?} for space {} (allowed: {}, latency:FILE from layernas profile)",
-                    study.cost,
-                    t.name(),
-                    NetworkCost::NAMES.join(", ")
-                ))
-            })?),
-        },
+        (Space::Template(t), CostName::Madds) => {
+            Arc::new(NetworkCost::new(t.clone(), Metric::Madds))
+        }
+        (Space::Template(t), CostName::Params) => {
+            Arc::new(NetworkCost::new(t.clone(), Metric::Params))
+        }
+        (Space::Template(t), CostName::LatencyFile(path)) => {
+            let text = read_text_file(path, "latency table")?;
+            let table: LatencyTable = serde_json::from_str(&text).map_err(|e| {
+                StudyError::Input(format!("corrupt latency table {}: {e}", path.display()))
+            })?;
+            Arc::new(TableLatency::new(t.clone(), table, name).map_err(StudyError::Input)?)
+        }
+        // `CostName::parse` checked the cost against the kind of space.
+        (space, cost) => {
+            return Err(StudyError::Input(format!(
+                "cost {cost} is not a cost of space {}",
+                space.dyn_space().name()
+            )))
+        }
     })
 }
 
@@ -162,7 +149,7 @@ pub fn trial_context(study: &Study, with_recipe: bool) -> serde_json::Value {
         });
         context["train"] = serde_json::json!(study.train);
     } else {
-        context["cost"] = serde_json::json!(study.cost);
+        context["cost"] = serde_json::json!(study.cost.to_string());
     }
     context
 }

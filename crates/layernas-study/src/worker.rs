@@ -91,7 +91,7 @@ fn runtime(store: &mut dyn TrialStore, name: &str) -> Result<StudyRuntime, Study
     let built = build_evaluator(&study, &space)?;
     Ok(StudyRuntime {
         evaluator: built.evaluator,
-        seed: study.layernas.seed,
+        seed: study.strategies.scope.seed,
         max_attempts: study.retries + 1,
         timeout: built.executor_timeout,
     })

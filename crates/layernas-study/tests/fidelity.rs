@@ -27,7 +27,7 @@ fn fidelity_knobs_are_stored_only_where_used() {
         ..multi(None)
     })
     .unwrap();
-    let mf = study.layernas.multi_fidelity.unwrap();
+    let mf = study.strategies.layernas.multi_fidelity.unwrap();
     assert_eq!(mf.promote, 2);
     let spec = study.spec();
     assert!(
@@ -37,7 +37,7 @@ fn fidelity_knobs_are_stored_only_where_used() {
     );
     let rebuilt = Study::from_stored(&study.study, &spec.config).unwrap();
     assert_eq!(rebuilt.config_hash(), study.config_hash());
-    assert_eq!(rebuilt.layernas.multi_fidelity, Some(mf));
+    assert_eq!(rebuilt.strategies.layernas.multi_fidelity, Some(mf));
     // A multi-fidelity study is another study than the plain one.
     let plain = resolve(Overrides {
         dataset: Some("cifar100".into()),

@@ -106,12 +106,7 @@ impl LayerNas {
             .cost
             .range(&*self.space, &self.space.default_arch(), &free);
         if l + 1 == n {
-            if let Some(lo) = self.config.min_cost {
-                w.min = w.min.max(lo);
-            }
-            if let Some(hi) = self.config.max_cost {
-                w.max = w.max.min(hi);
-            }
+            w = self.scope.window.clip(w);
         }
         w
     }

@@ -53,7 +53,8 @@ pub const MAX_BUCKETS: usize = 1_000_000;
 /// The most candidates kept per bucket, K, LayerNAS accepts.
 pub const MAX_KEEP: usize = 1_000_000;
 
-/// Every knob of LayerNAS, with the spec's defaults.
+/// Every knob of LayerNAS, with the spec's defaults. The cost window and the seed are the
+/// study's, shared by every strategy: [`Scope`](crate::Scope).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LayerNasConfig {
     /// Buckets per layer, H (default 100; 1 to [`MAX_BUCKETS`]).
@@ -62,14 +63,8 @@ pub struct LayerNasConfig {
     pub spacing: Spacing,
     /// Candidates kept per bucket, K (default 1; 1 to [`MAX_KEEP`]).
     pub keep: usize,
-    /// Lowest acceptable cost of the answer, if any (finite, 0 or more).
-    pub min_cost: Option<f64>,
-    /// Highest acceptable cost of the answer; absent = front mode (finite, 0 or more).
-    pub max_cost: Option<f64>,
     /// Sample this many children per layer (seeded) instead of expanding all (at least 1).
     pub children_per_layer: Option<usize>,
-    /// Seed for sampling.
-    pub seed: u64,
     /// Final selection rule (default kept).
     pub select: Selection,
     /// Multi-fidelity search and its promotion rule; `None` (the default, the paper's
@@ -84,10 +79,7 @@ impl Default for LayerNasConfig {
             buckets: 100,
             spacing: Spacing::Linear,
             keep: 1,
-            min_cost: None,
-            max_cost: None,
             children_per_layer: None,
-            seed: 0,
             select: Selection::Kept,
             multi_fidelity: None,
         }
@@ -108,8 +100,7 @@ pub fn number(v: f64) -> String {
 
 impl LayerNasConfig {
     /// Checks every knob against its allowed range, independently of any space: H in
-    /// 1..=[`MAX_BUCKETS`], K and `promote` in 1..=[`MAX_KEEP`], `children_per_layer` at least 1, the cost
-    /// bounds finite, 0 or more, and `min_cost <= max_cost`.
+    /// 1..=[`MAX_BUCKETS`], K and `promote` in 1..=[`MAX_KEEP`], `children_per_layer` at least 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: &'static str, value: String, reason: String| {
             Err(ConfigError::Invalid {
@@ -147,25 +138,6 @@ impl LayerNasConfig {
                 "0".into(),
                 "must be at least 1 (omit it to expand every child)".into(),
             );
-        }
-        for (field, value) in [("min_cost", self.min_cost), ("max_cost", self.max_cost)] {
-            if let Some(v) = value {
-                if !v.is_finite() {
-                    return invalid(field, number(v), "must be a finite number".into());
-                }
-                if v < 0.0 {
-                    return invalid(field, number(v), "must be 0 or more".into());
-                }
-            }
-        }
-        if let (Some(lo), Some(hi)) = (self.min_cost, self.max_cost) {
-            if lo > hi {
-                return invalid(
-                    "min_cost",
-                    lo.to_string(),
-                    format!("is above max_cost {hi}"),
-                );
-            }
         }
         Ok(())
     }

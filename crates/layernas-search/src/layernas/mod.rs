@@ -7,6 +7,7 @@ mod buckets;
 mod config;
 mod plan;
 
+use crate::Scope;
 use buckets::{better, BucketTable, Candidate};
 pub use config::{
     number, ConfigError, LayerNasConfig, MultiFidelity, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
@@ -79,6 +80,7 @@ enum Phase {
 /// The LayerNAS strategy. See the crate docs and `shared/docs/layernas.md`.
 pub struct LayerNas {
     config: LayerNasConfig,
+    scope: Scope,
     space: Arc<dyn SearchSpace>,
     cost: Arc<dyn CostModel>,
     phase: Phase,
@@ -105,52 +107,19 @@ pub struct LayerNas {
 }
 
 impl LayerNas {
-    /// Validates `config` against the space and cost model.
+    /// Validates `config`, and `scope`'s cost window against the space and cost model.
     pub fn new(
         config: LayerNasConfig,
+        scope: Scope,
         space: Arc<dyn SearchSpace>,
         cost: Arc<dyn CostModel>,
     ) -> Result<LayerNas, ConfigError> {
-        let invalid = |field: &'static str, value: String, reason: String| ConfigError::Invalid {
-            field,
-            value,
-            reason,
-        };
         config.validate()?;
-        let all_free = vec![true; space.layers().len()];
-        let full = cost.range(&*space, &space.default_arch(), &all_free);
-        let unit = cost.unit().to_string();
-        if let Some(hi) = config.max_cost {
-            if hi < full.min {
-                return Err(invalid(
-                    "max_cost",
-                    number(hi),
-                    format!(
-                        "is below the cheapest model of space {} ({} {unit} by {})",
-                        space.name(),
-                        full.min,
-                        cost.name()
-                    ),
-                ));
-            }
-        }
-        if let Some(lo) = config.min_cost {
-            if lo > full.max {
-                return Err(invalid(
-                    "min_cost",
-                    number(lo),
-                    format!(
-                        "is above the most costly model of space {} ({} {unit} by {})",
-                        space.name(),
-                        full.max,
-                        cost.name()
-                    ),
-                ));
-            }
-        }
-        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        scope.window.validate_for(&*space, &*cost)?;
+        let rng = ChaCha8Rng::seed_from_u64(scope.seed);
         Ok(LayerNas {
             config,
+            scope,
             space,
             cost,
             phase: Phase::Start,
@@ -171,6 +140,11 @@ impl LayerNas {
     /// The configuration.
     pub fn config(&self) -> &LayerNasConfig {
         &self.config
+    }
+
+    /// The cost window and seed.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// What happened at each searched layer so far.
@@ -204,20 +178,19 @@ impl LayerNas {
     }
 
     fn in_window(&self, cost: f64) -> bool {
-        self.config.min_cost.is_none_or(|lo| cost >= lo)
-            && self.config.max_cost.is_none_or(|hi| cost <= hi)
+        self.scope.window.contains(cost)
     }
 
     /// True if `child` (layers 0..=l decided) can still end inside the cost window.
     fn reachable(&self, child: &Arch, l: usize) -> bool {
-        if self.config.min_cost.is_none() && self.config.max_cost.is_none() {
+        if self.scope.window.is_unbounded() {
             return true;
         }
         let n = self.space.layers().len();
         let free: Vec<bool> = (0..n).map(|i| i > l).collect();
-        let r = self.cost.range(&*self.space, child, &free);
-        self.config.max_cost.is_none_or(|hi| r.min <= hi)
-            && self.config.min_cost.is_none_or(|lo| r.max >= lo)
+        self.scope
+            .window
+            .meets(self.cost.range(&*self.space, child, &free))
     }
 
     fn finish_layer(&mut self, l: usize) {

@@ -122,7 +122,7 @@ impl LayerNas {
             });
             // Parents of the next layer: kept candidates of this one.
             prefixes = prefixes.saturating_mul(options);
-            live_buckets = match self.config.max_cost {
+            live_buckets = match self.scope.window.max {
                 None => self.config.buckets,
                 Some(hi) => {
                     let free: Vec<bool> = (0..n).map(|i| i > l).collect();
