@@ -101,7 +101,7 @@ impl Recipe {
         };
         if options.quick {
             Recipe {
-                buckets: 3,
+                buckets: 2,
                 keep: 1,
                 search: TrainConfig {
                     epochs: 1,
@@ -154,6 +154,26 @@ pub struct Target {
     pub study: String,
     /// LayerNAS's trial bound, stated before the search.
     pub trial_bound: u64,
+}
+
+/// `arch` as the shortest string the space parses back to it: `backbone`, or the layers where
+/// it differs from the backbone (every layer not named keeps its backbone value).
+fn short(space: &TemplateSpace, arch: &Arch) -> String {
+    let Some(backbone) = space.backbone() else {
+        return space.format(arch);
+    };
+    let changed: Vec<String> = space
+        .layers()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| arch.get(i) != backbone.get(i))
+        .map(|(i, l)| format!("{}={}", l.name, l.options[arch.get(i)]))
+        .collect();
+    if changed.is_empty() {
+        "backbone".into()
+    } else {
+        changed.join(",")
+    }
 }
 
 /// The reference models of a space: its backbone, and the backbone with every stage at the
@@ -235,7 +255,7 @@ pub fn targets(options: &Options) -> Result<Vec<Target>, Error> {
             let mut target = Target {
                 space: space_name.to_string(),
                 label: name,
-                reference: space.format(&arch),
+                reference: short(&space, &arch),
                 cap: madds.cost(&arch),
                 params: params.cost(&arch),
                 study: format!("{space_name}-ref{i}"),
@@ -505,7 +525,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             rows.push(Row {
                 target: target.clone(),
                 model: model.to_string(),
-                arch: arch_text,
+                arch: short(&space, &arch),
                 madds_224: cost(layernas_spaces::Metric::Madds),
                 params_224: cost(layernas_spaces::Metric::Params),
                 madds_proxy,
