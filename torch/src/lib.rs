@@ -120,20 +120,25 @@ struct Mb {
 
 impl Mb {
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = match &self.expand {
+        let y = match &self.expand {
             Some(e) => e.forward(x, train),
             None => x.shallow_clone(),
         };
-        y = self.dw.forward(&y, train);
-        if let Some((reduce, expand)) = &self.se {
-            let s = y
-                .adaptive_avg_pool2d([1, 1])
-                .apply(reduce)
-                .relu()
-                .apply(expand)
-                .hardsigmoid();
-            y *= s;
-        }
+        let y = self.dw.forward(&y, train);
+        let y = match &self.se {
+            Some((reduce, expand)) => {
+                let s = y
+                    .adaptive_avg_pool2d([1, 1])
+                    .apply(reduce)
+                    .relu()
+                    .apply(expand)
+                    .hardsigmoid();
+                // Out of place: `y *= s` would overwrite the depthwise activation's output,
+                // which ReLU's backward reads ("modified by an inplace operation").
+                y * s
+            }
+            None => y,
+        };
         let y = self.project.forward(&y, train);
         if self.residual {
             x + y
@@ -448,7 +453,15 @@ pub fn train(
             optim.set_lr(plan.learning_rate(step));
             let (x, y) = batch(&data.train, &chunk, device);
             let loss = model.forward(&x, true).cross_entropy_for_logits(&y);
-            optim.backward_step(&loss);
+            // `backward_step` would panic on a libtorch error; the trial fails with it instead.
+            optim.zero_grad();
+            loss.f_backward().map_err(|e| {
+                let e = e.to_string();
+                // libtorch appends its C++ stack to the message.
+                let first = e.lines().next().unwrap_or_default();
+                format!("libtorch backward pass failed at step {step}: {first}")
+            })?;
+            optim.step();
             final_loss = loss.double_value(&[]);
             step += 1;
         }

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 ///
 /// Reads the trial from standard input as `layernas search --engine torch` writes it: `seed`,
 /// `network` (the space's network description) and `context.train` (the `[train]` knobs; the
-/// defaults where absent), `context.data_dir` (Fashion-MNIST IDX files; the embedded subset
-/// where absent). Trains the proxy (depth, then input/classes/width) and prints
+/// defaults where absent), `context.dataset` (`fashion-mnist`, the only one it trains; any other
+/// is refused), `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent). Trains the proxy (depth, then input/classes/width) and prints
 /// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`.
 ///
 /// Example: layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist
@@ -36,8 +36,14 @@ struct Trial {
     context: Context,
 }
 
+/// The one data set this engine trains on, by the name layernas gives it.
+const DATASET: &str = "fashion-mnist";
+
 #[derive(Deserialize, Default)]
 struct Context {
+    /// The data set the user named (`--dataset`); Fashion-MNIST where absent.
+    #[serde(default)]
+    dataset: Option<String>,
     #[serde(default)]
     train: Option<TrainConfig>,
     #[serde(default)]
@@ -57,6 +63,11 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     if let Some(fields) = network.as_object_mut() {
         fields.remove("madds");
         fields.remove("params");
+    }
+    if let Some(named) = trial.context.dataset.as_deref().filter(|d| *d != DATASET) {
+        return Err(format!(
+            "layernas-torch trains on {DATASET}, not {named} (the trial's context.dataset)"
+        ));
     }
     let network: Network = serde_json::from_value(network)
         .map_err(|e| format!("malformed network description: {e}"))?;

@@ -140,7 +140,12 @@ fn the_program_speaks_the_command_protocol() {
         "seed": 1,
         "arch": "x",
         "network": network,
-        "context": {"train": {"epochs": 1, "train_subset": 200, "valid_size": 100, "depth": 0.5}},
+        "context": {
+            "study": "t",
+            "dataset": "fashion-mnist",
+            "data_dir": null,
+            "train": {"epochs": 1, "train_subset": 200, "valid_size": 100, "depth": 0.5},
+        },
     });
     let (code, stdout, stderr) = program(&trial.to_string());
     assert_eq!(code, Some(0), "{stderr}");
@@ -182,4 +187,27 @@ fn parameters_start_as_pytorch_initialises_them() {
         }
     }
     assert!(checked >= 8, "{checked}");
+}
+
+#[test]
+fn the_program_trains_the_dataset_the_user_named_and_refuses_another() {
+    // layernas passes the user's `--dataset` as `context.dataset`; this engine only has
+    // Fashion-MNIST, so a trial for another data set must fail rather than train the wrong data.
+    let trial = |dataset: &str| {
+        serde_json::json!({
+            "seed": 1,
+            "network": cnn(),
+            "context": {"dataset": dataset, "train": {"epochs": 1, "train_subset": 64, "valid_size": 100}},
+        })
+        .to_string()
+    };
+    let (code, stdout, stderr) = program(&trial("fashion-mnist"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"reward\""), "{stdout}");
+    let (code, stdout, stderr) = program(&trial("cifar10"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stderr.contains("trains on fashion-mnist, not cifar10"),
+        "{stderr}"
+    );
 }
