@@ -2,7 +2,7 @@
 //! trainer in `layernas-train`, the libtorch trainer in `torch/`): the Fashion-MNIST data (a
 //! stratified subset is embedded), the knobs ([`TrainConfig`]), the validation split, batches
 //! and learning-rate schedule ([`Plan`]), the width/depth proxies of a network, the one lowering of a network into primitive blocks
-//! that every engine builds ([`lower`]), and the engine conformance suite ([`conformance`]).
+//! that every engine builds ([`lower`]), its named weights ([`Weights`], `model.safetensors`), and the engine conformance suite ([`conformance`]).
 #![warn(missing_docs)]
 
 pub mod conformance;
@@ -10,6 +10,7 @@ mod data;
 mod lower;
 mod network;
 mod recipe;
+mod weights;
 
 pub use data::{DataError, Dataset, FashionMnist};
 pub use lower::{lower, proxy, Block, ConvSpec, Lowered, Shortcut, SqueezeExcite};
@@ -17,4 +18,8 @@ pub use network::{adapt, scale_depth};
 pub use recipe::{
     batch_data, parse_device, Engine, OptimizerKind, Plan, Schedule, TrainConfig, TrainResult,
     MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
+};
+pub use weights::{
+    bn_names, conv_names, linear_names, BnNames, ConvNames, ParamSpec, Weight, WeightError,
+    Weights, BN_EPSILON,
 };

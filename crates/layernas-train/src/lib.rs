@@ -9,11 +9,11 @@ mod model;
 mod profile;
 mod train;
 
-pub use evaluator::{proxy_network, train_network, TrainEvaluator};
+pub use evaluator::{initial_weights, proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
     adapt, scale_depth, DataError, Dataset, Engine, FashionMnist, OptimizerKind, Plan, Schedule,
-    TrainConfig, TrainResult,
+    TrainConfig, TrainResult, Weight, WeightError, Weights,
 };
-pub use model::{build, Net};
+pub use model::{build, load, LoadError, Net};
 pub use profile::{network_latency, profile};
 pub use train::train;
