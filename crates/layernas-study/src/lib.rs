@@ -2,7 +2,8 @@
 //! file and its one validated type ([`Study`]), the wiring of its components (space, cost
 //! model, evaluator, store, strategy: [`wiring`]), the controller's run ([`run`]), the worker
 //! loop ([`worker`]) and the outcome computed from the store ([`outcome`]). Every command of
-//! the CLI goes through it; the CLI only parses flags and renders.
+//! the CLI goes through it; the CLI only parses flags and renders. [`export_model`] writes a
+//! trained or freshly initialised model as ONNX (`layernas export-model`).
 //!
 //! ```
 //! use layernas_study::{Overrides, Search};
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod export_model;
 pub mod file;
 pub mod inspect;
 pub mod outcome;
