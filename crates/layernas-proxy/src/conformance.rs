@@ -1,9 +1,10 @@
 //! The engine conformance suite: every training engine (burn in `layernas-train`, libtorch in
 //! `torch/tests`) implements [`TrainEngine`] and runs [`check_engine`], which holds it to the
 //! one lowering ([`crate::lower`]) and the one recipe: for networks covering every op of the
-//! schema, the same parameter count and the same shape after every block; for a seed, the
-//! same result twice; and after a short training on the embedded Fashion-MNIST subset, an
-//! accuracy above a floor that both engines reach.
+//! schema, the same parameter count, the same shape after every block, and two training steps
+//! (forward and backward through every op) to a finite loss; for a seed, the same result
+//! twice; and after a short training on the embedded Fashion-MNIST subset, an accuracy above a
+//! floor that both engines reach.
 
 use crate::{lower, FashionMnist, TrainConfig, TrainResult};
 use layernas_spaces::network::{Act, Input, Network, Op, PoolKind};
@@ -173,6 +174,18 @@ pub fn recipe() -> TrainConfig {
     }
 }
 
+/// The recipe of the suite's step check on [`networks`]: two batches of 32 (one epoch of 64
+/// images, 100 held out), enough to run the backward pass of every op and one update.
+pub fn step_recipe() -> TrainConfig {
+    TrainConfig {
+        epochs: 1,
+        train_subset: 64,
+        valid_size: 100,
+        batch_size: 32,
+        ..recipe()
+    }
+}
+
 /// The validation accuracy (%) every engine must reach with [`recipe`] on [`learner`] (10
 /// classes: chance is 10%).
 pub const ACCURACY_FLOOR: f64 = 60.0;
@@ -200,6 +213,19 @@ pub fn check_engine(engine: &dyn TrainEngine) {
         assert_eq!(logits, [3, lowered.classes], "{name}: network {i}: logits");
     }
     let data = FashionMnist::embedded().expect("the embedded subset loads");
+    // Shapes run the forward pass only; an op whose backward pass fails (libtorch refuses a
+    // gradient through an output that was later modified in place) must fail here, not in a
+    // search.
+    for (i, network) in networks().iter().enumerate() {
+        let r = engine
+            .train(network, &data, &step_recipe(), 1)
+            .unwrap_or_else(|e| panic!("{name}: network {i}: training failed: {e}"));
+        assert!(
+            r.final_loss.is_finite(),
+            "{name}: network {i}: loss {} after two training steps",
+            r.final_loss
+        );
+    }
     let config = recipe();
     let first = engine
         .train(&learner(), &data, &config, 7)
