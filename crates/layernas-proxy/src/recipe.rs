@@ -1,9 +1,9 @@
 //! The training recipe: every knob, the validation split, the batches and the learning-rate
 //! schedule. Both engines follow it, so a seed gives them the same images in the same order.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, ImageData};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +97,26 @@ pub struct TrainConfig {
     /// `train_subset`, at least 1]. Written out only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low_train_subset: Option<usize>,
+    /// Augmentation: pad each training image by this many pixels (black) on every side and
+    /// crop a random window of its size, 0 to 64 [default: 0, none]. Written out only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub random_crop: usize,
+    /// Augmentation: mirror each training image left to right with probability 1/2 [default:
+    /// false]. Written out only when set.
+    #[serde(skip_serializing_if = "is_false")]
+    pub horizontal_flip: bool,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The largest `random_crop` padding.
+pub const MAX_CROP_PADDING: usize = 64;
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -118,6 +137,8 @@ impl Default for TrainConfig {
             device: "cpu".into(),
             low_epochs: None,
             low_train_subset: None,
+            random_crop: 0,
+            horizontal_flip: false,
         }
     }
 }
@@ -192,6 +213,13 @@ impl TrainConfig {
                     ));
                 }
             }
+        }
+        if self.random_crop > MAX_CROP_PADDING {
+            return Err(format!(
+                "invalid train setting: random_crop must be 0 to {MAX_CROP_PADDING} pixels of \
+                 padding (got {})",
+                self.random_crop
+            ));
         }
         match self.engine {
             Engine::Burn if self.device != "cpu" => Err(format!(
@@ -274,6 +302,11 @@ pub struct Plan {
     warmup: usize,
     learning_rate: f64,
     schedule: Schedule,
+    /// Augmentation draws: a stream of its own, so that turning augmentation on leaves the
+    /// split and the batches as they were.
+    augment_rng: ChaCha8Rng,
+    random_crop: usize,
+    horizontal_flip: bool,
 }
 
 impl Plan {
@@ -284,13 +317,44 @@ impl Plan {
         order.shuffle(&mut rng);
         let valid_size = config.valid_size.min(train_images / 5);
         let (valid, rest) = order.split_at(valid_size);
+        Plan::with_split(valid.to_vec(), rest, rng, config, seed)
+    }
+
+    /// The split and schedule of `data` under `config`: the data's own validation split where
+    /// it fixes one ([`ImageData::held_out`]; the seed then shuffles the rest), else
+    /// [`Plan::new`]'s.
+    pub fn for_data(data: &ImageData, config: &TrainConfig, seed: u64) -> Plan {
+        match data.held_out {
+            None => Plan::new(data.train.len(), config, seed),
+            Some(held) => {
+                let held = held.min(data.train.len());
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut rest: Vec<usize> = (held..data.train.len()).collect();
+                rest.shuffle(&mut rng);
+                Plan::with_split((0..held).collect(), &rest, rng, config, seed)
+            }
+        }
+    }
+
+    fn with_split(
+        valid: Vec<usize>,
+        rest: &[usize],
+        rng: ChaCha8Rng,
+        config: &TrainConfig,
+        seed: u64,
+    ) -> Plan {
         let train = rest[..config.train_subset.min(rest.len())].to_vec();
+        let mut augment_rng = ChaCha8Rng::seed_from_u64(seed);
+        augment_rng.set_stream(1);
         let batch_size = config.batch_size.max(1);
         let steps_per_epoch = train.len().div_ceil(batch_size);
         Plan {
-            valid: valid.to_vec(),
+            valid,
             train,
             rng,
+            augment_rng,
+            random_crop: config.random_crop,
+            horizontal_flip: config.horizontal_flip,
             batch_size,
             total: (steps_per_epoch * config.epochs).max(1),
             warmup: (steps_per_epoch / 4).max(1),
@@ -322,18 +386,57 @@ impl Plan {
     }
 }
 
-/// Normalised pixels (`[n, 1, rows, cols]` row-major) and labels of images `idx`.
+impl Plan {
+    /// A training batch: [`batch_data`] of images `idx`, augmented as the recipe says (random
+    /// crop after zero padding, horizontal flip), with draws from the plan's own generator, so
+    /// the same seed gives the same augmented batches in every engine.
+    pub fn train_batch(&mut self, data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
+        let (mut pixels, labels) = batch_data(data, idx);
+        if self.random_crop > 0 || self.horizontal_flip {
+            let (c, h, w) = (data.channels, data.rows, data.cols);
+            // A padded pixel is black: the normalised value of 0.
+            let black: Vec<f32> = (0..c).map(|ch| -data.mean[ch] / data.std[ch]).collect();
+            let pad = self.random_crop as i64;
+            let mut out = vec![0f32; c * h * w];
+            for image in pixels.chunks_mut(c * h * w) {
+                let dy = self.augment_rng.random_range(-pad..=pad);
+                let dx = self.augment_rng.random_range(-pad..=pad);
+                let flip = self.horizontal_flip && self.augment_rng.random_bool(0.5);
+                for ch in 0..c {
+                    for y in 0..h {
+                        for x in 0..w {
+                            let sx = if flip { w - 1 - x } else { x } as i64 + dx;
+                            let sy = y as i64 + dy;
+                            out[(ch * h + y) * w + x] =
+                                if sx < 0 || sy < 0 || sx >= w as i64 || sy >= h as i64 {
+                                    black[ch]
+                                } else {
+                                    image[(ch * h + sy as usize) * w + sx as usize]
+                                };
+                        }
+                    }
+                }
+                image.copy_from_slice(&out);
+            }
+        }
+        (pixels, labels)
+    }
+}
+
+/// Normalised pixels (`[n, channels, rows, cols]` row-major; each channel's mean subtracted and
+/// divided by its standard deviation, [`Dataset::mean`] and [`Dataset::std`]) and labels of
+/// images `idx`.
 pub fn batch_data(data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
-    let size = data.rows * data.cols;
+    let plane = data.rows * data.cols;
+    let size = data.channels * plane;
     let mut pixels = Vec::with_capacity(idx.len() * size);
     let mut labels = Vec::with_capacity(idx.len());
     for &i in idx {
-        pixels.extend(
-            data.pixels[i * size..(i + 1) * size]
-                .iter()
-                // Fashion-MNIST mean and standard deviation.
-                .map(|&p| (p as f32 / 255.0 - 0.286) / 0.353),
-        );
+        let image = &data.pixels[i * size..(i + 1) * size];
+        for (ch, values) in image.chunks(plane).enumerate() {
+            let (mean, std) = (data.mean[ch], data.std[ch]);
+            pixels.extend(values.iter().map(|&p| (p as f32 / 255.0 - mean) / std));
+        }
         labels.push(data.labels[i] as i64);
     }
     (pixels, labels)
