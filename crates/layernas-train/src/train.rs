@@ -13,12 +13,20 @@ use layernas_proxy::{
 use std::time::Instant;
 
 fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let (pixels, labels) = batch_data(data, idx);
+    tensors(data, batch_data(data, idx), device)
+}
+
+fn tensors(
+    data: &Dataset,
+    (pixels, labels): (Vec<f32>, Vec<i64>),
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let n = labels.len();
     let x = Tensor::<4>::from_data(
-        TensorData::new(pixels, [idx.len(), 1, data.rows, data.cols]),
+        TensorData::new(pixels, [n, data.channels, data.rows, data.cols]),
         device,
     );
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     (x, y)
 }
 
@@ -64,7 +72,7 @@ pub fn train_cancellable(
     device: &Device,
     cancel: &Cancel,
 ) -> Result<TrainResult, EvalError> {
-    let mut plan = Plan::new(data.train.len(), config, seed);
+    let mut plan = Plan::for_data(data, config, seed);
     let decay = Some(WeightDecayConfig::new(config.weight_decay as f32));
     let mut optim = match config.optimizer {
         OptimizerKind::Sgd => SgdConfig::new()
@@ -87,7 +95,7 @@ pub fn train_cancellable(
                 return Err(EvalError::Cancelled);
             }
             let lr = plan.learning_rate(step);
-            let (x, y) = batch(&data.train, &chunk, device);
+            let (x, y) = tensors(&data.train, plan.train_batch(&data.train, &chunk), device);
             let loss = loss_fn.forward(model.forward(x), y);
             final_loss = loss.clone().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
