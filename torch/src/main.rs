@@ -15,7 +15,8 @@ use std::process::ExitCode;
 /// `network` (the space's network description) and `context.train` (the `[train]` knobs; the
 /// defaults where absent), `context.data` (the user's data set, as `layernas` resolved it: read
 /// with the same loader and cache, so both engines train and validate on the same images) or
-/// else `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent). Trains the proxy (depth, then input/classes/width) and prints
+/// else `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent). Trains
+/// the proxy (depth, then input/classes/width from the data) and prints
 /// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`.
 ///
 /// Example: layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist
