@@ -104,7 +104,7 @@ fn records(path: &Path, record: usize) -> Result<usize, DataError> {
             reason: e.to_string(),
         })?
         .len() as usize;
-    if len == 0 || len % record != 0 {
+    if len == 0 || !len.is_multiple_of(record) {
         return Err(DataError::Corrupt {
             path: path.display().to_string(),
             reason: format!(

@@ -39,7 +39,7 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         let hidden = entry
             .file_name()
             .to_str()
-            .map_or(true, |n| n.starts_with('.'));
+            .is_none_or(|n| n.starts_with('.'));
         if !hidden {
             out.push(entry.path());
         }
@@ -48,13 +48,16 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(out)
 }
 
+/// Image files and their labels.
+type Files = Vec<(PathBuf, u8)>;
+
 /// The class folders of `root/split` and their images (with labels). `train` defines the
 /// classes; another split's classes must be among them.
 fn list(
     root: &Path,
     split: &str,
     train_classes: Option<&[String]>,
-) -> Result<(Vec<String>, Vec<(PathBuf, u8)>), DataError> {
+) -> Result<(Vec<String>, Files), DataError> {
     let dir = root.join(split);
     let layout = |path: &Path, reason: String| DataError::Layout {
         path: path.display().to_string(),
@@ -215,7 +218,7 @@ pub(crate) fn load(
     let root = &spec.path;
     let size = spec.image_size.unwrap_or(DEFAULT_IMAGE_SIZE);
     let (classes, train_files) = list(root, "train", None)?;
-    let split = |name: &str| -> Result<Option<Vec<(PathBuf, u8)>>, DataError> {
+    let split = |name: &str| -> Result<Option<Files>, DataError> {
         if root.join(name).is_dir() {
             Ok(Some(list(root, name, Some(&classes))?.1))
         } else {
