@@ -8,7 +8,6 @@ use crate::study::{Overrides, StudyDataset};
 use crate::wiring::{cost_model, Space};
 use crate::StudyError;
 use layernas_core::{Arch, CostModel, SearchSpace, Strategy};
-use layernas_search::LayerNas;
 use layernas_spaces::network::{Network, Op};
 use layernas_spaces::{LatencyTable, TableLatency, TemplateSpace};
 use serde::Serialize;
@@ -104,13 +103,7 @@ impl SpaceSummary {
                 max: range.max,
                 backbone: backbone.as_ref().map(|b| cost.cost(b)),
             });
-            let strategy = LayerNas::new(
-                study.strategies.layernas.clone(),
-                study.strategies.scope,
-                space.clone(),
-                cost.clone(),
-            )
-            .map_err(StudyError::input)?;
+            let strategy = study.layernas(space.clone(), cost.clone())?;
             trial_bound = strategy.trial_bound().unwrap_or(0);
             paper_bound = strategy.paper_bound();
         }

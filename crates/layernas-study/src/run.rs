@@ -249,15 +249,7 @@ fn strategy_of(
     cost: Arc<dyn CostModel>,
 ) -> Result<StudyStrategy, StudyError> {
     Ok(if study.strategy == "layernas" {
-        StudyStrategy::LayerNas(Box::new(
-            LayerNas::new(
-                study.strategies.layernas.clone(),
-                study.strategies.scope,
-                space,
-                cost,
-            )
-            .map_err(StudyError::input)?,
-        ))
+        StudyStrategy::LayerNas(Box::new(study.layernas(space, cost)?))
     } else {
         StudyStrategy::Baseline(
             build_strategy(study.strategy.as_str(), &study.strategies, space, cost)
@@ -382,13 +374,7 @@ impl PlanReport {
         let resolved = Space::resolve(&study.space, study.dataset)?;
         let cost = cost_model(&resolved, study)?;
         let space = resolved.dyn_space();
-        let strategy = LayerNas::new(
-            study.strategies.layernas.clone(),
-            study.strategies.scope,
-            space.clone(),
-            cost.clone(),
-        )
-        .map_err(StudyError::input)?;
+        let strategy = study.layernas(space.clone(), cost.clone())?;
         let plan = strategy.plan();
         Ok(PlanReport {
             space: space.name().to_string(),

@@ -707,6 +707,21 @@ impl Overrides {
 }
 
 impl Study {
+    /// The study's LayerNAS strategy over `space` and `cost`: its knobs, cost window and seed.
+    pub fn layernas(
+        &self,
+        space: std::sync::Arc<dyn layernas_core::SearchSpace>,
+        cost: std::sync::Arc<dyn layernas_core::CostModel>,
+    ) -> Result<layernas_search::LayerNas, StudyError> {
+        layernas_search::LayerNas::new(
+            self.strategies.layernas.clone(),
+            self.strategies.scope,
+            space,
+            cost,
+        )
+        .map_err(StudyError::input)
+    }
+
     /// The evaluator that runs: the one named, else the table where the space has one.
     pub fn evaluator_kind(&self) -> Option<EvaluatorKind> {
         self.evaluator

@@ -10,7 +10,7 @@ use crate::StudyError;
 use layernas_core::{
     pareto_front, replay, Arch, CostModel, SearchSpace, Strategy, Trial, TrialState,
 };
-use layernas_search::{LayerNas, LayerStats, PlanRow};
+use layernas_search::{LayerStats, PlanRow};
 use layernas_spaces::network::{LayerCost, Op};
 use layernas_store::{StudySnapshot, StudyVersion, TrialTimes};
 use serde::Serialize;
@@ -167,13 +167,7 @@ fn rebuild(
     let table = matches!(space, Space::Nb201(_))
         && study.evaluator_kind() == Some(crate::study::EvaluatorKind::Table);
     let (best, layers, trial_bound, paper_bound) = if study.strategy == "layernas" {
-        let mut l = LayerNas::new(
-            study.strategies.layernas.clone(),
-            study.strategies.scope,
-            dyn_space.clone(),
-            cost.clone(),
-        )
-        .map_err(StudyError::input)?;
+        let mut l = study.layernas(dyn_space.clone(), cost.clone())?;
         let bound = l.trial_bound();
         let plan = l.plan();
         let paper = l.paper_bound();
