@@ -374,9 +374,17 @@ impl Layer {
 }
 
 fn batch(data: &Dataset, idx: &[usize], device: Device) -> (Tensor, Tensor) {
-    let (pixels, labels) = batch_data(data, idx);
+    tensors(data, batch_data(data, idx), device)
+}
+
+fn tensors(
+    data: &Dataset,
+    (pixels, labels): (Vec<f32>, Vec<i64>),
+    device: Device,
+) -> (Tensor, Tensor) {
+    let n = labels.len() as i64;
     let x = Tensor::from_slice(&pixels)
-        .reshape([idx.len() as i64, 1, data.rows as i64, data.cols as i64])
+        .reshape([n, data.channels as i64, data.rows as i64, data.cols as i64])
         .to_device(device);
     let y = Tensor::from_slice(&labels).to_device(device);
     (x, y)
@@ -429,7 +437,7 @@ pub fn train(
         tch::manual_seed(seed as i64);
         TorchNet::build(network, &vs.root())?
     };
-    let mut plan = Plan::new(data.train.len(), config, seed);
+    let mut plan = Plan::for_data(data, config, seed);
     let built = match config.optimizer {
         OptimizerKind::Sgd => nn::Sgd {
             momentum: config.momentum,
@@ -451,7 +459,9 @@ pub fn train(
     for _ in 0..config.epochs {
         for chunk in plan.epoch() {
             optim.set_lr(plan.learning_rate(step));
-            let (x, y) = batch(&data.train, &chunk, device);
+            // The recipe's augmentation (random crop, flip) with the plan's draws: the same
+            // augmented batches as the burn engine for a seed.
+            let (x, y) = tensors(&data.train, plan.train_batch(&data.train, &chunk), device);
             let loss = model.forward(&x, true).cross_entropy_for_logits(&y);
             // `backward_step` would panic on a libtorch error; the trial fails with it instead.
             optim.zero_grad();

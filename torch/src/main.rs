@@ -2,8 +2,8 @@
 //! protocol (the trial as one JSON object on stdin, the result as one JSON line on stdout).
 
 use clap::Parser;
-use layernas_proxy::{proxy, FashionMnist, TrainConfig};
-use layernas_spaces::network::{Input, Network};
+use layernas_proxy::{load, proxy, DataSpec, FashionMnist, LoadOptions, TrainConfig};
+use layernas_spaces::network::Network;
 use serde::Deserialize;
 use std::io::Read;
 use std::path::PathBuf;
@@ -13,8 +13,11 @@ use std::process::ExitCode;
 ///
 /// Reads the trial from standard input as `layernas search --engine torch` writes it: `seed`,
 /// `network` (the space's network description) and `context.train` (the `[train]` knobs; the
-/// defaults where absent), `context.dataset` (`fashion-mnist`, the only one it trains; any other
-/// is refused), `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent). Trains the proxy (depth, then input/classes/width) and prints
+/// defaults where absent), `context.data` (the user's data set, as `layernas` resolved it: read
+/// with the same loader and cache, so both engines train and validate on the same images) or
+/// else `context.dataset` (`fashion-mnist`, the only named data set it trains; any other is
+/// refused) from `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent).
+/// Trains the proxy (depth, then input/classes/width from the data) and prints
 /// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`.
 ///
 /// Example: layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist
@@ -48,6 +51,8 @@ struct Context {
     train: Option<TrainConfig>,
     #[serde(default)]
     data_dir: Option<PathBuf>,
+    #[serde(default)]
+    data: Option<DataSpec>,
 }
 
 fn run(args: Args) -> Result<serde_json::Value, String> {
@@ -64,7 +69,14 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         fields.remove("madds");
         fields.remove("params");
     }
-    if let Some(named) = trial.context.dataset.as_deref().filter(|d| *d != DATASET) {
+    // A user's data set (`context.data`) is read as given; without one, the named data set must
+    // be the one this engine has.
+    if let Some(named) = trial
+        .context
+        .dataset
+        .as_deref()
+        .filter(|d| *d != DATASET && trial.context.data.is_none())
+    {
         return Err(format!(
             "layernas-torch trains on {DATASET}, not {named} (the trial's context.dataset)"
         ));
@@ -76,16 +88,20 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         config.device = d;
     }
     config.validate()?;
-    let data = match &trial.context.data_dir {
-        Some(dir) => FashionMnist::from_dir(dir),
-        None => FashionMnist::embedded(),
+    let data = match (&trial.context.data, &trial.context.data_dir) {
+        (Some(spec), _) => {
+            // No progress bar: layernas reads this program's output.
+            let options = LoadOptions {
+                progress: false,
+                ..LoadOptions::for_recipe(&config)
+            };
+            load(spec, &options).map(|(data, _)| data)
+        }
+        (None, Some(dir)) => FashionMnist::from_dir(dir),
+        (None, None) => FashionMnist::embedded(),
     }
     .map_err(|e| e.to_string())?;
-    let input = Input {
-        resolution: data.train.rows as u32,
-        channels: 1,
-    };
-    let proxy = proxy(&network, input, data.train.classes() as u32, &config)?;
+    let proxy = proxy(&network, data.input(), data.classes() as u32, &config)?;
     eprintln!(
         "layernas-torch: training {} layers on {} for {} epochs",
         proxy.layers.len(),
@@ -93,13 +109,16 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         config.epochs
     );
     let r = layernas_torch::train(&proxy, &data, &config, trial.seed)?;
-    Ok(serde_json::json!({
+    let mut result = serde_json::json!({
         "reward": r.valid_accuracy,
-        "test": r.test_accuracy,
         "train_seconds": r.train_seconds,
         "images_per_second": r.images_per_second,
         "final_loss": r.final_loss,
-    }))
+    });
+    if !data.test.is_empty() {
+        result["test"] = serde_json::json!(r.test_accuracy);
+    }
+    Ok(result)
 }
 
 fn main() -> ExitCode {

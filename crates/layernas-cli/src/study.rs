@@ -24,6 +24,36 @@ pub enum SelectArg {
     Evaluated,
 }
 
+/// The user's data set: `layernas search` and `layernas train` (so a search's winner trains on
+/// the same images) share these flags.
+#[derive(Debug, Default, Args)]
+pub struct DataArgs {
+    /// Your data set for the built-in trainer (and the command evaluator's context): an image
+    /// folder (train/<class>/*.png|jpg, optional val/ and test/), CIFAR-10/100 binary batches,
+    /// or IDX files. Decoded once and cached ($LAYERNAS_DATA_CACHE, default ~/.cache/layernas).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Format of --data: imagefolder, cifar or idx [default: detected from its files].
+    #[arg(long, value_name = "FORMAT")]
+    pub data_format: Option<String>,
+    /// Image folders (--data): the side images are resized (shorter side) and centre-cropped
+    /// to, 1 to 1024 [default: 32].
+    #[arg(long, value_name = "PIXELS")]
+    pub image_size: Option<u32>,
+}
+
+impl DataArgs {
+    /// `overrides` with these flags set.
+    pub fn apply(&self, overrides: Overrides) -> Overrides {
+        Overrides {
+            data: self.data.clone(),
+            data_format: self.data_format.clone(),
+            image_size: self.image_size,
+            ..overrides
+        }
+    }
+}
+
 /// Flags shared by commands that define a study.
 #[derive(Debug, Default, Args)]
 pub struct StudyArgs {
@@ -39,7 +69,8 @@ pub struct StudyArgs {
     #[arg(long)]
     pub space: Option<String>,
     /// Dataset: cifar10, cifar100, imagenet16 (the benchmark table's; nats-sss takes its input
-    /// size and classes from it) or fashion-mnist (the built-in trainer's) [default: cifar10].
+    /// size and classes from it) or fashion-mnist (the built-in trainer's) [default: cifar10;
+    /// your own images: --data].
     #[arg(long)]
     pub dataset: Option<String>,
     /// Cost: flops, params or latency:<device> on nb201; madds or params on network spaces
@@ -73,6 +104,9 @@ pub struct StudyArgs {
     /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The user's data set.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Trial store: a SQLite file (created if missing), postgres://..., or memory [default:
     /// memory]. The same command against the same store resumes the study.
     #[arg(long, value_name = "URL")]
@@ -203,6 +237,9 @@ impl StudyArgs {
             max_trials: self.max_trials,
             workers: self.workers,
             data_dir: self.data_dir.clone(),
+            data: self.data.data.clone(),
+            data_format: self.data.data_format.clone(),
+            image_size: self.data.image_size,
             store: self.store.clone(),
             evaluator: self.evaluator.clone(),
             epochs: self.epochs,

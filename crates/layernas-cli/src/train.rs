@@ -1,6 +1,7 @@
 //! `layernas train`: flags in, the study library's [`TrainJob`] runs, progress and results out.
 
 use crate::search::check_writable;
+use crate::study::DataArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::Cancel;
@@ -13,6 +14,10 @@ pub const EXAMPLES: &str = "Examples:
   # one architecture, 10 epochs on 5000 images, checkpointed in out/ (run again to resume)
   layernas train --space examples/spaces/fashion-cnn.toml --arch 'b1.se=on,b3.skip=skip' \\
     --epochs 10 --train-subset 5000 --output out
+
+  # the same on your own images (an image folder: train/<class>/*.png, optional val/, test/)
+  layernas train --space mobilenetv3-small --arch backbone --data my_images/ --image-size 32 \
+    --epochs 10 --output mine
 
   # the answer of a stored search, with its recipe (seed: the trial's, so it repeats it)
   layernas train --store runs.db --study fashion --pick best --output best
@@ -41,12 +46,15 @@ pub struct TrainArgs {
     /// Search space: a built-in network space or a .toml space file.
     #[arg(long)]
     pub space: Option<String>,
-    /// Data set [default: fashion-mnist, the trainer's].
+    /// Data set: fashion-mnist, the trainer's [default: fashion-mnist; your own images: --data].
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Read the data from DIR instead of the embedded subset.
+    /// Read Fashion-MNIST from DIR instead of the embedded subset.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Your data set (with --pick: where the study's data set is now).
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Trial store (SQLite file or postgres://...) of --pick.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
@@ -92,10 +100,19 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// `  test 12.34` where the data has test images.
+fn test_part(test: Option<f64>) -> String {
+    test.map(|t| format!("  test {t:.2}")).unwrap_or_default()
+}
+
 fn epoch_line(e: &EpochMetrics, epochs: usize) -> String {
     format!(
-        "epoch {}/{epochs}  loss {:.4}  validation {:.2}  test {:.2}  {:.1} s",
-        e.epoch, e.loss, e.valid_accuracy, e.test_accuracy, e.train_seconds
+        "epoch {}/{epochs}  loss {:.4}  validation {:.2}{}  {:.1} s",
+        e.epoch,
+        e.loss,
+        e.valid_accuracy,
+        test_part(e.test_accuracy),
+        e.train_seconds
     )
 }
 
@@ -115,7 +132,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let request = TrainRequest {
         source,
-        overrides: Overrides {
+        overrides: args.data.apply(Overrides {
             config: args.config.clone(),
             space: args.space.clone(),
             dataset: args.dataset.clone(),
@@ -126,7 +143,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             train_threads: args.threads,
             engine: args.engine.clone(),
             ..Overrides::default()
-        },
+        }),
         recipe: RecipeFlags {
             set: [
                 args.batch_size.map(|v| format!("batch_size={v}")),
@@ -203,9 +220,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let last = report.epochs.last().expect("a finished run has epochs");
     say(&format!(
-        "trained: validation {:.2}, test {:.2} after {} epochs ({:.1} s of training); wrote {}",
+        "trained: validation {:.2}{} after {} epochs ({:.1} s of training); wrote {}",
         last.valid_accuracy,
-        last.test_accuracy,
+        last.test_accuracy
+            .map(|t| format!(", test {t:.2}"))
+            .unwrap_or_default(),
         last.epoch,
         report.epochs.iter().map(|e| e.train_seconds).sum::<f64>(),
         report

@@ -1,9 +1,9 @@
 //! The training recipe: every knob, the validation split, the batches and the learning-rate
 //! schedule. Both engines follow it, so a seed gives them the same images in the same order.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, ImageData};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +97,26 @@ pub struct TrainConfig {
     /// `train_subset`, at least 1]. Written out only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low_train_subset: Option<usize>,
+    /// Augmentation: pad each training image by this many pixels (black) on every side and
+    /// crop a random window of its size, 0 to 64 [default: 0, none]. Written out only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub random_crop: usize,
+    /// Augmentation: mirror each training image left to right with probability 1/2 [default:
+    /// false]. Written out only when set.
+    #[serde(skip_serializing_if = "is_false")]
+    pub horizontal_flip: bool,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The largest `random_crop` padding.
+pub const MAX_CROP_PADDING: usize = 64;
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -118,6 +137,8 @@ impl Default for TrainConfig {
             device: "cpu".into(),
             low_epochs: None,
             low_train_subset: None,
+            random_crop: 0,
+            horizontal_flip: false,
         }
     }
 }
@@ -192,6 +213,13 @@ impl TrainConfig {
                     ));
                 }
             }
+        }
+        if self.random_crop > MAX_CROP_PADDING {
+            return Err(format!(
+                "invalid train setting: random_crop must be 0 to {MAX_CROP_PADDING} pixels of \
+                 padding (got {})",
+                self.random_crop
+            ));
         }
         match self.engine {
             Engine::Burn if self.device != "cpu" => Err(format!(
@@ -274,6 +302,11 @@ pub struct Plan {
     warmup: usize,
     learning_rate: f64,
     schedule: Schedule,
+    /// Augmentation draws: a stream of its own, so that turning augmentation on leaves the
+    /// split and the batches as they were.
+    augment_rng: ChaCha8Rng,
+    random_crop: usize,
+    horizontal_flip: bool,
 }
 
 impl Plan {
@@ -284,13 +317,44 @@ impl Plan {
         order.shuffle(&mut rng);
         let valid_size = config.valid_size.min(train_images / 5);
         let (valid, rest) = order.split_at(valid_size);
+        Plan::with_split(valid.to_vec(), rest, rng, config, seed)
+    }
+
+    /// The split and schedule of `data` under `config`: the data's own validation split where
+    /// it fixes one ([`ImageData::held_out`]; the seed then shuffles the rest), else
+    /// [`Plan::new`]'s.
+    pub fn for_data(data: &ImageData, config: &TrainConfig, seed: u64) -> Plan {
+        match data.held_out {
+            None => Plan::new(data.train.len(), config, seed),
+            Some(held) => {
+                let held = held.min(data.train.len());
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut rest: Vec<usize> = (held..data.train.len()).collect();
+                rest.shuffle(&mut rng);
+                Plan::with_split((0..held).collect(), &rest, rng, config, seed)
+            }
+        }
+    }
+
+    fn with_split(
+        valid: Vec<usize>,
+        rest: &[usize],
+        rng: ChaCha8Rng,
+        config: &TrainConfig,
+        seed: u64,
+    ) -> Plan {
         let train = rest[..config.train_subset.min(rest.len())].to_vec();
+        let mut augment_rng = ChaCha8Rng::seed_from_u64(seed);
+        augment_rng.set_stream(1);
         let batch_size = config.batch_size.max(1);
         let steps_per_epoch = train.len().div_ceil(batch_size);
         Plan {
-            valid: valid.to_vec(),
+            valid,
             train,
             rng,
+            augment_rng,
+            random_crop: config.random_crop,
+            horizontal_flip: config.horizontal_flip,
             batch_size,
             total: (steps_per_epoch * config.epochs).max(1),
             warmup: (steps_per_epoch / 4).max(1),
@@ -323,14 +387,24 @@ impl Plan {
 }
 
 /// Where a [`Plan`] stands between epochs: the training images in their current order and the
-/// shuffling generator's position. A checkpoint stores it, so that a resumed training draws the
-/// same batches as one never stopped.
+/// positions of the shuffling and augmentation generators. A checkpoint stores it, so that a
+/// resumed training draws the same batches, cropped and flipped the same way, as one never
+/// stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPosition {
     /// The training images, in the order the last epoch left them.
     pub train: Vec<usize>,
     /// The shuffling generator's word position (a `u128`, as decimal text).
     pub shuffle_word: String,
+    /// The augmentation generator's word position (a `u128`, as decimal text). Checkpoints
+    /// written before augmentation existed lack it: their generator never moved, so it reads
+    /// as `"0"`.
+    #[serde(default = "zero_word")]
+    pub augment_word: String,
+}
+
+fn zero_word() -> String {
+    "0".into()
 }
 
 impl Plan {
@@ -339,6 +413,7 @@ impl Plan {
         PlanPosition {
             train: self.train.clone(),
             shuffle_word: self.rng.get_word_pos().to_string(),
+            augment_word: self.augment_rng.get_word_pos().to_string(),
         }
     }
 
@@ -351,28 +426,70 @@ impl Plan {
         if mine != theirs {
             return Err("the saved position holds other training images than this plan".into());
         }
-        let word: u128 = position
-            .shuffle_word
-            .parse()
-            .map_err(|_| format!("bad generator position {:?}", position.shuffle_word))?;
+        let word = |text: &str| -> Result<u128, String> {
+            text.parse()
+                .map_err(|_| format!("bad generator position {text:?}"))
+        };
+        let shuffle = word(&position.shuffle_word)?;
+        let augment = word(&position.augment_word)?;
         self.train.clone_from(&position.train);
-        self.rng.set_word_pos(word);
+        self.rng.set_word_pos(shuffle);
+        self.augment_rng.set_word_pos(augment);
         Ok(())
     }
 }
 
-/// Normalised pixels (`[n, 1, rows, cols]` row-major) and labels of images `idx`.
+impl Plan {
+    /// A training batch: [`batch_data`] of images `idx`, augmented as the recipe says (random
+    /// crop after zero padding, horizontal flip), with draws from the plan's own generator, so
+    /// the same seed gives the same augmented batches in every engine.
+    pub fn train_batch(&mut self, data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
+        let (mut pixels, labels) = batch_data(data, idx);
+        if self.random_crop > 0 || self.horizontal_flip {
+            let (c, h, w) = (data.channels, data.rows, data.cols);
+            // A padded pixel is black: the normalised value of 0.
+            let black: Vec<f32> = (0..c).map(|ch| -data.mean[ch] / data.std[ch]).collect();
+            let pad = self.random_crop as i64;
+            let mut out = vec![0f32; c * h * w];
+            for image in pixels.chunks_mut(c * h * w) {
+                let dy = self.augment_rng.random_range(-pad..=pad);
+                let dx = self.augment_rng.random_range(-pad..=pad);
+                let flip = self.horizontal_flip && self.augment_rng.random_bool(0.5);
+                for ch in 0..c {
+                    for y in 0..h {
+                        for x in 0..w {
+                            let sx = if flip { w - 1 - x } else { x } as i64 + dx;
+                            let sy = y as i64 + dy;
+                            out[(ch * h + y) * w + x] =
+                                if sx < 0 || sy < 0 || sx >= w as i64 || sy >= h as i64 {
+                                    black[ch]
+                                } else {
+                                    image[(ch * h + sy as usize) * w + sx as usize]
+                                };
+                        }
+                    }
+                }
+                image.copy_from_slice(&out);
+            }
+        }
+        (pixels, labels)
+    }
+}
+
+/// Normalised pixels (`[n, channels, rows, cols]` row-major; each channel's mean subtracted and
+/// divided by its standard deviation, [`Dataset::mean`] and [`Dataset::std`]) and labels of
+/// images `idx`.
 pub fn batch_data(data: &Dataset, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
-    let size = data.rows * data.cols;
+    let plane = data.rows * data.cols;
+    let size = data.channels * plane;
     let mut pixels = Vec::with_capacity(idx.len() * size);
     let mut labels = Vec::with_capacity(idx.len());
     for &i in idx {
-        pixels.extend(
-            data.pixels[i * size..(i + 1) * size]
-                .iter()
-                // Fashion-MNIST mean and standard deviation.
-                .map(|&p| (p as f32 / 255.0 - 0.286) / 0.353),
-        );
+        let image = &data.pixels[i * size..(i + 1) * size];
+        for (ch, values) in image.chunks(plane).enumerate() {
+            let (mean, std) = (data.mean[ch], data.std[ch]);
+            pixels.extend(values.iter().map(|&p| (p as f32 / 255.0 - mean) / std));
+        }
         labels.push(data.labels[i] as i64);
     }
     (pixels, labels)
@@ -432,5 +549,59 @@ mod position_tests {
         let other = Plan::new(100, &config, 8).position();
         let err = Plan::new(100, &config, 7).seek(&other).unwrap_err();
         assert!(err.contains("other training images"), "{err}");
+    }
+
+    /// With augmentation, a resumed plan crops and flips its batches as one never stopped:
+    /// the position carries the augmentation generator too.
+    #[test]
+    fn a_seeked_plan_augments_as_one_never_stopped() {
+        let (rows, cols, n) = (6usize, 6usize, 40usize);
+        let data = Dataset {
+            pixels: (0..n * rows * cols).map(|i| (i * 37 % 251) as u8).collect(),
+            labels: (0..n).map(|i| (i % 4) as u8).collect(),
+            rows,
+            cols,
+            channels: 1,
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        let config = TrainConfig {
+            train_subset: 30,
+            batch_size: 8,
+            random_crop: 2,
+            horizontal_flip: true,
+            ..TrainConfig::default()
+        };
+        let mut straight = Plan::new(n, &config, 3);
+        for batch in straight.epoch() {
+            straight.train_batch(&data, &batch);
+        }
+        let saved = straight.position();
+        assert_ne!(
+            saved.augment_word, "0",
+            "the first epoch drew augmentations"
+        );
+        let next: Vec<_> = straight
+            .epoch()
+            .iter()
+            .map(|b| straight.train_batch(&data, b))
+            .collect();
+
+        let mut resumed = Plan::new(n, &config, 3);
+        resumed.seek(&saved).unwrap();
+        let again: Vec<_> = resumed
+            .epoch()
+            .iter()
+            .map(|b| resumed.train_batch(&data, b))
+            .collect();
+        assert_eq!(again, next);
+    }
+
+    /// A position saved before augmentation existed has no augmentation word: it reads as 0.
+    #[test]
+    fn a_position_without_an_augmentation_word_reads_as_zero() {
+        let position: PlanPosition =
+            serde_json::from_str(r#"{"train":[1,0],"shuffle_word":"12"}"#).unwrap();
+        assert_eq!(position.augment_word, "0");
     }
 }

@@ -2,7 +2,7 @@
 //! type, complete, is what a study stores, so workers and `status` rebuild it exactly.
 
 use crate::StudyError;
-use layernas_train::TrainConfig;
+use layernas_train::{DataSpec, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +68,10 @@ pub struct StudyFile {
     pub nsga2: Option<Nsga2File>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successive_halving: Option<HalvingFile>,
+    /// The user's data set (`--data`, `--data-format`, `--image-size`): stored only when given,
+    /// so that the hash of every other study is what it was before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSpec>,
     /// Never stored with a study (nor hashed): it is a decision of the run, like the flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_changed_config: Option<bool>,

@@ -14,7 +14,7 @@ use layernas_search::{
     STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
-use layernas_train::{Engine, TrainConfig};
+use layernas_train::{DataFormat, DataSpec, Engine, TrainConfig};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -110,13 +110,15 @@ impl EvaluatorKind {
 }
 
 /// The data set a study names: one vocabulary for every evaluator and engine. The benchmark
-/// table's three, and the built-in trainer's Fashion-MNIST.
+/// table's three, the built-in trainer's Fashion-MNIST, and the user's own (`--data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StudyDataset {
     /// A data set of the NAS-Bench-201 table (also the shape of `nats-sss` networks).
     Table(Dataset),
     /// Fashion-MNIST (28x28 grayscale, 10 classes), the built-in trainer's data set.
     FashionMnist,
+    /// The user's data set in this format ([`Study::data_spec`] says where and how).
+    Files(DataFormat),
 }
 
 impl StudyDataset {
@@ -143,6 +145,7 @@ impl StudyDataset {
         match self {
             StudyDataset::Table(d) => d.name(),
             StudyDataset::FashionMnist => "fashion-mnist",
+            StudyDataset::Files(f) => f.name(),
         }
     }
 
@@ -150,13 +153,13 @@ impl StudyDataset {
     pub fn table(&self) -> Option<Dataset> {
         match self {
             StudyDataset::Table(d) => Some(*d),
-            StudyDataset::FashionMnist => None,
+            StudyDataset::FashionMnist | StudyDataset::Files(_) => None,
         }
     }
 
     /// The table data set whose input size and classes shape a dataset-dependent space
-    /// (`nats-sss`) and its costs: its own, or CIFAR-10's for Fashion-MNIST (the trainer then
-    /// adapts the network to the data it trains on).
+    /// (`nats-sss`) and its costs: its own, or CIFAR-10's for Fashion-MNIST and the user's data
+    /// (the trainer then adapts the network to the data it trains on).
     pub fn shape(&self) -> Dataset {
         self.table().unwrap_or(Dataset::Cifar10)
     }
@@ -199,6 +202,13 @@ pub struct Overrides {
     pub workers: Option<usize>,
     /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
     pub data_dir: Option<PathBuf>,
+    /// The user's data set for the built-in trainer (and the command evaluator's context): a
+    /// folder of images (imagefolder), CIFAR binary batches (cifar) or IDX files (idx).
+    pub data: Option<PathBuf>,
+    /// The format of `data`: imagefolder, cifar or idx [default: detected].
+    pub data_format: Option<String>,
+    /// Image folders: the side images are resized and centre-cropped to, 1 to 1024 [default: 32].
+    pub image_size: Option<u32>,
     /// Trial store: a SQLite file (created if missing), postgres://..., or memory [default:
     /// memory]. The same command against the same store resumes the study.
     pub store: Option<String>,
@@ -295,6 +305,8 @@ pub struct Study {
     pub workers: usize,
     /// Where the tables and data sets are read from.
     pub data: DataSource,
+    /// The user's data set (resolved: absolute path, format), where the study names one.
+    pub data_spec: Option<DataSpec>,
     /// The cost window and seed ([`StrategyConfig::scope`]) and the knobs of every strategy.
     pub strategies: StrategyConfig,
     /// The store URL (memory when absent).
@@ -457,12 +469,31 @@ impl Overrides {
                 .or(file.space)
                 .unwrap_or_else(|| "nb201".into()),
         )?;
+        let dataset_given = self.dataset.is_some() || file.dataset.is_some();
         let dataset_name = self
             .dataset
             .clone()
             .or(file.dataset)
             .unwrap_or_else(|| "cifar10".into());
-        let dataset = StudyDataset::parse(&dataset_name)?;
+        let data_spec = self.data_spec(file.data.clone())?;
+        let dataset = match &data_spec {
+            Some(spec) => StudyDataset::Files(spec.data_format()),
+            None => StudyDataset::parse(&dataset_name)?,
+        };
+        if let (Some(spec), true) = (&data_spec, dataset_given) {
+            return Err(StudyError::Input(format!(
+                "--dataset names a built-in data set and --data your own ({}): give one of them",
+                spec.path.display()
+            )));
+        }
+        if matches!(dataset, StudyDataset::Files(_)) && space.is_table() {
+            return Err(StudyError::Input(
+                "your data (--data) has no NAS-Bench-201 table: the built-in trainer needs a \
+                 network space (mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss or \
+                 a .toml space)"
+                    .into(),
+            ));
+        }
         if dataset == StudyDataset::FashionMnist && space.is_table() {
             return Err(StudyError::Input(
                 "dataset fashion-mnist has no NAS-Bench-201 table (space nb201 takes cifar10, \
@@ -700,9 +731,46 @@ impl Overrides {
             max_trials,
             workers,
             data,
+            data_spec,
         };
         study.file = study.to_file();
         Ok(study)
+    }
+}
+
+impl Overrides {
+    /// The user's data set: the study file's `[data]` table under `--data`, `--data-format`
+    /// and `--image-size`, resolved (format detected, path absolute, settings checked).
+    fn data_spec(&self, file: Option<DataSpec>) -> Result<Option<DataSpec>, StudyError> {
+        let mut spec = match (&self.data, file) {
+            (Some(path), Some(f)) => DataSpec {
+                path: path.clone(),
+                ..f
+            },
+            (Some(path), None) => DataSpec::new(path),
+            (None, Some(f)) => f,
+            (None, None) => {
+                let flag = [
+                    ("--data-format", self.data_format.is_some()),
+                    ("--image-size", self.image_size.is_some()),
+                ]
+                .into_iter()
+                .find_map(|(flag, set)| set.then_some(flag));
+                return match flag {
+                    Some(flag) => Err(StudyError::Input(format!(
+                        "{flag} describes your data set: add --data PATH"
+                    ))),
+                    None => Ok(None),
+                };
+            }
+        };
+        if let Some(f) = &self.data_format {
+            spec.format = Some(DataFormat::parse(f).map_err(StudyError::input)?);
+        }
+        if let Some(n) = self.image_size {
+            spec.image_size = Some(n);
+        }
+        spec.resolve().map(Some).map_err(StudyError::input)
     }
 }
 
@@ -743,7 +811,12 @@ impl Study {
         let n = &self.strategies.nsga2;
         StudyFile {
             space: Some(self.space.to_string()),
-            dataset: Some(self.dataset.name().to_string()),
+            // The user's data is named by its `[data]` table.
+            dataset: self
+                .data_spec
+                .is_none()
+                .then(|| self.dataset.name().to_string()),
+            data: self.data_spec.clone(),
             cost: Some(self.cost.to_string()),
             min_cost: window.min,
             max_cost: window.max,

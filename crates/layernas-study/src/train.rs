@@ -4,16 +4,21 @@
 //! data set and the recipe); the recipe is the study's `[train]` table with the command line's
 //! knobs over it. By default the network is trained as the search trained it: the recipe's
 //! proxy (`width`, `depth`), adapted to the data's input and classes; `full` trains the space's
-//! network at width 1 and depth 1 (still adapted to the data).
+//! network at width 1 and depth 1 (still adapted to the data). The data is the study's:
+//! Fashion-MNIST, or the user's own (`--data`, or a stored study's `[data]` table), of which the
+//! images the recipe uses are loaded (from the cache a search on them wrote).
 
 use crate::study::{Overrides, Study, StudyDataset};
-use crate::wiring::{build_study_strategy, cost_model, open_existing_store, select_stored, Space};
+use crate::wiring::{
+    build_study_strategy, cost_model, open_existing_store, select_stored, training_data, Space,
+};
 use crate::{StudyError, StudyFile};
 use layernas_core::{trial_seed, Arch, Cancel, Fidelity, SearchSpace, Trial, TrialState};
 use layernas_tables::DataSource;
-use layernas_train::{train_into, FashionMnist, RunEvent, RunReport, RunSpec, TrainConfig};
+use layernas_train::{train_into, ImageData, RunEvent, RunReport, RunSpec, TrainConfig};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Which trial of a stored study to train.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,8 +145,8 @@ pub struct TrainJob {
     pub spec: RunSpec,
     /// Where it comes from.
     pub about: About,
-    /// The data.
-    pub data: FashionMnist,
+    /// The data (only the images the recipe uses, for the user's data set).
+    pub data: Arc<ImageData>,
 }
 
 impl RecipeFlags {
@@ -265,7 +270,9 @@ impl TrainJob {
                     None => StudyFile::default(),
                 };
                 // What `layernas train` trains with unless told: the built-in trainer's data.
-                file.dataset.get_or_insert_with(|| "fashion-mnist".into());
+                if o.data.is_none() && file.data.is_none() {
+                    file.dataset.get_or_insert_with(|| "fashion-mnist".into());
+                }
                 file.evaluator.get_or_insert_with(|| "train".into());
                 let study = o.merge(file)?;
                 let space = Space::resolve(&study.space, study.dataset)?;
@@ -283,9 +290,13 @@ impl TrainJob {
             }
         };
         let template = space.template().ok_or_else(nb201)?.clone();
-        if study.dataset != StudyDataset::FashionMnist {
+        if !matches!(
+            study.dataset,
+            StudyDataset::FashionMnist | StudyDataset::Files(_)
+        ) {
             return Err(StudyError::Input(format!(
-                "the built-in trainer trains on fashion-mnist, not {} (use --dataset fashion-mnist)",
+                "the built-in trainer trains on fashion-mnist or your data (--data PATH), not {} \
+                 (use --dataset fashion-mnist)",
                 study.dataset.name()
             )));
         }
@@ -294,11 +305,7 @@ impl TrainJob {
         let network = template
             .validate(&arch)
             .map_err(|e| StudyError::Input(format!("architecture {written} is invalid: {e}")))?;
-        let data = match &study.data {
-            DataSource::Embedded => FashionMnist::embedded(),
-            DataSource::Dir(dir) => FashionMnist::from_dir(dir),
-        }
-        .map_err(StudyError::input)?;
+        let data = training_data(&study, &recipe)?;
         let trained =
             layernas_train::proxy_network(&network, &data, &recipe).map_err(StudyError::input)?;
         let totals = trained.totals().map_err(StudyError::input)?;
@@ -325,10 +332,12 @@ impl TrainJob {
             seed: request.seed.unwrap_or(default_seed),
             recipe,
             dataset: study.dataset.name().to_string(),
-            data_dir: match &study.data {
-                DataSource::Dir(d) => Some(d.clone()),
-                DataSource::Embedded => None,
+            // Fashion-MNIST's folder; the user's data set is named by its spec.
+            data_dir: match (&study.data, &study.data_spec) {
+                (DataSource::Dir(d), None) => Some(d.clone()),
+                _ => None,
             },
+            data: study.data_spec.clone(),
         };
         Ok(TrainJob { spec, about, data })
     }

@@ -14,7 +14,7 @@ use layernas_spaces::{
     Nb201Space, NetworkCost, TableLatency, TemplateSpace,
 };
 use layernas_tables::{DataSource, Dataset, Nb201Table, TableCost, TableEvaluator};
-use layernas_train::{Engine, FashionMnist, TrainEvaluator};
+use layernas_train::{Engine, ImageData, LoadOptions, TrainConfig, TrainEvaluator};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -142,6 +142,10 @@ pub fn trial_context(study: &Study, with_recipe: bool) -> serde_json::Value {
         "study": study.study,
         "dataset": study.dataset.name(),
     });
+    // The user's data set: where it is and how to read it (the `[data]` table, resolved).
+    if let Some(spec) = &study.data_spec {
+        context["data"] = serde_json::json!(spec);
+    }
     if with_recipe {
         context["data_dir"] = serde_json::json!(match &study.data {
             DataSource::Dir(d) => Some(d.clone()),
@@ -169,26 +173,22 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError
             })
         }
         (Some(EvaluatorKind::Table) | None, Space::Template(t)) => Err(StudyError::Input(format!(
-            "space {} has no benchmark table: choose --evaluator train (built-in trainer, --dataset fashion-mnist) or --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
+            "space {} has no benchmark table: choose --evaluator train (built-in trainer, --dataset fashion-mnist or --data PATH) or --evaluator command --command \"...\" (or --dry-run to see the LayerNAS plan)",
             t.name()
         ))),
         (Some(EvaluatorKind::Train), Space::Template(t)) => {
-            if study.dataset != StudyDataset::FashionMnist {
+            if !matches!(study.dataset, StudyDataset::FashionMnist | StudyDataset::Files(_)) {
                 return Err(StudyError::Input(format!(
-                    "the built-in trainer trains on fashion-mnist, not {} (use --dataset fashion-mnist)",
+                    "the built-in trainer trains on fashion-mnist or your data (--data PATH), not {} (use --dataset fashion-mnist)",
                     study.dataset.name()
                 )));
             }
             if study.train.engine == Engine::Torch {
                 return torch_evaluator(study, space, t, timeout);
             }
-            let data = match &study.data {
-                DataSource::Embedded => FashionMnist::embedded(),
-                DataSource::Dir(dir) => FashionMnist::from_dir(dir),
-            }
-            .map_err(StudyError::input)?;
+            let data = training_data(study, &study.train)?;
             Ok(Built {
-                evaluator: Arc::new(TrainEvaluator::new(t.clone(), Arc::new(data), study.train.clone())),
+                evaluator: Arc::new(TrainEvaluator::named(t.clone(), data, study.train.clone(), study.dataset.name())),
                 table: false,
                 executor_timeout: timeout,
                 has_sim_time: false,
@@ -215,6 +215,40 @@ pub fn build_evaluator(study: &Study, space: &Space) -> Result<Built, StudyError
             })
         }
     }
+}
+
+/// The images the built-in trainer learns from with `recipe` (the study's `[train]` table, or
+/// `layernas train`'s recipe): the user's data set (only the images the recipe uses, decoded
+/// once and cached; see [`layernas_train::load`]) or Fashion-MNIST. Loaded once per process for
+/// a data set and recipe.
+pub fn training_data(study: &Study, recipe: &TrainConfig) -> Result<Arc<ImageData>, StudyError> {
+    type Loaded = Vec<(String, Arc<ImageData>)>;
+    static LOADED: Mutex<Loaded> = Mutex::new(Vec::new());
+    let spec = match &study.data_spec {
+        None => {
+            let data = match &study.data {
+                DataSource::Embedded => ImageData::embedded(),
+                DataSource::Dir(dir) => ImageData::from_dir(dir),
+            };
+            return data.map(Arc::new).map_err(StudyError::input);
+        }
+        Some(spec) => spec,
+    };
+    let options = LoadOptions::for_recipe(recipe);
+    let key = format!(
+        "{}|{}|{}",
+        serde_json::json!(spec),
+        options.train_images,
+        options.valid_images
+    );
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, data)) = loaded.iter().find(|(k, _)| *k == key) {
+        return Ok(data.clone());
+    }
+    let (data, _report) = layernas_train::load(spec, &options).map_err(StudyError::input)?;
+    let data = Arc::new(data);
+    loaded.push((key, data.clone()));
+    Ok(data)
 }
 
 /// Where the `layernas-torch` program is: `$LAYERNAS_TORCH`, else beside this executable, else

@@ -4,8 +4,8 @@ use burn::prelude::Device;
 use layernas_core::{
     Cancel, EvalError, Evaluation, Evaluator, Fidelity, TrialRequest, EPOCHS_METRIC,
 };
-use layernas_proxy::{Engine, FashionMnist, TrainConfig, TrainResult};
-use layernas_spaces::network::{Input, Network};
+use layernas_proxy::{Engine, FashionMnist, ImageData, TrainConfig, TrainResult};
+use layernas_spaces::network::Network;
 use layernas_spaces::TemplateSpace;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -32,14 +32,10 @@ pub(crate) fn seeded_model(
 /// the dataset's input and classes and scaled by `width`.
 pub fn proxy_network(
     network: &Network,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
 ) -> Result<Network, EvalError> {
-    let input = Input {
-        resolution: data.train.rows as u32,
-        channels: 1,
-    };
-    layernas_proxy::proxy(network, input, data.train.classes() as u32, config)
+    layernas_proxy::proxy(network, data.input(), data.classes() as u32, config)
         .map_err(EvalError::Failed)
 }
 
@@ -47,7 +43,7 @@ pub fn proxy_network(
 /// `config.threads` threads.
 pub fn train_network(
     network: &Network,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
 ) -> Result<TrainResult, EvalError> {
@@ -58,7 +54,7 @@ pub fn train_network(
 /// set.
 pub fn train_network_cancellable(
     network: &Network,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
     cancel: &Cancel,
@@ -84,7 +80,7 @@ pub fn train_network_cancellable(
 }
 
 /// Trains each trial's network with the built-in trainer: reward = validation accuracy (%),
-/// metrics `test` (%), `train_seconds`, `images_per_second` and `epochs` (in epochs of the
+/// metrics `test` (%, where the data has test images), `train_seconds`, `images_per_second` and `epochs` (in epochs of the
 /// recipe's training subset). A low-fidelity trial trains [`TrainConfig::at_low_fidelity`]. The space's network is adapted to
 /// the dataset's input and classes and scaled by the configured width and depth.
 pub struct TrainEvaluator {
@@ -95,12 +91,22 @@ pub struct TrainEvaluator {
 }
 
 impl TrainEvaluator {
-    /// A trainer for `space` on `data`.
+    /// A trainer for `space` on `data` (Fashion-MNIST).
     pub fn new(space: Arc<TemplateSpace>, data: Arc<FashionMnist>, config: TrainConfig) -> Self {
+        TrainEvaluator::named(space, data, config, "fashion-mnist")
+    }
+
+    /// A trainer for `space` on `data`, called `dataset` in the evaluator's name.
+    pub fn named(
+        space: Arc<TemplateSpace>,
+        data: Arc<ImageData>,
+        config: TrainConfig,
+        dataset: &str,
+    ) -> Self {
         TrainEvaluator {
             space,
             data,
-            name: format!("train:fashion-mnist:{}", config.engine.name()),
+            name: format!("train:{dataset}:{}", config.engine.name()),
             config,
         }
     }
@@ -127,7 +133,9 @@ impl Evaluator for TrainEvaluator {
         let r = train_network_cancellable(&network, &self.data, config, request.seed, cancel)?;
         let mut metrics = BTreeMap::new();
         metrics.insert(EPOCHS_METRIC.into(), self.config.epochs_spent(low.as_ref()));
-        metrics.insert("test".into(), r.test_accuracy);
+        if !self.data.test.is_empty() {
+            metrics.insert("test".into(), r.test_accuracy);
+        }
         metrics.insert("train_seconds".into(), r.train_seconds);
         metrics.insert("images_per_second".into(), r.images_per_second);
         Ok(Evaluation {

@@ -1,5 +1,6 @@
 //! The built-in trainer: turns a network description into a burn model on the pure-Rust Flex
-//! CPU backend, trains it on Fashion-MNIST (a stratified subset ships in the repository) and
+//! CPU backend, trains it on Fashion-MNIST (a stratified subset ships in the repository) or the
+//! user's images (an image folder, CIFAR or IDX files: [`load`]) and
 //! reports validation accuracy (the reward, from images held out of the training set) and test
 //! accuracy (reported only, never selected on).
 #![warn(missing_docs)]
@@ -13,8 +14,9 @@ mod weights;
 
 pub use evaluator::{proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
-    adapt, scale_depth, DataError, Dataset, Engine, FashionMnist, OptimizerKind, Plan, Schedule,
-    TrainConfig, TrainResult,
+    adapt, load, scale_depth, synthetic, CifarLabel, Color, DataError, DataFormat, DataSpec,
+    Dataset, Engine, FashionMnist, ImageData, LoadOptions, LoadReport, OptimizerKind, Plan,
+    Schedule, TrainConfig, TrainResult,
 };
 pub use model::{build, Net};
 pub use profile::{network_latency, profile};

@@ -13,15 +13,15 @@
 //! epoch to resume from. Resuming restores the model's parameters and running statistics, the
 //! optimizer's state (momentum or Adam's moments, keyed by the parameters' ids, which the model
 //! record keeps), the step count (the learning-rate schedule) and the plan's image order and
-//! generator position; nothing else in training is random, so a resumed run gives the same
-//! numbers as one never stopped.
+//! the positions of its shuffling and augmentation generators; nothing else in training is
+//! random, so a resumed run gives the same numbers as one never stopped, augmented or not.
 
 use crate::evaluator::seeded_model;
 use crate::train::{Trainer, TrainerState};
 use burn::prelude::Device;
 use layernas_core::{Cancel, EvalError};
 use layernas_plot::{write_stacked, Chart, Series};
-use layernas_proxy::{Engine, FashionMnist, TrainConfig};
+use layernas_proxy::{DataSpec, Engine, ImageData, TrainConfig};
 use layernas_spaces::network::Network;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,8 +38,11 @@ pub struct RunSpec {
     pub seed: u64,
     /// The data set's name.
     pub dataset: String,
-    /// Where its files are (`None`: the embedded subset).
+    /// Where Fashion-MNIST's files are (`None`: the embedded subset).
     pub data_dir: Option<PathBuf>,
+    /// The user's data set (`--data`), resolved, where the run trains on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSpec>,
 }
 
 /// One epoch's measurements.
@@ -51,8 +54,8 @@ pub struct EpochMetrics {
     pub loss: f64,
     /// Validation accuracy (%) after it.
     pub valid_accuracy: f64,
-    /// Test accuracy (%) after it (reported only).
-    pub test_accuracy: f64,
+    /// Test accuracy (%) after it (reported only; `None` when the data has no test images).
+    pub test_accuracy: Option<f64>,
     /// Seconds of training.
     pub train_seconds: f64,
     /// Seconds of measuring the two accuracies.
@@ -319,7 +322,7 @@ fn remove_checkpoints(dir: &Path, keep: Option<&str>) -> Result<(), RunError> {
 pub fn train_into(
     spec: &RunSpec,
     about: &serde_json::Value,
-    data: &FashionMnist,
+    data: &ImageData,
     output: &Path,
     restart: bool,
     cancel: &Cancel,
@@ -344,7 +347,7 @@ pub fn train_into(
 fn run(
     spec: &RunSpec,
     about: &serde_json::Value,
-    data: &FashionMnist,
+    data: &ImageData,
     dir: &Path,
     state: Option<StateFile>,
     cancel: &Cancel,
@@ -391,7 +394,7 @@ fn run(
             epoch,
             loss: loss.mean_loss,
             valid_accuracy,
-            test_accuracy,
+            test_accuracy: (!data.test.is_empty()).then_some(test_accuracy),
             train_seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
         });
@@ -461,18 +464,26 @@ fn write_results(
             epochs,
         },
     )?;
-    let points = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+    let points = |f: fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|e| Some((e.epoch as f64, f(e)?)))
+            .collect()
     };
+    let mut accuracy = vec![Series::line(
+        "validation",
+        points(|e| Some(e.valid_accuracy)),
+    )];
+    let test = points(|e| e.test_accuracy);
+    if !test.is_empty() {
+        accuracy.push(Series::line("test", test));
+    }
     let charts = [
         Chart {
             title: format!("accuracy on {} after each epoch", spec.dataset),
             x_label: "epoch".into(),
             y_label: "accuracy (%)".into(),
-            series: vec![
-                Series::line("validation", points(|e| e.valid_accuracy)),
-                Series::line("test", points(|e| e.test_accuracy)),
-            ],
+            series: accuracy,
             markers: Vec::new(),
             background: &[],
             y_range: None,
@@ -481,7 +492,7 @@ fn write_results(
             title: "training loss (mean over the epoch)".into(),
             x_label: "epoch".into(),
             y_label: "cross-entropy".into(),
-            series: vec![Series::line("loss", points(|e| e.loss))],
+            series: vec![Series::line("loss", points(|e| Some(e.loss)))],
             markers: Vec::new(),
             background: &[],
             y_range: None,

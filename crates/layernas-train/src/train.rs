@@ -9,19 +9,27 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use layernas_core::{Cancel, EvalError};
 use layernas_proxy::{
-    batch_data, Dataset, FashionMnist, OptimizerKind, Plan, PlanPosition, TrainConfig, TrainResult,
+    batch_data, Dataset, ImageData, OptimizerKind, Plan, PlanPosition, TrainConfig, TrainResult,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
 fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let (pixels, labels) = batch_data(data, idx);
+    tensors(data, batch_data(data, idx), device)
+}
+
+fn tensors(
+    data: &Dataset,
+    (pixels, labels): (Vec<f32>, Vec<i64>),
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let n = labels.len();
     let x = Tensor::<4>::from_data(
-        TensorData::new(pixels, [idx.len(), 1, data.rows, data.cols]),
+        TensorData::new(pixels, [n, data.channels, data.rows, data.cols]),
         device,
     );
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     (x, y)
 }
 
@@ -48,7 +56,7 @@ fn accuracy(
 /// the thread count of the rayon pool it runs in).
 pub fn train(
     model: Net,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
     device: &Device,
@@ -61,7 +69,7 @@ pub fn train(
 /// trial timeout, a lost lease), so a trial given up on frees its threads.
 pub fn train_cancellable(
     model: Net,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
     device: &Device,
@@ -101,7 +109,7 @@ pub struct Trainer<'a> {
     model: Option<Net>,
     optim: ModuleOptimizer,
     plan: Plan,
-    data: &'a FashionMnist,
+    data: &'a ImageData,
     device: Device,
     loss_fn: CrossEntropyLoss,
     step: usize,
@@ -113,7 +121,7 @@ impl<'a> Trainer<'a> {
     /// `device`), its batches drawn from `seed`.
     pub fn new(
         model: Net,
-        data: &'a FashionMnist,
+        data: &'a ImageData,
         config: &TrainConfig,
         seed: u64,
         device: &Device,
@@ -133,7 +141,7 @@ impl<'a> Trainer<'a> {
         Trainer {
             model: Some(model),
             optim,
-            plan: Plan::new(data.train.len(), config, seed),
+            plan: Plan::for_data(data, config, seed),
             data,
             device: device.clone(),
             loss_fn: CrossEntropyLossConfig::new().init(device),
@@ -159,7 +167,11 @@ impl<'a> Trainer<'a> {
                 .take()
                 .expect("the model is back after every step");
             let lr = self.plan.learning_rate(self.step);
-            let (x, y) = batch(&self.data.train, chunk, &self.device);
+            let (x, y) = tensors(
+                &self.data.train,
+                self.plan.train_batch(&self.data.train, chunk),
+                &self.device,
+            );
             let loss = self.loss_fn.forward(model.forward(x), y);
             last = loss.clone().into_scalar::<f32>() as f64;
             sum += last;

@@ -1,9 +1,9 @@
 //! `train_into`: a run stopped after an epoch and resumed gives exactly the numbers and weights
-//! of a run never stopped; a folder holding another run is refused.
+//! of a run never stopped, with augmentation too; a folder holding another run is refused.
 
 use layernas_core::{Cancel, EvalError};
 use layernas_spaces::network::Network;
-use layernas_train::{train_into, FashionMnist, RunError, RunEvent, RunSpec, TrainConfig};
+use layernas_train::{train_into, ImageData, RunError, RunEvent, RunSpec, TrainConfig};
 use std::path::Path;
 
 const CNN: &str = r#"
@@ -27,7 +27,7 @@ op = "global_pool"
 op = "linear"
 "#;
 
-fn spec(data: &FashionMnist) -> RunSpec {
+fn spec(data: &ImageData) -> RunSpec {
     let space = layernas_spaces::space_from_toml(CNN, "tiny.toml").unwrap();
     let network: Network = space.network(&layernas_core::SearchSpace::default_arch(&space));
     let recipe = TrainConfig {
@@ -44,6 +44,7 @@ fn spec(data: &FashionMnist) -> RunSpec {
         seed: 3,
         dataset: "fashion-mnist".into(),
         data_dir: None,
+        data: None,
     }
 }
 
@@ -68,18 +69,16 @@ fn files(dir: &Path) -> (String, Vec<u8>) {
     )
 }
 
-#[test]
-fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
-    let data = FashionMnist::embedded().unwrap();
-    let spec = spec(&data);
+/// Trains `spec` into `root/straight` in one go and into `root/stopped`, stopped after epoch 1
+/// and resumed; checks that both give the same numbers and weights.
+fn stop_and_resume(data: &ImageData, spec: &RunSpec, root: &Path) {
     let about = serde_json::json!({"test": true});
-    let tmp = tempfile::tempdir().unwrap();
-    let (straight, stopped) = (tmp.path().join("straight"), tmp.path().join("stopped"));
+    let (straight, stopped) = (root.join("straight"), root.join("stopped"));
 
     let report = train_into(
-        &spec,
+        spec,
         &about,
-        &data,
+        data,
         &straight,
         false,
         &Cancel::new(),
@@ -92,7 +91,7 @@ fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
     // Stopped at the first batch after epoch 1's checkpoint.
     let cancel = Cancel::new();
     let stop = cancel.clone();
-    let err = train_into(&spec, &about, &data, &stopped, false, &cancel, &mut |e| {
+    let err = train_into(spec, &about, data, &stopped, false, &cancel, &mut |e| {
         if let RunEvent::Epoch(m) = e {
             if m.epoch == 1 {
                 stop.cancel();
@@ -108,9 +107,9 @@ fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
 
     let mut resumed_at = None;
     let report = train_into(
-        &spec,
+        spec,
         &about,
-        &data,
+        data,
         &stopped,
         false,
         &Cancel::new(),
@@ -127,6 +126,16 @@ fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
     assert_eq!(a.0, b.0, "per-epoch metrics differ");
     assert!(a.1 == b.1, "the weights differ");
     eprintln!("{}", a.0);
+}
+
+#[test]
+fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
+    let data = ImageData::embedded().unwrap();
+    let spec = spec(&data);
+    let about = serde_json::json!({"test": true});
+    let tmp = tempfile::tempdir().unwrap();
+    stop_and_resume(&data, &spec, tmp.path());
+    let stopped = tmp.path().join("stopped");
     for name in ["network.json", "run.json", "training.png", "training.svg"] {
         assert!(stopped.join(name).exists(), "{name}");
     }
@@ -158,5 +167,25 @@ fn a_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
             "output folder {} holds the training of another recipe (recipe.epochs: 3 here, 4 asked); use --restart to replace it, or another --output",
             stopped.display()
         )
+    );
+}
+
+/// With augmentation (random crops and flips drawn from the plan's own generator), a resumed run
+/// crops and flips as the uninterrupted one: the checkpoint holds that generator's position.
+#[test]
+fn an_augmented_run_stopped_after_an_epoch_resumes_to_the_same_numbers() {
+    let data = ImageData::embedded().unwrap();
+    let mut spec = spec(&data);
+    spec.recipe.random_crop = 3;
+    spec.recipe.horizontal_flip = true;
+    let tmp = tempfile::tempdir().unwrap();
+    stop_and_resume(&data, &spec, tmp.path());
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("stopped/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(
+        state["trainer"]["plan"]["augment_word"], "0",
+        "the augmentation generator moved and its position is saved"
     );
 }

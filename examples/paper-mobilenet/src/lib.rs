@@ -16,7 +16,7 @@ use layernas_spaces::network::Network;
 use layernas_spaces::TemplateSpace;
 use layernas_study::run::{PlanReport, RunOptions, Search};
 use layernas_study::{Event, Overrides, Point, Study, StudyError, StudyFile};
-use layernas_train::{proxy_network, train_network, FashionMnist, TrainConfig};
+use layernas_train::{proxy_network, train_network, ImageData, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -361,10 +361,10 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
 }
 
-fn load_data(options: &Options) -> Result<FashionMnist, Error> {
+fn load_data(options: &Options) -> Result<ImageData, Error> {
     match data_dir(options) {
-        None => FashionMnist::embedded().map_err(|e| Error::Data(e.to_string())),
-        Some(dir) => FashionMnist::from_dir(&dir).map_err(|e| {
+        None => ImageData::embedded().map_err(|e| Error::Data(e.to_string())),
+        Some(dir) => ImageData::from_dir(&dir).map_err(|e| {
             Error::Data(format!(
                 "{e} (the full run trains on Fashion-MNIST: run examples/paper-mobilenet/run.sh, \
                  which installs Debian's dataset-fashion-mnist, or pass --data-dir, or --quick)"
@@ -377,7 +377,7 @@ fn load_data(options: &Options) -> Result<FashionMnist, Error> {
 fn train(
     space: &TemplateSpace,
     arch: &Arch,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
 ) -> Result<(f64, f64, f64), Error> {
@@ -406,7 +406,7 @@ fn trained(
     path: &Path,
     space: &TemplateSpace,
     arch: &Arch,
-    data: &FashionMnist,
+    data: &ImageData,
     config: &TrainConfig,
     seed: u64,
 ) -> Result<Trained, Error> {
