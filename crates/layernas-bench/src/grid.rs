@@ -3,7 +3,7 @@ use crate::{BenchError, Oracle};
 use layernas_core::{
     CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
 };
-use layernas_search::{build_strategy, LayerNas, LayerNasConfig, Scope, StrategyConfig};
+use layernas_search::{build_strategy, LayerNas, LayerNasConfig, Scope, StrategyConfig, STRATEGIES};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use rayon::prelude::*;
@@ -297,32 +297,52 @@ fn mean_regret(regrets: &[Option<f64>]) -> (f64, usize) {
     (mean, regrets.len() - found.len())
 }
 
+impl BenchConfig {
+    /// Checks the knobs before any work: every count at least 1, known strategies (the
+    /// exhaustive oracle is always included, so it is not one of them), at least one data set.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let invalid = |m: String| Err(BenchError::Invalid(m));
+        if self.seeds == 0
+            || self.budget == 0
+            || self.caps == 0
+            || self.promote == 0
+            || self.threads == Some(0)
+        {
+            return invalid("seeds, budget, caps, promote and threads must be at least 1".into());
+        }
+        if self.datasets.is_empty() || self.strategies.is_empty() || self.front_costs.is_empty() {
+            return invalid(
+                "at least one dataset, one strategy and one front cost are needed".into(),
+            );
+        }
+        let known: Vec<&str> = STRATEGIES
+            .iter()
+            .copied()
+            .filter(|s| *s != "exhaustive")
+            .collect();
+        if let Some(s) = self.strategies.iter().find(|s| !known.contains(&s.as_str())) {
+            return invalid(format!(
+                "unknown strategy {s:?} for bench (allowed: {}; the exhaustive oracle is always included)",
+                known.join(", ")
+            ));
+        }
+        if let Some(s) = self
+            .fidelity_strategies
+            .iter()
+            .find(|s| !crate::FIDELITY_STRATEGIES.contains(&s.as_str()))
+        {
+            return invalid(format!(
+                "unknown strategy {s:?} for the multi-fidelity section (allowed: {})",
+                crate::FIDELITY_STRATEGIES.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs every section.
 pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
-    if config.seeds == 0 || config.budget == 0 || config.caps == 0 {
-        return Err(BenchError::Invalid(
-            "seeds, budget and caps must be at least 1".into(),
-        ));
-    }
-    if config.datasets.is_empty() || config.strategies.is_empty() || config.front_costs.is_empty() {
-        return Err(BenchError::Invalid(
-            "at least one dataset, one strategy and one front cost are needed".into(),
-        ));
-    }
-    // Section 6's knobs.
-    if config.promote == 0 {
-        return Err(BenchError::Invalid("promote must be at least 1".into()));
-    }
-    if let Some(s) = config
-        .fidelity_strategies
-        .iter()
-        .find(|s| !crate::FIDELITY_STRATEGIES.contains(&s.as_str()))
-    {
-        return Err(BenchError::Invalid(format!(
-            "unknown strategy {s:?} for the multi-fidelity section (allowed: {})",
-            crate::FIDELITY_STRATEGIES.join(", ")
-        )));
-    }
+    config.validate()?;
     let threads = config
         .threads
         .unwrap_or_else(rayon::current_num_threads)

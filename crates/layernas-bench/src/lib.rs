@@ -37,7 +37,7 @@ pub use grid::{
     TrueFrontRecord, LAYERNAS_BUDGET,
 };
 pub use markdown::{
-    accuracy_markdown, significance, significance_for, significance_markdown, summary,
+    accuracy_markdown, headline, significance, significance_for, significance_markdown, summary,
     test_accuracy, write_report, AccuracyRow, Comparison, Figure, Metric, ALPHA,
 };
 pub use multifidelity::{

@@ -483,6 +483,22 @@ pub fn accuracy_markdown(datasets: &[Dataset], rows: &[AccuracyRow]) -> String {
     md
 }
 
+/// What `layernas bench` prints: the test accuracy of every strategy (section 1 of the report)
+/// and, beside it, the rank test of LayerNAS against each baseline.
+pub fn headline(r: &BenchResults) -> String {
+    let mut md = format!(
+        "Test accuracy (mean ± std over {} seeds, cost = FLOPs, no cap; the paper's beside ours):\n\n{}",
+        r.config.seeds,
+        accuracy_markdown(&r.config.datasets, &test_accuracy(r))
+    );
+    let comparisons = significance(r, Metric::TestAccuracy, "flops");
+    if !comparisons.is_empty() {
+        md.push('\n');
+        md.push_str(&significance_markdown(&r.config.datasets, &comparisons));
+    }
+    md
+}
+
 /// The markdown summary.
 pub fn summary(r: &BenchResults) -> String {
     let c = &r.config;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use layernas_bench::{run_bench, write_report, BenchConfig};
-use layernas_search::STRATEGIES;
+use layernas_study::output::check_writable_dir;
 use layernas_study::StudyError;
 use layernas_tables::Dataset;
 use std::path::PathBuf;
@@ -55,34 +55,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let datasets = args
         .datasets
         .iter()
-        .map(|d| Dataset::parse(d).map_err(|e| StudyError::Input(e.to_string())))
+        .map(|d| Dataset::parse(d).map_err(StudyError::input))
         .collect::<Result<Vec<_>, _>>()?;
-    for s in &args.strategies {
-        if !STRATEGIES.contains(&s.as_str()) || s == "exhaustive" {
-            let allowed: Vec<&str> = STRATEGIES
-                .iter()
-                .copied()
-                .filter(|s| *s != "exhaustive")
-                .collect();
-            return Err(StudyError::Input(format!(
-                "unknown strategy {s:?} for bench (allowed: {}; the exhaustive oracle is always included)",
-                allowed.join(", ")
-            ))
-            .into());
-        }
-    }
-    if args.seeds == 0
-        || args.budget == 0
-        || args.caps == 0
-        || args.threads == Some(0)
-        || args.promote == 0
-    {
-        return Err(StudyError::Input(
-            "--seeds, --budget, --caps, --threads and --promote must be at least 1".into(),
-        )
-        .into());
-    }
-    crate::search::check_writable_dir(&args.output, "the bench report to")?;
     let config = BenchConfig {
         seeds: args.seeds,
         budget: args.budget,
@@ -93,6 +67,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         promote: args.promote,
         ..BenchConfig::default()
     };
+    config.validate().map_err(StudyError::input)?;
+    check_writable_dir(&args.output, "the bench report to")?;
     eprintln!(
         "layernas bench: {} strategies x {} datasets x {} seeds, budget {} trials ...",
         config.strategies.len(),
@@ -102,28 +78,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     );
     let results = run_bench(&config)?;
     write_report(&results, &args.output)?;
-    // The headline, section 1 of the report, rendered from the typed rows.
-    println!(
-        "Test accuracy (mean ± std over {} seeds, cost = FLOPs, no cap; the paper's beside ours):\n",
-        config.seeds
-    );
-    print!(
-        "{}",
-        layernas_bench::accuracy_markdown(
-            &results.config.datasets,
-            &layernas_bench::test_accuracy(&results)
-        )
-    );
-    // Beside it, the rank test of LayerNAS against each baseline.
-    let comparisons =
-        layernas_bench::significance(&results, layernas_bench::Metric::TestAccuracy, "flops");
-    if !comparisons.is_empty() {
-        println!();
-        print!(
-            "{}",
-            layernas_bench::significance_markdown(&results.config.datasets, &comparisons)
-        );
-    }
+    print!("{}", layernas_bench::headline(&results));
     println!(
         "\nreport written to {} (report.md, CSVs, charts) in {:.1} s",
         args.output.display(),

@@ -1,12 +1,10 @@
 //! `layernas space`, `layernas show` and `layernas profile`: the study library describes,
 //! this module renders.
 
-use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 use layernas_core::SearchSpace;
-use layernas_study::inspect::{latency_check, template_of, NetworkView, SpaceSummary};
-use layernas_study::StudyError;
+use layernas_study::inspect::{NetworkView, ProfileRequest, SpaceSummary};
 
 pub const SPACE_EXAMPLES: &str = "Examples:
   layernas space mobilenetv3-large
@@ -185,47 +183,42 @@ pub struct ProfileArgs {
 
 pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     use indicatif::{ProgressBar, ProgressStyle};
-    let template = template_of(
-        &args.space,
-        &args.dataset,
-        "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
-    )?;
-    if args.repeats == 0 {
-        return Err(StudyError::Input("--repeats must be at least 1".into()).into());
-    }
-    crate::search::check_writable(&args.output, "the latency table")?;
-    let total = layernas_spaces::distinct_layers(&template).len();
-    eprintln!(
-        "profiling {total} distinct layer configurations of {}",
-        template.name()
-    );
-    let bar = ProgressBar::new(total as u64);
+    let request = ProfileRequest {
+        space: args.space.clone(),
+        dataset: args.dataset.clone(),
+        output: args.output.clone(),
+        warmup: args.warmup,
+        repeats: args.repeats,
+        check: args.check,
+        seed: args.seed,
+    };
+    let bar = ProgressBar::hidden();
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} layers {elapsed} ETA {eta}")
             .expect("static template")
             .progress_chars("=> "),
     );
     bar.set_message("profiling");
-    let started = std::time::Instant::now();
-    let table = layernas_train::profile(&template, args.warmup, args.repeats, |done, _| {
+    let report = layernas_study::inspect::profile(&request, |done, total| {
+        if done == 0 {
+            eprintln!("profiling {total} distinct layer configurations of {}", args.space);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total as u64);
+        }
         bar.set_position(done as u64)
     });
     bar.finish_and_clear();
-    std::fs::write(&args.output, serde_json::to_string_pretty(&table)? + "\n")
-        .with_context(|| format!("cannot write the latency table {}", args.output.display()))?;
+    let report = report?;
     println!(
         "{} layer configurations timed in {:.1} s; table written to {}",
-        table.entries.len(),
-        started.elapsed().as_secs_f64(),
+        report.layers,
+        report.seconds,
         args.output.display()
     );
-    if let Some(n) = args.check.filter(|&n| n > 1) {
-        let check = latency_check(&template, &table, n, args.seed, |network| {
-            layernas_train::network_latency(network, args.warmup, args.repeats)
-        })?;
+    if let Some(check) = report.check {
         println!(
-            "check on {n} random networks: Spearman rank correlation {:.3} between table sums and measured whole-network latency; mean sum/measured ratio {:.2}",
-            check.spearman, check.mean_ratio
+            "check on {} random networks: Spearman rank correlation {:.3} between table sums and measured whole-network latency; mean sum/measured ratio {:.2}",
+            check.networks, check.spearman, check.mean_ratio
         );
     }
     Ok(())

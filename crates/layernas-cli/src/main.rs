@@ -65,7 +65,7 @@ enum Command {
 fn main() -> ExitCode {
     // SIGPIPE stays ignored (as Rust sets it up), so that a trial command closing its input
     // can never kill layernas; a closed standard output or error ends layernas quietly below.
-    exit_quietly_on_broken_pipe();
+    layernas_eval::die_quietly_on_closed_output();
     // SIGINT, SIGTERM and SIGHUP reach the running trial commands before layernas exits.
     if let Err(e) = layernas_eval::install_signal_forwarding() {
         eprintln!("warning: cannot forward signals to trial commands: {e}");
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if broken_pipe(&err) && output_is_closed() => die_of_sigpipe(),
+        Err(err) if layernas_eval::is_closed_output(err.as_ref()) => layernas_eval::die_of_sigpipe(),
         Err(err) => {
             eprintln!("error: {err:#}");
             if err
@@ -99,65 +99,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// Makes printing to a closed standard output or error (`layernas export | head`) end the
-/// process as a Unix tool ends, by SIGPIPE, quietly, instead of with the panic of `println!`.
-fn exit_quietly_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let text = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        // The panic message of `print!`, `println!` and `eprintln!` on a failed write.
-        let epipe = format!("(os error {})", libc::EPIPE);
-        if text.starts_with("failed printing to std") && text.contains(&epipe) {
-            die_of_sigpipe();
-        }
-        default(info);
-    }));
-}
-
-fn broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// Whether the reader of our standard output or error has gone away (so that a broken pipe
-/// error is ours to end on quietly, not, say, a database connection's).
-fn output_is_closed() -> bool {
-    [libc::STDOUT_FILENO, libc::STDERR_FILENO]
-        .iter()
-        .any(|&fd| {
-            let mut poll = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: poll(2) on one valid, initialized pollfd, without waiting.
-            let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-            ready == 1 && poll.revents & libc::POLLERR != 0
-        })
-}
-
-/// Ends the process by SIGPIPE, after killing the running trial commands.
-fn die_of_sigpipe() -> ! {
-    layernas_eval::signal_live_trials(libc::SIGKILL);
-    // SAFETY: restores SIGPIPE's default action and raises it on this thread, unblocked, which
-    // ends the process; nothing here touches memory.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(libc::SIGPIPE);
-    }
-    std::process::exit(128 + libc::SIGPIPE)
 }

@@ -2,14 +2,14 @@
 
 use crate::report::outcome_text;
 use crate::study::StudyArgs;
-use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::ProgressEvent;
 use layernas_study::run::PlanReport;
-use layernas_study::{check_seconds, Event, RunOptions, Search, StudyError};
-use std::path::{Path, PathBuf};
+use layernas_study::output::{check_writable, is_stdout, write_json};
+use layernas_study::{check_seconds, Event, RunOptions, Search};
+use std::path::PathBuf;
 use std::time::Instant;
 
 pub const EXAMPLES: &str = "Examples:
@@ -57,41 +57,6 @@ pub struct SearchArgs {
     pub controller_lease: f64,
 }
 
-/// Checks, before any work, that `path` can be written (created or replaced): a search whose
-/// results cannot be saved must not run first. Leaves no file behind.
-pub fn check_writable(path: &Path, what: &str) -> Result<(), StudyError> {
-    let fail =
-        |why: String| StudyError::Input(format!("cannot write {what} {}: {why}", path.display()));
-    if path.is_dir() {
-        return Err(fail("it is a directory".into()));
-    }
-    if path.exists() {
-        return std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map(drop)
-            .map_err(|e| fail(e.to_string()));
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| fail(e.to_string()))?;
-    std::fs::remove_file(path).map_err(|e| fail(e.to_string()))
-}
-
-/// Checks, before any work, that `dir` is (or can be made) a directory we can write files in.
-pub fn check_writable_dir(dir: &Path, what: &str) -> Result<(), StudyError> {
-    let fail =
-        |why: String| StudyError::Input(format!("cannot write {what} {}: {why}", dir.display()));
-    if dir.exists() && !dir.is_dir() {
-        return Err(fail("it exists and is not a directory".into()));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let probe = dir.join(format!(".layernas-write-check-{}", std::process::id()));
-    check_writable(&probe, what).map_err(|_| fail("the directory is not writable".into()))
-}
-
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let study = args.study.resolve()?;
@@ -102,14 +67,14 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
         86400.0,
         false,
     )?;
-    if let Some(path) = args.json.as_deref().filter(|p| p.as_os_str() != "-") {
+    if let Some(path) = args.json.as_deref().filter(|p| !is_stdout(p)) {
         check_writable(path, "--json")?;
     }
     if args.dry_run {
         return dry_run(args, &PlanReport::of(&study)?);
     }
     let search = Search::build(study)?;
-    let to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let to_stdout = args.json.as_deref().is_some_and(is_stdout);
     let header = header(&search);
     if to_stdout {
         eprintln!("{header}");
@@ -148,16 +113,14 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let mut outcome = result?;
     outcome.elapsed_seconds = started.elapsed().as_secs_f64();
-    let json = serde_json::to_string_pretty(&outcome)?;
-    match &args.json {
-        Some(_) if to_stdout => println!("{json}"),
-        Some(path) => {
-            std::fs::write(path, json + "\n")
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            print!("{}", outcome_text(&outcome));
-            println!("\nJSON written to {}", path.display());
-        }
-        None => print!("{}", outcome_text(&outcome)),
+    if let Some(path) = &args.json {
+        write_json(path, &outcome)?;
+    }
+    if !to_stdout {
+        print!("{}", outcome_text(&outcome));
+    }
+    if let Some(path) = args.json.as_deref().filter(|p| !is_stdout(p)) {
+        println!("\nJSON written to {}", path.display());
     }
     match outcome.every_trial_failed() {
         Some(e) => Err(e.into()),
@@ -203,14 +166,7 @@ fn header(search: &Search) -> String {
 
 fn dry_run(args: &SearchArgs, plan: &PlanReport) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(plan)?;
-        if path.as_os_str() == "-" {
-            println!("{json}");
-        } else {
-            std::fs::write(path, json + "\n")
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        return Ok(());
+        return Ok(write_json(path, plan)?);
     }
     println!(
         "LayerNAS plan: space {} ({} models, {} layers), cost {} ({}), cap {}, H={} K={}",

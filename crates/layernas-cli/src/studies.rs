@@ -115,7 +115,7 @@ pub struct ExportArgs {
 
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
-        crate::search::check_writable(path, "--output")?;
+        layernas_study::output::check_writable(path, "--output")?;
     }
     let trials = trial_rows(&args.store, &args.study)?;
     let text = match args.format {

@@ -1,28 +1,10 @@
 //! The flags that define a study, over the study file: turned into the study library's
 //! [`Overrides`] and resolved there (validation, defaults and errors live in the library).
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use layernas_study::file::{FidelityName, SelectName, SpacingName};
 use layernas_study::{Overrides, Study, StudyError};
 use std::path::PathBuf;
-
-/// Bucket spacing, as flags spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SpacingArg {
-    /// Equal-width buckets.
-    Linear,
-    /// Geometric bucket edges.
-    Log,
-}
-
-/// Final selection rule, as flags spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SelectArg {
-    /// From the candidates kept after the last layer.
-    Kept,
-    /// From every evaluated model.
-    Evaluated,
-}
 
 /// The user's data set: `layernas search` and `layernas train` (so a search's winner trains on
 /// the same images) share these flags.
@@ -161,7 +143,7 @@ pub struct StudyArgs {
     pub buckets: Option<usize>,
     /// LayerNAS: bucket spacing [default: linear].
     #[arg(long, value_enum)]
-    pub spacing: Option<SpacingArg>,
+    pub spacing: Option<SpacingName>,
     /// LayerNAS: candidates kept per bucket, K, 1 to 1000000 [default: 1].
     #[arg(long, value_name = "K")]
     pub keep: Option<usize>,
@@ -171,7 +153,7 @@ pub struct StudyArgs {
     /// LayerNAS: choose the answer from the last layer's kept candidates or from every
     /// evaluated model [default: kept].
     #[arg(long, value_enum)]
-    pub select: Option<SelectArg>,
+    pub select: Option<SelectName>,
     /// Evolution and NSGA-II: population size, 1 to 1000000 for evolution [default: 10], 2 to
     /// 10000 for NSGA-II [default: 20].
     #[arg(long, value_name = "N")]
@@ -197,7 +179,7 @@ pub struct StudyArgs {
     /// LayerNAS: single (every trial at full fidelity) or multi (each layer's children first at
     /// low fidelity; the best per bucket promoted to full fidelity) [default: single].
     #[arg(long, value_enum)]
-    pub fidelity: Option<FidelityArg>,
+    pub fidelity: Option<FidelityName>,
     /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
     /// 1000000 [default: 1].
     #[arg(long, value_name = "N")]
@@ -209,15 +191,6 @@ pub struct StudyArgs {
     /// [default: 4].
     #[arg(long, value_name = "ETA")]
     pub eta: Option<usize>,
-}
-
-/// Fidelities of a LayerNAS search, as flags spell them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FidelityArg {
-    /// Every trial at full fidelity.
-    Single,
-    /// Low-fidelity screening, then promotion to full fidelity.
-    Multi,
 }
 
 impl StudyArgs {
@@ -254,16 +227,10 @@ impl StudyArgs {
             trial_timeout: self.trial_timeout,
             sim_time_scale: self.sim_time_scale,
             buckets: self.buckets,
-            spacing: self.spacing.map(|s| match s {
-                SpacingArg::Linear => SpacingName::Linear,
-                SpacingArg::Log => SpacingName::Log,
-            }),
+            spacing: self.spacing,
             keep: self.keep,
             children_per_layer: self.children_per_layer,
-            select: self.select.map(|s| match s {
-                SelectArg::Kept => SelectName::Kept,
-                SelectArg::Evaluated => SelectName::Evaluated,
-            }),
+            select: self.select,
             population: self.population,
             sample_size: self.sample_size,
             mutated_layers: self.mutated_layers,
@@ -271,10 +238,7 @@ impl StudyArgs {
             baseline_momentum: self.baseline_momentum,
             crossover_prob: self.crossover_prob,
             mutation_prob: self.mutation_prob,
-            fidelity: self.fidelity.map(|f| match f {
-                FidelityArg::Single => FidelityName::Single,
-                FidelityArg::Multi => FidelityName::Multi,
-            }),
+            fidelity: self.fidelity,
             promote: self.promote,
             rung: self.rung,
             eta: self.eta,

@@ -1,14 +1,14 @@
 //! `layernas train`: flags in, the study library's [`TrainJob`] runs, progress and results out.
 
-use crate::search::check_writable;
 use crate::study::DataArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::Cancel;
 use layernas_study::train::{Pick, RecipeFlags, Source, TrainJob, TrainRequest};
-use layernas_study::{Overrides, StudyError};
+use layernas_study::output::{check_writable, is_stdout, write_json};
+use layernas_study::Overrides;
 use layernas_train::{EpochMetrics, RunEvent};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const EXAMPLES: &str = "Examples:
   # one architecture, 10 epochs on 5000 images, checkpointed in out/ (run again to resume)
@@ -117,7 +117,7 @@ fn epoch_line(e: &EpochMetrics, epochs: usize) -> String {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let to_stdout = args.json.as_deref().is_some_and(is_stdout);
     if let Some(path) = args.json.as_deref().filter(|_| !to_stdout) {
         check_writable(path, "--json")?;
     }
@@ -211,12 +211,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let result = job.run(&args.output, args.restart, &Cancel::new(), &mut events);
     bar.finish_and_clear();
     let report = result?;
-    let json = serde_json::json!({ "about": about, "spec": spec, "report": report });
-    match &args.json {
-        Some(_) if to_stdout => println!("{}", serde_json::to_string_pretty(&json)?),
-        Some(path) => std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
-            .map_err(|e| StudyError::Input(format!("cannot write {}: {e}", path.display())))?,
-        None => {}
+    if let Some(path) = &args.json {
+        write_json(path, &serde_json::json!({ "about": about, "spec": spec, "report": report }))?;
     }
     let last = report.epochs.last().expect("a finished run has epochs");
     say(&format!(

@@ -389,6 +389,13 @@ fn bench_writes_a_report_directory() {
     assert!(e.contains("unknown dataset"), "{e}");
     let e = fails_with(&["bench", "--strategies", "exhaustive"]);
     assert!(e.contains("always included"), "{e}");
+    // Bad knobs are refused before the report folder is made.
+    let never = dir.path().join("never");
+    for knob in ["--seeds", "--budget", "--caps", "--threads", "--promote"] {
+        let e = fails_with(&["bench", knob, "0", "--output", never.to_str().unwrap()]);
+        assert!(e.contains("must be at least 1"), "{knob}: {e}");
+    }
+    assert!(!never.exists());
 }
 
 #[test]

@@ -53,5 +53,6 @@ mod processes;
 pub use command::CommandEvaluator;
 pub use output::{LINE_QUOTED, STDERR_KEPT, STDERR_TAIL, STDOUT_KEPT};
 pub use processes::{
-    install_signal_forwarding, live_trial_groups, signal_live_trials, SHUTDOWN_GRACE,
+    die_of_sigpipe, die_quietly_on_closed_output, install_signal_forwarding, is_closed_output,
+    live_trial_groups, signal_live_trials, SHUTDOWN_GRACE,
 };

@@ -95,6 +95,77 @@ pub fn install_signal_forwarding() -> io::Result<()> {
     Ok(())
 }
 
+/// Makes printing to a closed standard output or error (`layernas export | head`) end the
+/// process as a Unix tool ends, by SIGPIPE, quietly (after killing the running trial
+/// commands), instead of with the panic of `println!`. SIGPIPE itself stays ignored, as Rust
+/// sets it up, so that a trial command closing its input can never kill the process. Call it
+/// once, early in `main`.
+pub fn die_quietly_on_closed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        // The panic message of `print!`, `println!` and `eprintln!` on a failed write.
+        let epipe = format!("(os error {})", libc::EPIPE);
+        if text.starts_with("failed printing to std") && text.contains(&epipe) {
+            die_of_sigpipe();
+        }
+        default(info);
+    }));
+}
+
+/// Whether `err` (or a cause of it) is a broken pipe on this process's own standard output or
+/// error, which is then the process's to end on quietly ([`die_of_sigpipe`]); a broken pipe of,
+/// say, a database connection is not.
+pub fn is_closed_output(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return output_is_closed();
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Whether the reader of our standard output or error has gone away.
+fn output_is_closed() -> bool {
+    [libc::STDOUT_FILENO, libc::STDERR_FILENO]
+        .iter()
+        .any(|&fd| {
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: poll(2) on one valid, initialized pollfd, without waiting.
+            let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+            ready == 1 && poll.revents & libc::POLLERR != 0
+        })
+}
+
+/// Ends the process by SIGPIPE, after killing the running trial commands.
+pub fn die_of_sigpipe() -> ! {
+    signal_live_trials(libc::SIGKILL);
+    // SAFETY: restores SIGPIPE's default action and raises it on this thread, unblocked, which
+    // ends the process; nothing here touches memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
 /// A trial's process group, registered while it lives: the guard process leads it, the
 /// trial's shell joins it. Dropping it kills the whole group and reaps the guard.
 pub(crate) struct TrialGroup {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Bucket spacing, as study files and flags spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SpacingName {
     /// Equal-width buckets.
@@ -18,6 +19,7 @@ pub enum SpacingName {
 
 /// Final selection rule of LayerNAS, as study files and flags spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SelectName {
     /// From the candidates kept after the last layer.
@@ -28,6 +30,7 @@ pub enum SelectName {
 
 /// Fidelities of a LayerNAS search, as study files and flags spell them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum FidelityName {
     /// Every trial at full fidelity (the paper's method).

@@ -329,3 +329,68 @@ pub fn latency_check(
             / n as f64,
     })
 }
+
+/// What `layernas profile` times: a space's distinct layers, and optionally whole networks.
+#[derive(Debug, Clone)]
+pub struct ProfileRequest {
+    /// The space (a network space or a `.toml` file).
+    pub space: String,
+    /// The dataset giving nats-sss its input and classes.
+    pub dataset: String,
+    /// Where the latency table (JSON) goes.
+    pub output: std::path::PathBuf,
+    /// Untimed runs before each measurement.
+    pub warmup: usize,
+    /// Timed runs per layer (at least 1); the median is kept.
+    pub repeats: usize,
+    /// Random whole networks to time against the table's sums (none below 2).
+    pub check: Option<usize>,
+    /// Seed of those networks.
+    pub seed: u64,
+}
+
+/// What `layernas profile` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileReport {
+    /// Layer configurations timed.
+    pub layers: usize,
+    /// Seconds the layers took.
+    pub seconds: f64,
+    /// The whole-network check, when asked for.
+    pub check: Option<LatencyCheck>,
+}
+
+/// Times every distinct layer of the request's space on this machine (single-threaded, with
+/// the built-in engine), writes the latency table, and checks it on random whole networks when
+/// asked. `progress(done, total)` is called before the first layer and after each. The output
+/// path is checked before any timing.
+pub fn profile(
+    request: &ProfileRequest,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ProfileReport, StudyError> {
+    let template = template_of(
+        &request.space,
+        &request.dataset,
+        "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
+    )?;
+    if request.repeats == 0 {
+        return Err(StudyError::Input("--repeats must be at least 1".into()));
+    }
+    crate::output::check_writable(&request.output, "the latency table")?;
+    progress(0, layernas_spaces::distinct_layers(&template).len());
+    let started = std::time::Instant::now();
+    let table = layernas_train::profile(&template, request.warmup, request.repeats, progress);
+    let seconds = started.elapsed().as_secs_f64();
+    crate::output::write_json(&request.output, &table)?;
+    let check = match request.check.filter(|&n| n > 1) {
+        Some(n) => Some(latency_check(&template, &table, n, request.seed, |network| {
+            layernas_train::network_latency(network, request.warmup, request.repeats)
+        })?),
+        None => None,
+    };
+    Ok(ProfileReport {
+        layers: table.entries.len(),
+        seconds,
+        check,
+    })
+}

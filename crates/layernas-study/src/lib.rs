@@ -21,6 +21,7 @@ pub mod file;
 pub mod inspect;
 pub mod names;
 pub mod outcome;
+pub mod output;
 pub mod run;
 pub mod study;
 pub mod train;

@@ -16,7 +16,10 @@ use layernas_spaces::network::Network;
 use layernas_spaces::TemplateSpace;
 use layernas_study::run::{PlanReport, RunOptions, Search};
 use layernas_study::{Event, Overrides, Point, Study, StudyError, StudyFile};
-use layernas_train::{proxy_network, train_network, ImageData, TrainConfig};
+use layernas_core::Cancel;
+use layernas_train::{
+    proxy_network, train_into, train_network, ImageData, RunEvent, RunSpec, TrainConfig,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -373,6 +376,18 @@ fn load_data(options: &Options) -> Result<ImageData, Error> {
     }
 }
 
+/// How a model is trained: the search's recipe in memory (short), or the final recipe into a
+/// folder with a checkpoint after every epoch (`layernas train`'s runner), so that a killed run
+/// goes on from its last finished epoch.
+enum Training<'a> {
+    Proxy,
+    Final {
+        dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        log: &'a (dyn Fn(&str) + Sync),
+    },
+}
+
 /// Trains `arch` of `space` with `config` and `seed`: (validation %, test %, proxy MAdds in M).
 fn train(
     space: &TemplateSpace,
@@ -380,6 +395,7 @@ fn train(
     data: &ImageData,
     config: &TrainConfig,
     seed: u64,
+    how: &Training,
 ) -> Result<(f64, f64, f64), Error> {
     let network: Network = space.network(arch);
     let proxy =
@@ -389,9 +405,41 @@ fn train(
         .map_err(|e| Error::Training(e.to_string()))?
         .madds as f64
         / 1e6;
-    let result = train_network(&proxy, data, config, seed)
-        .map_err(|e| Error::Training(format!("training {}: {e}", space.format(arch))))?;
-    Ok((result.valid_accuracy, result.test_accuracy, madds))
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::Training(format!("training {}: {e}", space.format(arch)))
+    };
+    match how {
+        Training::Proxy => {
+            let result = train_network(&proxy, data, config, seed).map_err(|e| failed(&e))?;
+            Ok((result.valid_accuracy, result.test_accuracy, madds))
+        }
+        Training::Final { dir, data_dir, log } => {
+            let spec = RunSpec {
+                network: proxy,
+                recipe: config.clone(),
+                seed,
+                dataset: "fashion-mnist".into(),
+                data_dir: data_dir.clone(),
+                data: None,
+            };
+            let about = serde_json::json!({ "space": space.name(), "arch": space.format(arch) });
+            let mut events = |event: RunEvent| match event {
+                RunEvent::Started { resumed_epochs, .. } if resumed_epochs > 0 => {
+                    log(&format!("  resuming after epoch {resumed_epochs}"))
+                }
+                RunEvent::Epoch(e) => log(&format!(
+                    "  epoch {}/{}: loss {:.4}, validation {:.2}, {:.0} s",
+                    e.epoch, config.epochs, e.loss, e.valid_accuracy, e.train_seconds
+                )),
+                _ => {}
+            };
+            let report = train_into(&spec, &about, data, dir, false, &Cancel::new(), &mut events)
+                .map_err(|e| failed(&e))?;
+            let last = report.epochs.last().ok_or_else(|| failed(&"no epoch trained"))?;
+            let test = last.test_accuracy.ok_or_else(|| failed(&"no test images"))?;
+            Ok((last.valid_accuracy, test, madds))
+        }
+    }
 }
 
 /// A training's result, kept so that a rerun skips it.
@@ -409,11 +457,12 @@ fn trained(
     data: &ImageData,
     config: &TrainConfig,
     seed: u64,
+    how: &Training,
 ) -> Result<Trained, Error> {
     if let Some(t) = read_json::<Trained>(path)? {
         return Ok(t);
     }
-    let (valid, test, madds_proxy) = train(space, arch, data, config, seed)?;
+    let (valid, test, madds_proxy) = train(space, arch, data, config, seed, how)?;
     let t = Trained {
         valid,
         test,
@@ -500,7 +549,8 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                 search.answer.reward
             } else {
                 log(&format!("proxy training of {}", target.label));
-                trained(&file("proxy"), &space, &arch, &data, &recipe.search, 0)?.valid
+                let how = Training::Proxy;
+                trained(&file("proxy"), &space, &arch, &data, &recipe.search, 0, &how)?.valid
             };
             let mut finals = Vec::new();
             let mut madds_proxy = 0.0;
@@ -509,6 +559,14 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                     "final training of the {model} of {} (seed {seed})",
                     target.study
                 ));
+                let how = Training::Final {
+                    dir: options
+                        .out
+                        .join("train")
+                        .join(format!("{}-{model}-seed{seed}", target.study)),
+                    data_dir: data_dir(options),
+                    log,
+                };
                 let t = trained(
                     &file(&format!("final-seed{seed}")),
                     &space,
@@ -516,6 +574,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                     &data,
                     &recipe.last,
                     seed,
+                    &how,
                 )?;
                 madds_proxy = t.madds_proxy;
                 finals.push(t.test);
