@@ -3,7 +3,9 @@ use crate::{BenchError, Oracle};
 use layernas_core::{
     CostModel, Executor, MemoryStore, SearchSpace, Strategy, TrialState, TrialStore,
 };
-use layernas_search::{build_strategy, LayerNas, LayerNasConfig, Scope, StrategyConfig, STRATEGIES};
+use layernas_search::{
+    build_strategy, LayerNas, LayerNasConfig, Scope, StrategyConfig, STRATEGIES,
+};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, Nb201Table, TableCost, TableEvaluator};
 use rayon::prelude::*;
@@ -320,7 +322,11 @@ impl BenchConfig {
             .copied()
             .filter(|s| *s != "exhaustive")
             .collect();
-        if let Some(s) = self.strategies.iter().find(|s| !known.contains(&s.as_str())) {
+        if let Some(s) = self
+            .strategies
+            .iter()
+            .find(|s| !known.contains(&s.as_str()))
+        {
             return invalid(format!(
                 "unknown strategy {s:?} for bench (allowed: {}; the exhaustive oracle is always included)",
                 known.join(", ")

@@ -3,7 +3,6 @@
 
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
-use layernas_core::SearchSpace;
 use layernas_study::inspect::{NetworkView, ProfileRequest, SpaceSummary};
 
 pub const SPACE_EXAMPLES: &str = "Examples:
@@ -201,7 +200,10 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
     bar.set_message("profiling");
     let report = layernas_study::inspect::profile(&request, |done, total| {
         if done == 0 {
-            eprintln!("profiling {total} distinct layer configurations of {}", args.space);
+            eprintln!(
+                "profiling {total} distinct layer configurations of {}",
+                args.space
+            );
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total as u64);
         }

@@ -86,7 +86,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if layernas_eval::is_closed_output(err.as_ref()) => layernas_eval::die_of_sigpipe(),
+        Err(err) if layernas_eval::is_closed_output(err.as_ref()) => {
+            layernas_eval::die_of_sigpipe()
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             if err

@@ -4,8 +4,8 @@ use crate::study::DataArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::Cancel;
-use layernas_study::train::{Pick, RecipeFlags, Source, TrainJob, TrainRequest};
 use layernas_study::output::{check_writable, is_stdout, write_json};
+use layernas_study::train::{Pick, RecipeFlags, Source, TrainJob, TrainRequest};
 use layernas_study::Overrides;
 use layernas_train::{EpochMetrics, RunEvent};
 use std::path::PathBuf;
@@ -212,7 +212,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let report = result?;
     if let Some(path) = &args.json {
-        write_json(path, &serde_json::json!({ "about": about, "spec": spec, "report": report }))?;
+        write_json(
+            path,
+            &serde_json::json!({ "about": about, "spec": spec, "report": report }),
+        )?;
     }
     let last = report.epochs.last().expect("a finished run has epochs");
     say(&format!(

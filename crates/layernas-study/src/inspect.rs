@@ -383,9 +383,13 @@ pub fn profile(
     let seconds = started.elapsed().as_secs_f64();
     crate::output::write_json(&request.output, &table)?;
     let check = match request.check.filter(|&n| n > 1) {
-        Some(n) => Some(latency_check(&template, &table, n, request.seed, |network| {
-            layernas_train::network_latency(network, request.warmup, request.repeats)
-        })?),
+        Some(n) => Some(latency_check(
+            &template,
+            &table,
+            n,
+            request.seed,
+            |network| layernas_train::network_latency(network, request.warmup, request.repeats),
+        )?),
         None => None,
     };
     Ok(ProfileReport {

@@ -68,7 +68,9 @@ mod tests {
         let file = dir.path().join("out.json");
         check_writable(&file, "--json").unwrap();
         assert!(!file.exists(), "the check must not leave a file");
-        let e = check_writable(dir.path(), "--json").unwrap_err().to_string();
+        let e = check_writable(dir.path(), "--json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--json") && e.contains("is a directory"), "{e}");
         let e = check_writable_dir(&file.join("x"), "the report to").err();
         assert!(e.is_none(), "a missing directory is created");
@@ -82,7 +84,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("o.json");
         write_json(&file, &serde_json::json!({"a": 1})).unwrap();
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\n  \"a\": 1\n}\n");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "{\n  \"a\": 1\n}\n"
+        );
         assert!(is_stdout(Path::new("-")) && !is_stdout(&file));
         let e = write_json(&dir.path().join("no/such/o.json"), &1).unwrap_err();
         assert!(e.to_string().starts_with("cannot write"), "{e}");

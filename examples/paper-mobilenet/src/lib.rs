@@ -11,12 +11,12 @@
 #![warn(missing_docs)]
 
 use layernas_bench::plot::{Chart, Marker, Series};
+use layernas_core::Cancel;
 use layernas_core::{Arch, ProgressEvent, SearchSpace};
 use layernas_spaces::network::Network;
 use layernas_spaces::TemplateSpace;
 use layernas_study::run::{PlanReport, RunOptions, Search};
 use layernas_study::{Event, Overrides, Point, Study, StudyError, StudyFile};
-use layernas_core::Cancel;
 use layernas_train::{
     proxy_network, train_into, train_network, ImageData, RunEvent, RunSpec, TrainConfig,
 };
@@ -435,8 +435,13 @@ fn train(
             };
             let report = train_into(&spec, &about, data, dir, false, &Cancel::new(), &mut events)
                 .map_err(|e| failed(&e))?;
-            let last = report.epochs.last().ok_or_else(|| failed(&"no epoch trained"))?;
-            let test = last.test_accuracy.ok_or_else(|| failed(&"no test images"))?;
+            let last = report
+                .epochs
+                .last()
+                .ok_or_else(|| failed(&"no epoch trained"))?;
+            let test = last
+                .test_accuracy
+                .ok_or_else(|| failed(&"no test images"))?;
             Ok((last.valid_accuracy, test, madds))
         }
     }
@@ -550,7 +555,16 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             } else {
                 log(&format!("proxy training of {}", target.label));
                 let how = Training::Proxy;
-                trained(&file("proxy"), &space, &arch, &data, &recipe.search, 0, &how)?.valid
+                trained(
+                    &file("proxy"),
+                    &space,
+                    &arch,
+                    &data,
+                    &recipe.search,
+                    0,
+                    &how,
+                )?
+                .valid
             };
             let mut finals = Vec::new();
             let mut madds_proxy = 0.0;
