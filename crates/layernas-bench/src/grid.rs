@@ -42,6 +42,9 @@ pub struct BenchConfig {
     pub fidelity_strategies: Vec<String>,
     /// Multi-fidelity LayerNAS's `promote` in section 6 (default 1).
     pub promote: usize,
+    /// Section 7's cap focus F (single-cap search, plain against `cap_focus = F`; default 2;
+    /// 1 leaves the section out).
+    pub cap_focus: usize,
 }
 
 impl Default for BenchConfig {
@@ -71,6 +74,7 @@ impl Default for BenchConfig {
             threads: None,
             fidelity_strategies: crate::FIDELITY_STRATEGIES.map(String::from).to_vec(),
             promote: 1,
+            cap_focus: 2,
         }
     }
 }
@@ -227,6 +231,8 @@ pub struct BenchResults {
     pub true_fronts: Vec<TrueFrontRecord>,
     /// Section 6: multi-fidelity search against training epochs.
     pub fidelity: Vec<crate::FidelityRecord>,
+    /// Section 7: single-cap search, plain and with cap focus.
+    pub single_cap: Vec<crate::SingleCapRecord>,
     /// Per dataset: the oracle (valid/test by code) and FLOPs by code.
     pub oracles: HashMap<Dataset, (Oracle, Vec<f64>)>,
     /// Wall-clock seconds of the whole bench.
@@ -309,8 +315,11 @@ impl BenchConfig {
             || self.caps == 0
             || self.promote == 0
             || self.threads == Some(0)
+            || self.cap_focus == 0
         {
-            return invalid("seeds, budget, caps, promote and threads must be at least 1".into());
+            return invalid(
+                "seeds, budget, caps, promote, cap_focus and threads must be at least 1".into(),
+            );
         }
         if self.datasets.is_empty() || self.strategies.is_empty() || self.front_costs.is_empty() {
             return invalid(
@@ -643,6 +652,9 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
     // Section 6: multi-fidelity search against training epochs.
     let fidelity = pool.install(|| crate::multifidelity::run_section(config, &setups, &runs))?;
 
+    // Section 7: single-cap search, plain against cap focus.
+    let single_cap = pool.install(|| crate::singlecap::run_section(config, &bench))?;
+
     let caps = setups.iter().map(|(d, s)| (*d, s.caps.clone())).collect();
     let oracles = setups
         .into_iter()
@@ -657,6 +669,7 @@ pub fn run_bench(config: &BenchConfig) -> Result<BenchResults, BenchError> {
         fronts,
         true_fronts,
         fidelity,
+        single_cap,
         oracles,
         seconds: started.elapsed().as_secs_f64(),
         threads,

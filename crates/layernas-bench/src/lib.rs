@@ -11,7 +11,10 @@
 //!    hypervolume against trials) for FLOPs, params and latency on three devices;
 //! 6. multi-fidelity search: front regret and normalised hypervolume against the training
 //!    epochs spent, for LayerNAS, multi-fidelity LayerNAS, evolution, random search and
-//!    successive halving (12-epoch columns at low fidelity, 200-epoch ones at full).
+//!    successive halving (12-epoch columns at low fidelity, 200-epoch ones at full);
+//! 7. single-cap search: LayerNAS with a `max_cost`, plain against cap focus
+//!    ([`LayerNasConfig::cap_focus`](layernas_search::LayerNasConfig::cap_focus)), at FLOPs caps
+//!    over each data set's range and at issue 14's three caps beside Optuna's TPE as quoted there.
 //!
 //! Beside each comparison table, a two-sided Mann-Whitney U test of LayerNAS against each
 //! baseline over the seeds, Holm-corrected across the baselines ([`significance`]).
@@ -28,6 +31,7 @@ mod markdown;
 pub mod metrics;
 mod multifidelity;
 mod oracle;
+mod singlecap;
 /// The charts, which live in `layernas-plot` (re-exported for reports built on the bench).
 pub use layernas_plot as plot;
 pub mod stats;
@@ -42,8 +46,13 @@ pub use markdown::{
 };
 pub use multifidelity::{
     FidelityPoint, FidelityRecord, FIDELITY_STRATEGIES, LAYERNAS_MULTI_FIDELITY,
+    LAYERNAS_MULTI_FIDELITY_CALIBRATED,
 };
 pub use oracle::Oracle;
+pub use singlecap::{
+    single_cap_test_column, single_cap_valid_column, SingleCapRecord, ISSUE_CAPS, TPE_ISSUE_14,
+    TPE_TRIALS,
+};
 
 /// Why the bench could not run or write its report.
 #[derive(Debug, thiserror::Error)]

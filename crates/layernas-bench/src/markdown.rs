@@ -342,6 +342,7 @@ pub fn write_report(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
     write_front_charts(r, dir)?;
     crate::multifidelity::write_csvs(&r.fidelity, dir)?;
     crate::multifidelity::write_charts(&r.config, &r.fidelity, dir)?;
+    crate::singlecap::write_csv_file(&r.single_cap, dir)?;
     write_file(&dir.join("report.md"), &summary(r))
 }
 
@@ -692,6 +693,7 @@ pub fn summary(r: &BenchResults) -> String {
 
     md.push('\n');
     md.push_str(&crate::multifidelity::section(c, &r.fidelity));
+    md.push_str(&crate::singlecap::section(c, &r.single_cap));
     let _ = writeln!(md, "\n## Speed\n\nTrials per second of each strategy on the table (the controller's own speed: a table lookup is the whole evaluation), summed over its runs of section 1; runs execute in parallel on {} threads.\n", r.threads);
     let _ = writeln!(
         md,
@@ -708,7 +710,7 @@ pub fn summary(r: &BenchResults) -> String {
             trials as f64 / secs.max(1e-9)
         );
     }
-    let _ = writeln!(md, "\nCSV files: `runs.csv`, `curves.csv`, `front_regret.csv`, `assumption.csv`, `ablation.csv`, `fronts.csv`, `true_fronts.csv`, `hypervolume_curves.csv`, `significance.csv`. Charts: PNG and SVG.");
+    let _ = writeln!(md, "\nCSV files: `runs.csv`, `curves.csv`, `front_regret.csv`, `assumption.csv`, `ablation.csv`, `fronts.csv`, `true_fronts.csv`, `hypervolume_curves.csv`, `significance.csv`, `fidelity_runs.csv`, `fidelity_curves.csv`, `single_cap.csv`. Charts: PNG and SVG.");
     md
 }
 
@@ -728,6 +730,12 @@ pub enum Metric {
     Igd,
     /// Section 5: IGD+ (lower is better).
     IgdPlus,
+    /// Section 6: front regret once a run had spent multi-fidelity LayerNAS's mean epochs
+    /// (lower is better; runs without an answer at every cap by then are left out).
+    RegretAtEqualEpochs,
+    /// Section 6: normalised hypervolume once a run had spent multi-fidelity LayerNAS's mean
+    /// epochs (higher is better; 0 before a run's first full-fidelity result).
+    HypervolumeAtEqualEpochs,
 }
 
 impl Metric {
@@ -735,7 +743,10 @@ impl Metric {
     pub fn higher_is_better(self) -> bool {
         matches!(
             self,
-            Metric::TestAccuracy | Metric::TestAccuracyAtLayerNasTrials | Metric::Hypervolume
+            Metric::TestAccuracy
+                | Metric::TestAccuracyAtLayerNasTrials
+                | Metric::Hypervolume
+                | Metric::HypervolumeAtEqualEpochs
         )
     }
 
@@ -748,6 +759,8 @@ impl Metric {
             Metric::Hypervolume => "HV",
             Metric::Igd => "IGD",
             Metric::IgdPlus => "IGD+",
+            Metric::RegretAtEqualEpochs => "front regret at equal epochs",
+            Metric::HypervolumeAtEqualEpochs => "HV at equal epochs",
         }
     }
 }
@@ -758,8 +771,9 @@ pub const ALPHA: f64 = 0.05;
 /// LayerNAS against one baseline on one metric, cost and dataset, over the seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
-    /// The LayerNAS row compared: `layernas`, or in section 5 also
-    /// [`LAYERNAS_BUDGET`](crate::LAYERNAS_BUDGET).
+    /// The LayerNAS row compared: `layernas`, in section 5 also
+    /// [`LAYERNAS_BUDGET`](crate::LAYERNAS_BUDGET), in section 6
+    /// [`LAYERNAS_MULTI_FIDELITY`](crate::LAYERNAS_MULTI_FIDELITY).
     pub reference: String,
     /// The metric.
     pub metric: Metric,
@@ -829,6 +843,7 @@ fn values(r: &BenchResults, metric: Metric, cost: &str, strategy: &str, ds: Data
                 })
                 .collect()
         }
+        Metric::RegretAtEqualEpochs | Metric::HypervolumeAtEqualEpochs => Vec::new(),
         Metric::Hypervolume | Metric::Igd | Metric::IgdPlus => r
             .fronts
             .iter()
@@ -868,6 +883,33 @@ pub fn significance_for(
     if !c.strategies.iter().any(|s| s == "layernas") {
         return Vec::new();
     }
+    let baselines: Vec<&str> = c
+        .strategies
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != "layernas")
+        .collect();
+    compare_runs(
+        &c.datasets,
+        reference,
+        &baselines,
+        metric,
+        cost,
+        |name, ds| values(r, metric, cost, name, ds),
+    )
+}
+
+/// `reference` against each of `baselines` on `metric` per dataset, one value per run from
+/// `values(strategy, dataset)`: a two-sided Mann-Whitney U test, Holm-corrected across the
+/// baselines of each dataset.
+pub(crate) fn compare_runs(
+    datasets: &[Dataset],
+    reference: &str,
+    baselines: &[&str],
+    metric: Metric,
+    cost: &str,
+    values: impl Fn(&str, Dataset) -> Vec<f64>,
+) -> Vec<Comparison> {
     let sign = if metric.higher_is_better() { 1.0 } else { -1.0 };
     let figure = |v: &[f64]| {
         let (mean, std) = mean_std(v);
@@ -877,15 +919,13 @@ pub fn significance_for(
         }
     };
     let mut rows = Vec::new();
-    for &ds in &c.datasets {
-        let ours = values(r, metric, cost, reference, ds);
+    for &ds in datasets {
+        let ours = values(reference, ds);
         let oriented: Vec<f64> = ours.iter().map(|v| sign * v).collect();
-        let mut family: Vec<Comparison> = c
-            .strategies
+        let mut family: Vec<Comparison> = baselines
             .iter()
-            .filter(|s| *s != "layernas")
-            .filter_map(|name| {
-                let theirs = values(r, metric, cost, name, ds);
+            .filter_map(|&name| {
+                let theirs = values(name, ds);
                 let flipped: Vec<f64> = theirs.iter().map(|v| sign * v).collect();
                 let test = mann_whitney_u(&oriented, &flipped)?;
                 Some(Comparison {
@@ -893,7 +933,7 @@ pub fn significance_for(
                     metric,
                     cost: cost.to_string(),
                     dataset: ds,
-                    baseline: name.clone(),
+                    baseline: name.to_string(),
                     layernas: figure(&ours),
                     other: figure(&theirs),
                     runs: (ours.len(), theirs.len()),
@@ -934,6 +974,7 @@ pub fn significance_markdown(datasets: &[Dataset], rows: &[Comparison]) -> Strin
     let several = keys.iter().any(|k| k.0 != keys[0].0);
     let reference = match rows.first().map(|x| x.reference.as_str()) {
         Some(LAYERNAS_BUDGET) => "LayerNAS (H fitted to the budget)",
+        Some(crate::LAYERNAS_MULTI_FIDELITY) => "multi-fidelity LayerNAS",
         _ => "LayerNAS",
     };
     let mut header = format!("| {reference} vs |");
@@ -1229,6 +1270,7 @@ fn write_front_csvs(r: &BenchResults, dir: &Path) -> Result<(), BenchError> {
             }
         }
     }
+    tests.extend(crate::multifidelity::significance(&r.config, &r.fidelity));
     let tests = tests
         .into_iter()
         .map(|x| {

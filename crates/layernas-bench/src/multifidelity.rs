@@ -5,7 +5,7 @@
 //! full-fidelity results enter a run's front and its regret.
 
 use crate::grid::{mean_std, RunRecord, Setup};
-use crate::markdown::{label, write_csv};
+use crate::markdown::{compare_runs, label, significance_markdown, write_csv, Comparison, Metric};
 use crate::metrics::{hypervolume_curve, run_front, TrueFront};
 use crate::{BenchConfig, BenchError};
 use layernas_core::{
@@ -13,7 +13,7 @@ use layernas_core::{
     EPOCHS_METRIC,
 };
 use layernas_plot::{Chart, Series};
-use layernas_search::{build_strategy, MultiFidelity, Scope, StrategyConfig};
+use layernas_search::{build_strategy, MultiFidelity, PromotionBar, Scope, StrategyConfig};
 use layernas_spaces::Nb201Space;
 use layernas_tables::{Dataset, FULL_FIDELITY_EPOCHS};
 use rayon::prelude::*;
@@ -25,10 +25,15 @@ use std::path::Path;
 /// [`LayerNasConfig::multi_fidelity`]).
 pub const LAYERNAS_MULTI_FIDELITY: &str = "layernas-mf";
 
+/// Section 6's name for multi-fidelity LayerNAS with the calibrated promotion bar
+/// ([`PromotionBar::Calibrated`]).
+pub const LAYERNAS_MULTI_FIDELITY_CALIBRATED: &str = "layernas-mf-calibrated";
+
 /// The strategies section 6 compares by default.
-pub const FIDELITY_STRATEGIES: [&str; 5] = [
+pub const FIDELITY_STRATEGIES: [&str; 6] = [
     "layernas",
     LAYERNAS_MULTI_FIDELITY,
+    LAYERNAS_MULTI_FIDELITY_CALIBRATED,
     "evolution",
     "random",
     "successive-halving",
@@ -220,13 +225,20 @@ pub(crate) fn run_section(
                     };
                     let mut strategy_name = name.as_str();
                     let mut budget = Some(config.budget);
-                    if name == LAYERNAS_MULTI_FIDELITY || name == "layernas" {
+                    let multi = [LAYERNAS_MULTI_FIDELITY, LAYERNAS_MULTI_FIDELITY_CALIBRATED]
+                        .contains(&name.as_str());
+                    if multi || name == "layernas" {
                         strategy_name = "layernas";
                         budget = None;
                     }
-                    if name == LAYERNAS_MULTI_FIDELITY {
+                    if multi {
                         strategy_config.layernas.multi_fidelity = Some(MultiFidelity {
                             promote: config.promote,
+                            bar: if name == LAYERNAS_MULTI_FIDELITY_CALIBRATED {
+                                PromotionBar::Calibrated
+                            } else {
+                                PromotionBar::Incumbent
+                            },
                         });
                     }
                     let space: std::sync::Arc<dyn SearchSpace> = setup.space.clone();
@@ -256,6 +268,69 @@ fn at_epochs(run: &FidelityRecord, epochs: f64) -> Option<&FidelityPoint> {
     n.checked_sub(1).map(|i| &run.curve[i])
 }
 
+/// Multi-fidelity LayerNAS's mean epochs on `ds` (NaN without its runs): section 6's *equal
+/// epochs*.
+fn mf_epochs(all: &[FidelityRecord], ds: Dataset) -> f64 {
+    mean_std(
+        &records(all, LAYERNAS_MULTI_FIDELITY, ds)
+            .map(|r| r.epochs)
+            .collect::<Vec<_>>(),
+    )
+    .0
+}
+
+/// One value per run of `name` on `ds` for `metric`, in seed order.
+fn metric_values(all: &[FidelityRecord], name: &str, ds: Dataset, metric: Metric) -> Vec<f64> {
+    let equal = mf_epochs(all, ds);
+    let mut runs: Vec<&FidelityRecord> = records(all, name, ds).collect();
+    runs.sort_by_key(|r| r.seed);
+    runs.into_iter()
+        .filter_map(|r| match metric {
+            Metric::FrontRegret => Some(r.regret).filter(|v| v.is_finite()),
+            Metric::Hypervolume => Some(r.hypervolume),
+            Metric::RegretAtEqualEpochs => at_epochs(r, equal).and_then(|p| p.regret),
+            Metric::HypervolumeAtEqualEpochs => {
+                Some(at_epochs(r, equal).map_or(0.0, |p| p.hypervolume))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Section 6's rank tests: multi-fidelity LayerNAS against every other strategy of the section
+/// on front regret and HV, at the end and at equal epochs (two-sided Mann-Whitney U,
+/// Holm-corrected across the strategies of each metric and dataset). Empty without
+/// multi-fidelity LayerNAS or another strategy.
+pub(crate) fn significance(config: &BenchConfig, all: &[FidelityRecord]) -> Vec<Comparison> {
+    let names = &config.fidelity_strategies;
+    if all.is_empty() || !names.iter().any(|s| s == LAYERNAS_MULTI_FIDELITY) {
+        return Vec::new();
+    }
+    let baselines: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != LAYERNAS_MULTI_FIDELITY)
+        .collect();
+    [
+        Metric::FrontRegret,
+        Metric::Hypervolume,
+        Metric::RegretAtEqualEpochs,
+        Metric::HypervolumeAtEqualEpochs,
+    ]
+    .into_iter()
+    .flat_map(|metric| {
+        compare_runs(
+            &config.datasets,
+            LAYERNAS_MULTI_FIDELITY,
+            &baselines,
+            metric,
+            "flops",
+            |name, ds| metric_values(all, name, ds, metric),
+        )
+    })
+    .collect()
+}
+
 fn cell(values: &[f64], digits: usize) -> String {
     if values.is_empty() {
         return "-".into();
@@ -274,7 +349,7 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
         md,
         "## 6. Multi-fidelity search: front regret and hypervolume against training epochs\n"
     );
-    let _ = writeln!(md, "Multi-fidelity LayerNAS (`{LAYERNAS_MULTI_FIDELITY}`: H=100, K=1, `promote = {}`) evaluates each layer's new children on the table's 12-epoch columns (12 epochs each) and only the best {} per cost bucket by that result again on the 200-epoch columns (200 epochs each); it keeps candidates and builds its front on 200-epoch results only. Successive halving samples brackets of 20 random models at 12 epochs and promotes the best quarter to 200 epochs. LayerNAS, evolution and random search train every model for 200 epochs. Both LayerNAS forms stop by themselves; the baselines get {} trials (at either fidelity). Front regret is section 2's (10 FLOPs caps, full-fidelity models only) and HV section 5's on FLOPs; mean ± std over {} seeds. *At equal epochs*: each run's state once it had spent at most multi-fidelity LayerNAS's mean epochs on that dataset.\n",
+    let _ = writeln!(md, "Multi-fidelity LayerNAS (`{LAYERNAS_MULTI_FIDELITY}`: H=100, K=1, `promote = {}`) evaluates each layer's new children on the table's 12-epoch columns (12 epochs each) and only the best {} per cost bucket by that result again on the 200-epoch columns (200 epochs each); it keeps candidates and builds its front on 200-epoch results only. A full bucket admits a challenger whose 12-epoch result beats its incumbent's; `{LAYERNAS_MULTI_FIDELITY_CALIBRATED}` (`promote_bar = \"calibrated\"`) also admits one that beats the 12-epoch result a least-squares line over every model known at both fidelities maps to the incumbent's 200-epoch result. Successive halving samples brackets of 20 random models at 12 epochs and promotes the best quarter to 200 epochs. LayerNAS, evolution and random search train every model for 200 epochs. The LayerNAS rows stop by themselves; the baselines get {} trials (at either fidelity). Front regret is section 2's (10 FLOPs caps, full-fidelity models only) and HV section 5's on FLOPs; mean ± std over {} seeds. *At equal epochs*: each run's state once it had spent at most multi-fidelity LayerNAS's mean epochs on that dataset.\n",
         config.promote, config.promote, config.budget, config.seeds);
     let names: Vec<&str> = config
         .fidelity_strategies
@@ -282,12 +357,7 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
         .map(String::as_str)
         .collect();
     for &ds in &config.datasets {
-        let mf_epochs = mean_std(
-            &records(all, LAYERNAS_MULTI_FIDELITY, ds)
-                .map(|r| r.epochs)
-                .collect::<Vec<_>>(),
-        )
-        .0;
+        let mf_epochs = mf_epochs(all, ds);
         let _ = writeln!(md, "### {}\n", label(ds));
         let equal = mf_epochs.is_finite();
         let _ = write!(
@@ -359,8 +429,17 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
         }
         // The target: plain LayerNAS's regret within 0.05 points at a third of its epochs.
         let plain: Vec<&FidelityRecord> = records(all, "layernas", ds).collect();
-        let multi: Vec<&FidelityRecord> = records(all, LAYERNAS_MULTI_FIDELITY, ds).collect();
-        if !plain.is_empty() && !multi.is_empty() {
+        for (mf_name, what) in [
+            (LAYERNAS_MULTI_FIDELITY, "Multi-fidelity LayerNAS"),
+            (
+                LAYERNAS_MULTI_FIDELITY_CALIBRATED,
+                "With the calibrated bar, multi-fidelity LayerNAS",
+            ),
+        ] {
+            let multi: Vec<&FidelityRecord> = records(all, mf_name, ds).collect();
+            if plain.is_empty() || multi.is_empty() {
+                continue;
+            }
             let mean = |v: &[&FidelityRecord], f: fn(&FidelityRecord) -> f64| {
                 mean_std(&v.iter().map(|r| f(r)).collect::<Vec<_>>()).0
             };
@@ -368,7 +447,7 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
             let (pr, mr) = (mean(&plain, |r| r.regret), mean(&multi, |r| r.regret));
             let _ = writeln!(
                 md,
-                "\nMulti-fidelity LayerNAS spends {:.1}% of LayerNAS's epochs ({me:.0} of {pe:.0}); its mean front regret is {mr:.3} against {pr:.3} ({:+.3} points): {}.",
+                "\n{what} spends {:.1}% of LayerNAS's epochs ({me:.0} of {pe:.0}); its mean front regret is {mr:.3} against {pr:.3} ({:+.3} points): {}.",
                 100.0 * me / pe,
                 mr - pr,
                 if me <= pe / 3.0 && mr - pr <= 0.05 {
@@ -379,6 +458,12 @@ pub(crate) fn section(config: &BenchConfig, all: &[FidelityRecord]) -> String {
             );
         }
         md.push('\n');
+    }
+    let tests = significance(config, all);
+    if !tests.is_empty() {
+        md.push_str(&significance_markdown(&config.datasets, &tests));
+        let others = config.fidelity_strategies.len() - 1;
+        let _ = writeln!(md, "\nTwo-sided Mann-Whitney U test of multi-fidelity LayerNAS's {} runs against each other strategy's, on front regret and HV at the end of each run and at equal epochs (as in the tables above), Holm-corrected across the {others} strategies of each metric and column; *better*/*worse* at a family-wise α = {}, *n.s.* otherwise. A = the probability that a multi-fidelity LayerNAS run beats the other's (ties count one half). Every LayerNAS row is deterministic (its {} runs are one value), so comparisons between two of them only say which value is larger.\n", config.seeds, crate::ALPHA, config.seeds);
     }
     md
 }

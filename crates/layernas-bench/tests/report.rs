@@ -61,6 +61,24 @@ fn a_small_bench_writes_all_five_sections_csvs_and_charts() {
         assert!(row.optimum.1 >= row.kept.map_or(f64::MIN, |k| k.1));
     }
     assert_eq!(results.ablation.len(), 2 * 2 * 2);
+    // Section 7: plain and cap focus at every cap, on FLOPs (19 robustness caps + 100%) and
+    // params (19); cap focus never spends more trials here.
+    assert_eq!(results.single_cap.len(), 2 * 2 * (20 + 19));
+    for r in results.single_cap.iter().filter(|r| r.cap_focus > 1) {
+        let plain = results
+            .single_cap
+            .iter()
+            .find(|p| {
+                p.cap_focus == 1
+                    && p.cost == r.cost
+                    && p.dataset == r.dataset
+                    && p.fraction == r.fraction
+            })
+            .unwrap();
+        assert!(r.trials <= plain.trials, "{r:?} {plain:?}");
+        let answer = r.answer.unwrap();
+        assert!(answer.2 <= 100.0 && r.oracle_test > 0.0);
+    }
 
     let dir = tempfile::tempdir().unwrap();
     write_report(&results, dir.path()).unwrap();
@@ -76,6 +94,9 @@ fn a_small_bench_writes_all_five_sections_csvs_and_charts() {
         "the reference point is (1.01, 1.01)",
         "| LayerNAS vs |",
         "### Cost: latency:pixel3",
+        "## 7. Single-cap search: cap focus",
+        "| ImageNet16-120 | 50% | 46.32 (190) | 45.95 | 185 | 46.85 | 185 | wins |",
+        "| CIFAR-10 | 25% | 93.51 (144) | 93.54 | 144 | 93.54 | 143 | wins |",
     ] {
         assert!(md.contains(heading), "missing {heading}");
     }
@@ -90,6 +111,7 @@ fn a_small_bench_writes_all_five_sections_csvs_and_charts() {
         "true_fronts.csv",
         "hypervolume_curves.csv",
         "significance.csv",
+        "single_cap.csv",
     ] {
         let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
         assert!(text.lines().count() > 1, "{file} is empty");
@@ -165,7 +187,8 @@ fn significance_is_left_out_without_a_baseline_and_typed_with_one() {
         ..BenchConfig::default()
     };
     let alone = run_bench(&config).unwrap();
-    assert!(!summary(&alone).contains("LayerNAS vs"));
+    // (Section 6 has its own strategies: its table compares multi-fidelity LayerNAS with them.)
+    assert!(!summary(&alone).contains("| LayerNAS vs |"));
     assert!(significance(&alone, Metric::TestAccuracy, "flops").is_empty());
 
     let config = BenchConfig {

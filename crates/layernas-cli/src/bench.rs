@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Multi-fidelity LayerNAS's promote in the multi-fidelity section, at least 1.
     #[arg(long, default_value_t = 1)]
     pub promote: usize,
+    /// Cap focus F of the single-cap section (plain LayerNAS against cap_focus = F at each
+    /// cap); 1 leaves the section out.
+    #[arg(long, default_value_t = 2, value_name = "F")]
+    pub cap_focus: usize,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -65,6 +69,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         caps: args.caps,
         threads: args.threads,
         promote: args.promote,
+        cap_focus: args.cap_focus,
         ..BenchConfig::default()
     };
     config.validate().map_err(StudyError::input)?;

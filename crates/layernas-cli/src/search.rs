@@ -142,10 +142,16 @@ fn header(search: &Search) -> String {
             cost.unit()
         ),
     };
+    let l = &study.strategies.layernas;
+    let focus = if l.cap_focus > 1 {
+        format!(" cap_focus={}", l.cap_focus)
+    } else {
+        String::new()
+    };
     let knobs = match search.paper_bound() {
         Some(p) => format!(
-            " (paper's H*K*|S|*L = {p}); H={} K={} seed={}",
-            study.strategies.layernas.buckets, study.strategies.layernas.keep, scope.seed
+            " (paper's H*K*|S|*L = {p}); H={} K={}{focus} seed={}",
+            l.buckets, l.keep, scope.seed
         ),
         None => format!("; seed={}", scope.seed),
     };

@@ -2,7 +2,7 @@
 //! [`Overrides`] and resolved there (validation, defaults and errors live in the library).
 
 use clap::Args;
-use layernas_study::file::{FidelityName, SelectName, SpacingName};
+use layernas_study::file::{FidelityName, PromoteBarName, SelectName, SpacingName};
 use layernas_study::{Overrides, Study, StudyError};
 use std::path::PathBuf;
 
@@ -184,6 +184,18 @@ pub struct StudyArgs {
     /// 1000000 [default: 1].
     #[arg(long, value_name = "N")]
     pub promote: Option<usize>,
+    /// Multi-fidelity LayerNAS: what a full bucket's challengers must beat at low fidelity:
+    /// incumbent (the K-th's own low-fidelity reward) or calibrated (the lower of that and what
+    /// a line fitted to every model known at both fidelities maps to its full-fidelity reward)
+    /// [default: incumbent].
+    #[arg(long, value_enum)]
+    pub promote_bar: Option<PromoteBarName>,
+    /// LayerNAS: cap focus F, 1 (off) to 1000000; above 1 it needs --max-cost. The last layer's
+    /// parents come from the buckets nearest the cap, F x K per bucket, as many as K per bucket
+    /// would keep: a better answer at the cap, for the same trial bound, but worse answers for
+    /// cheaper targets [default: 1].
+    #[arg(long, value_name = "F")]
+    pub cap_focus: Option<usize>,
     /// Successive halving: models sampled per bracket, 1 to 1000000 [default: 20].
     #[arg(long, value_name = "N")]
     pub rung: Option<usize>,
@@ -240,6 +252,8 @@ impl StudyArgs {
             mutation_prob: self.mutation_prob,
             fidelity: self.fidelity,
             promote: self.promote,
+            promote_bar: self.promote_bar,
+            cap_focus: self.cap_focus,
             rung: self.rung,
             eta: self.eta,
         }

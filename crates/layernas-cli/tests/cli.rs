@@ -391,7 +391,14 @@ fn bench_writes_a_report_directory() {
     assert!(e.contains("always included"), "{e}");
     // Bad knobs are refused before the report folder is made.
     let never = dir.path().join("never");
-    for knob in ["--seeds", "--budget", "--caps", "--threads", "--promote"] {
+    for knob in [
+        "--seeds",
+        "--budget",
+        "--caps",
+        "--threads",
+        "--promote",
+        "--cap-focus",
+    ] {
         let e = fails_with(&["bench", knob, "0", "--output", never.to_str().unwrap()]);
         assert!(e.contains("must be at least 1"), "{knob}: {e}");
     }

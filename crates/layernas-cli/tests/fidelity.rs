@@ -96,3 +96,59 @@ fn successive_halving_runs_by_name_and_its_knobs_are_checked() {
     assert_eq!(code, Some(2));
     assert!(err.contains("fidelity"), "{err}");
 }
+
+#[test]
+fn the_calibrated_promotion_bar_is_a_flag_of_multi_fidelity_searches() {
+    let (code, out, err) = layernas(&[
+        "search",
+        "--fidelity",
+        "multi",
+        "--promote-bar",
+        "calibrated",
+        "--quiet",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["config"]["multi_fidelity"]["bar"], "calibrated");
+    let (code, _, err) = layernas(&["search", "--promote-bar", "calibrated"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("promote_bar") && err.contains("fidelity"),
+        "{err}"
+    );
+}
+
+/// Issue 14, part 5: the single-cap option through the binary.
+#[test]
+fn cap_focus_is_a_flag_of_capped_searches() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--dataset",
+            "imagenet16",
+            "--max-cost",
+            "28.49548",
+            "--reward-column",
+            "imagenet16_valid",
+            "--test-column",
+            "nats_imagenet16_test",
+            "--quiet",
+            "--json",
+            "-",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = layernas(&args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let plain = run(&[]);
+    let focused = run(&["--cap-focus", "2"]);
+    assert_eq!(focused["config"]["cap_focus"], 2);
+    assert!(plain["config"].get("cap_focus").is_none(), "{plain}");
+    assert!(focused["trials"].as_u64() <= plain["trials"].as_u64());
+    let (code, _, err) = layernas(&["search", "--cap-focus", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cap_focus 2: needs a max_cost"), "{err}");
+}

@@ -60,5 +60,5 @@ pub use scope::{CostWindow, Scope};
 
 pub use layernas::{
     number, ConfigError, KeptCandidate, LayerNas, LayerNasConfig, LayerStats, MultiFidelity,
-    PlanRow, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
+    PlanRow, PromotionBar, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
 };

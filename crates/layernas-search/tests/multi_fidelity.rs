@@ -83,7 +83,7 @@ fn config(
             seed,
         },
         layernas: LayerNasConfig {
-            multi_fidelity: (name == "layernas-mf").then_some(MultiFidelity { promote: 1 }),
+            multi_fidelity: (name == "layernas-mf").then_some(MultiFidelity::default()),
             ..LayerNasConfig::default()
         },
         max_trials: Some(budget),
@@ -324,7 +324,7 @@ mod bound {
         TableEvaluator, TrialStore,
     };
     use layernas_core::Strategy as _;
-    use layernas_search::{Selection, Spacing};
+    use layernas_search::{PromotionBar, Selection, Spacing};
     use proptest::prelude::*;
 
     proptest! {
@@ -359,7 +359,12 @@ mod bound {
                 keep: k,
                 children_per_layer: children,
                 select: Selection::Kept,
-                multi_fidelity: Some(MultiFidelity { promote }),
+                multi_fidelity: Some(MultiFidelity {
+                    promote,
+                    bar: if seed % 3 == 0 { PromotionBar::Calibrated } else { PromotionBar::Incumbent },
+                }),
+                // Cap focus (it needs a cap) on half the cases.
+                cap_focus: if hi.is_some() && seed % 2 == 0 { 2 } else { 1 },
             };
             let eval = Arc::new(Counting {
                 inner: TableEvaluator::for_dataset(&table, Dataset::Cifar10).unwrap(),
@@ -439,7 +444,10 @@ fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
     let cost: Arc<dyn CostModel> = Arc::new(Flat);
     let mut s = LayerNas::new(
         LayerNasConfig {
-            multi_fidelity: Some(MultiFidelity { promote: 2 }),
+            multi_fidelity: Some(MultiFidelity {
+                promote: 2,
+                ..MultiFidelity::default()
+            }),
             ..LayerNasConfig::default()
         },
         Scope::default(),
@@ -468,4 +476,106 @@ fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
     assert_eq!(s.best().unwrap().key(), "0-2");
     let promoted: Vec<usize> = s.layer_stats().iter().map(|l| l.promoted).collect();
     assert_eq!(promoted, [1, 1]);
+}
+
+#[test]
+fn the_calibrated_bar_lets_through_a_challenger_a_lucky_incumbent_blocks() {
+    use layernas_core::{GenericSpace, Layer};
+    use layernas_search::PromotionBar;
+    struct Flat;
+    impl CostModel for Flat {
+        fn name(&self) -> &str {
+            "flat"
+        }
+        fn unit(&self) -> &str {
+            ""
+        }
+        fn cost(&self, _: &Arch) -> f64 {
+            1.0
+        }
+    }
+    /// (low, full) rewards by key; the default model is 2-3. After the first layer 2-3, 0-3
+    /// and 1-3 are known at both fidelities; 1-3 keeps the bucket with a lucky 12 at low
+    /// fidelity, where the line through the three maps its 60 to 11.76.
+    struct Designed;
+    impl Evaluator for Designed {
+        fn name(&self) -> &str {
+            "designed"
+        }
+        fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+            let (low, full) = match r.arch.key().as_str() {
+                "2-3" => (5.0, 40.0),
+                "0-3" => (6.0, 50.0),
+                "1-3" => (12.0, 60.0),
+                "1-0" => (11.9, 70.0), // blocked by 12, let through by 11.76
+                "1-1" => (3.0, 30.0),
+                "1-2" => (12.5, 55.0),
+                other => panic!("unexpected {other}"),
+            };
+            Ok(Evaluation {
+                reward: if r.fidelity == Fidelity::Low {
+                    low
+                } else {
+                    full
+                },
+                metrics: Default::default(),
+            })
+        }
+    }
+    let space: Arc<dyn SearchSpace> = Arc::new(
+        GenericSpace::new(
+            "toy",
+            vec![
+                Layer::new("a", ["0", "1", "2"], 2),
+                Layer::new("b", ["0", "1", "2", "3"], 3),
+            ],
+        )
+        .unwrap(),
+    );
+    let cost: Arc<dyn CostModel> = Arc::new(Flat);
+    let search = |bar: PromotionBar| {
+        let mut s = LayerNas::new(
+            LayerNasConfig {
+                multi_fidelity: Some(MultiFidelity { promote: 3, bar }),
+                ..LayerNasConfig::default()
+            },
+            Scope::default(),
+            space.clone(),
+            cost.clone(),
+        )
+        .unwrap();
+        let mut store = MemoryStore::new();
+        Executor::new(&*space, &*cost, Arc::new(Designed))
+            .run(&mut s, &mut store)
+            .unwrap();
+        let mut full: Vec<String> = store
+            .trials()
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.fidelity == Fidelity::Full)
+            .map(|t| t.arch.key())
+            .collect();
+        full.sort();
+        (full, s.best().unwrap().key())
+    };
+    assert_eq!(
+        search(PromotionBar::Incumbent),
+        (
+            vec!["0-3".into(), "1-2".into(), "1-3".into(), "2-3".into()],
+            "1-3".into()
+        )
+    );
+    assert_eq!(
+        search(PromotionBar::Calibrated),
+        (
+            vec![
+                "0-3".into(),
+                "1-0".into(),
+                "1-2".into(),
+                "1-3".into(),
+                "2-3".into()
+            ],
+            "1-0".into()
+        )
+    );
 }

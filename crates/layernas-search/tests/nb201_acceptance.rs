@@ -106,3 +106,106 @@ fn capped_search_answer_is_under_the_cap_and_matches_the_table() {
         assert!(r.best_test > 80.0, "{cost}: {}", r.best_test);
     }
 }
+
+/// Issue 14, part 5: at FLOPs caps at 25%, 50% and 100% of each data set's cost range, with
+/// the columns of the issue's TPE reference (`crates/layernas-bench/scripts/tpe_caps.py`),
+/// cap focus (F = 2) reaches at least Optuna's TPE mean test accuracy at every cap with no
+/// more trials than the plain search, which loses ImageNet16-120 at 50% (45.95 < 46.32).
+#[test]
+fn cap_focus_wins_or_ties_tpe_at_the_issues_nine_caps_with_no_more_trials() {
+    let bench = Nb201Table::embedded().unwrap();
+    let space = Arc::new(Nb201Space::new());
+    // TPE (Optuna 5.0 TPESampler, 10 seeds) as quoted in issue 14.
+    let tpe = [
+        (
+            Dataset::Cifar10,
+            "nats_cifar10_valid",
+            [93.51, 93.82, 94.37],
+        ),
+        (Dataset::Cifar100, "cifar100_valid", [70.75, 72.02, 73.43]),
+        (
+            Dataset::Imagenet16,
+            "imagenet16_valid",
+            [44.92, 46.32, 46.53],
+        ),
+    ];
+    let mut plain_losses = 0;
+    for (ds, valid, tpe) in tpe {
+        let test = format!("nats_{}_test", ds.name());
+        let eval = Arc::new(TableEvaluator::new(&bench, ds, valid, &test).unwrap());
+        let cost = Arc::new(TableCost::new(&bench, "flops", ds).unwrap());
+        let tests = bench.column(&test).unwrap();
+        let all = cost.range(&*space, &space.default_arch(), &[true; 6]);
+        for (fraction, tpe) in [0.25, 0.5, 1.0].into_iter().zip(tpe) {
+            let cap = all.min + fraction * (all.max - all.min);
+            let search = |cap_focus: usize| {
+                let config = LayerNasConfig {
+                    cap_focus,
+                    ..LayerNasConfig::default()
+                };
+                let scope = Scope::window(CostWindow::at_most(cap));
+                let mut strategy =
+                    LayerNas::new(config, scope, space.clone(), cost.clone()).unwrap();
+                let mut store = MemoryStore::new();
+                let summary = Executor::new(&*space, &*cost, eval.clone())
+                    .run(&mut strategy, &mut store)
+                    .unwrap();
+                let best = strategy.best().expect("an answer");
+                assert!(cost.cost(&best) <= cap);
+                (summary.trials, tests[Nb201Space::code(&best)])
+            };
+            let (plain_trials, plain) = search(1);
+            let (trials, focused) = search(2);
+            eprintln!(
+                "{} {:.0}%: plain {plain:.2} ({plain_trials} trials), focus {focused:.2} ({trials} trials), TPE {tpe:.2}",
+                ds.name(),
+                100.0 * fraction
+            );
+            assert!(trials <= plain_trials, "{trials} > {plain_trials}");
+            assert!(
+                focused >= tpe,
+                "{} at {fraction}: {focused} < {tpe}",
+                ds.name()
+            );
+            plain_losses += usize::from(plain < tpe);
+        }
+    }
+    // The plain search's one loss (ImageNet16-120 at 50%), as the issue reports it.
+    assert_eq!(plain_losses, 1);
+}
+
+#[test]
+fn cap_focus_needs_a_cap() {
+    let bench = Nb201Table::embedded().unwrap();
+    let space = Arc::new(Nb201Space::new());
+    let cost = Arc::new(TableCost::new(&bench, "flops", Dataset::Cifar10).unwrap());
+    let config = LayerNasConfig {
+        cap_focus: 2,
+        ..LayerNasConfig::default()
+    };
+    let err = LayerNas::new(
+        config.clone(),
+        Scope::default(),
+        space.clone(),
+        cost.clone(),
+    )
+    .err()
+    .expect("refused without a max_cost");
+    assert!(
+        err.to_string().contains("cap_focus 2: needs a max_cost"),
+        "{err}"
+    );
+    // A floor alone is no cap either.
+    let floor = Scope::window(CostWindow {
+        min: Some(50.0),
+        max: None,
+    });
+    assert!(LayerNas::new(config.clone(), floor, space.clone(), cost.clone()).is_err());
+    assert!(LayerNas::new(
+        config,
+        Scope::window(CostWindow::at_most(100.0)),
+        space,
+        cost
+    )
+    .is_ok());
+}

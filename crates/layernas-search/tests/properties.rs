@@ -93,35 +93,40 @@ fn config_strategy(
         prop::option::of(0.0f64..1.0),
         prop::option::of(1usize..200),
         any::<u64>(),
+        1usize..4,
     )
-        .prop_map(|(ds, cost, h, k, log, kept, lo, hi, children, seed)| {
-            let bench = Nb201Table::embedded().unwrap();
-            let c = TableCost::new(&bench, cost, ds).unwrap();
-            let space = Nb201Space::new();
-            let all = c.range(&space, &space.default_arch(), &[true; 6]);
-            let at = |f: f64| all.min + f * (all.max - all.min);
-            let (lo, hi) = match (lo.map(at), hi.map(at)) {
-                (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
-                other => other,
-            };
-            let config = LayerNasConfig {
-                buckets: h,
-                spacing: if log { Spacing::Log } else { Spacing::Linear },
-                keep: k,
-                children_per_layer: children,
-                select: if kept {
-                    Selection::Kept
-                } else {
-                    Selection::Evaluated
-                },
-                multi_fidelity: None,
-            };
-            let scope = Scope {
-                window: CostWindow { min: lo, max: hi },
-                seed,
-            };
-            (ds, cost.to_string(), (config, scope))
-        })
+        .prop_map(
+            |(ds, cost, h, k, log, kept, lo, hi, children, seed, focus)| {
+                let bench = Nb201Table::embedded().unwrap();
+                let c = TableCost::new(&bench, cost, ds).unwrap();
+                let space = Nb201Space::new();
+                let all = c.range(&space, &space.default_arch(), &[true; 6]);
+                let at = |f: f64| all.min + f * (all.max - all.min);
+                let (lo, hi) = match (lo.map(at), hi.map(at)) {
+                    (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
+                    other => other,
+                };
+                let config = LayerNasConfig {
+                    buckets: h,
+                    spacing: if log { Spacing::Log } else { Spacing::Linear },
+                    keep: k,
+                    children_per_layer: children,
+                    select: if kept {
+                        Selection::Kept
+                    } else {
+                        Selection::Evaluated
+                    },
+                    multi_fidelity: None,
+                    // Cap focus needs a cap.
+                    cap_focus: if hi.is_some() { focus } else { 1 },
+                };
+                let scope = Scope {
+                    window: CostWindow { min: lo, max: hi },
+                    seed,
+                };
+                (ds, cost.to_string(), (config, scope))
+            },
+        )
 }
 
 proptest! {
@@ -202,23 +207,23 @@ fn a_budget_stops_the_search_early_with_an_answer() {
 fn the_dry_run_plan_bounds_what_the_search_does() {
     let bench = Nb201Table::embedded().unwrap();
     let space = Arc::new(Nb201Space::new());
-    for (cost_name, cap) in [
-        ("flops", Some(40.0)),
-        ("flops", None),
-        ("params", Some(0.3)),
+    for (cost_name, cap, cap_focus) in [
+        ("flops", Some(40.0), 1),
+        ("flops", Some(40.0), 2),
+        ("flops", None, 1),
+        ("params", Some(0.3), 1),
+        ("params", Some(0.3), 3),
     ] {
         let cost = Arc::new(TableCost::new(&bench, cost_name, Dataset::Cifar10).unwrap());
         let scope = Scope::window(CostWindow {
             min: None,
             max: cap,
         });
-        let mut strategy = LayerNas::new(
-            LayerNasConfig::default(),
-            scope,
-            space.clone(),
-            cost.clone(),
-        )
-        .unwrap();
+        let config = LayerNasConfig {
+            cap_focus,
+            ..LayerNasConfig::default()
+        };
+        let mut strategy = LayerNas::new(config, scope, space.clone(), cost.clone()).unwrap();
         let plan = strategy.plan();
         let eval = Arc::new(TableEvaluator::for_dataset(&bench, Dataset::Cifar10).unwrap());
         let mut store = MemoryStore::new();

@@ -39,6 +39,17 @@ pub enum FidelityName {
     Multi,
 }
 
+/// Multi-fidelity LayerNAS's promotion bar, as study files and flags spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum PromoteBarName {
+    /// The K-th incumbent's own low-fidelity reward.
+    Incumbent,
+    /// The lower of that and the fitted line's value at the incumbent's full-fidelity reward.
+    Calibrated,
+}
+
 /// The study file. Every field is optional; the README's study-file reference gives defaults.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +144,12 @@ pub struct LayerNasFile {
     pub fidelity: Option<FidelityName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote: Option<usize>,
+    /// Stored only when it is `calibrated` (other studies keep their hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_bar: Option<PromoteBarName>,
+    /// Stored only when it is not 1 (other studies keep their hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_focus: Option<usize>,
 }
 
 impl StudyFile {

@@ -2,16 +2,16 @@
 //! (they win), then validated once into [`Study`], whose parts are typed values.
 
 use crate::file::{
-    EvolutionFile, FidelityName, HalvingFile, LayerNasFile, Nsga2File, ReinforceFile, SelectName,
-    SpacingName, StudyFile,
+    EvolutionFile, FidelityName, HalvingFile, LayerNasFile, Nsga2File, PromoteBarName,
+    ReinforceFile, SelectName, SpacingName, StudyFile,
 };
 use crate::names::{CostName, SpaceName};
 use crate::StudyError;
 use layernas_core::StudySpec;
 use layernas_search::{
     number, CostWindow, EvolutionConfig, HalvingConfig, LayerNasConfig, MultiFidelity, Nsga2Config,
-    ReinforceConfig, Scope, Selection, Spacing, StrategyConfig, MULTI_FIDELITY_STRATEGIES,
-    STRATEGIES,
+    PromotionBar, ReinforceConfig, Scope, Selection, Spacing, StrategyConfig,
+    MULTI_FIDELITY_STRATEGIES, STRATEGIES,
 };
 use layernas_tables::{DataSource, Dataset, MAX_TIME_SCALE};
 use layernas_train::{DataFormat, DataSpec, Engine, TrainConfig};
@@ -277,6 +277,14 @@ pub struct Overrides {
     /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
     /// 1000000 [default: 1].
     pub promote: Option<usize>,
+    /// Multi-fidelity LayerNAS: the promotion bar, `incumbent` (the K-th's own low-fidelity
+    /// reward) or `calibrated` (the lower of that and what a line fitted to every model known
+    /// at both fidelities maps to its full-fidelity reward) [default: incumbent].
+    pub promote_bar: Option<PromoteBarName>,
+    /// LayerNAS: cap focus F, 1 (off) to 1000000; above 1 it needs a max cost: the last
+    /// layer's parents are taken from the buckets nearest the cap, F x K per bucket, as many as
+    /// K per bucket would keep [default: 1].
+    pub cap_focus: Option<usize>,
     /// Successive halving: models per bracket, 1 to 1000000 [default: 20].
     pub rung: Option<usize>,
     /// Successive halving: one in ETA of a bracket goes on to full fidelity, 2 to 1000000
@@ -409,8 +417,10 @@ impl Overrides {
         halving.validate()?;
         // A flag of another strategy would be silently ignored: refuse it. (A study file may
         // hold tables for several strategies, so that `--strategy` can switch between them.)
-        let owned: [(&str, &[&str], bool); 16] = [
+        let owned: [(&str, &[&str], bool); 18] = [
             ("--fidelity", &["layernas"], self.fidelity.is_some()),
+            ("--cap-focus", &["layernas"], self.cap_focus.is_some()),
+            ("--promote-bar", &["layernas"], self.promote_bar.is_some()),
             ("--promote", &["layernas"], self.promote.is_some()),
             ("--rung", &["successive-halving"], self.rung.is_some()),
             ("--eta", &["successive-halving"], self.eta.is_some()),
@@ -576,10 +586,21 @@ impl Overrides {
             multi_fidelity: match self.fidelity.or(lf.fidelity) {
                 Some(FidelityName::Multi) => Some(MultiFidelity {
                     promote: self.promote.or(lf.promote).unwrap_or(1),
+                    bar: match self.promote_bar.or(lf.promote_bar) {
+                        Some(PromoteBarName::Calibrated) => PromotionBar::Calibrated,
+                        _ => PromotionBar::Incumbent,
+                    },
                 }),
                 _ => None,
             },
+            cap_focus: self.cap_focus.or(lf.cap_focus).unwrap_or(1),
         };
+        if layernas.multi_fidelity.is_none() && self.promote_bar.or(lf.promote_bar).is_some() {
+            return Err(StudyError::Input(
+                "promote_bar is a knob of multi-fidelity LayerNAS: add fidelity = \"multi\" (--fidelity multi)"
+                    .into(),
+            ));
+        }
         if layernas.multi_fidelity.is_none() && self.promote.or(lf.promote).is_some() {
             return Err(StudyError::Input(
                 "promote is a knob of multi-fidelity LayerNAS: add fidelity = \"multi\" (--fidelity multi)"
@@ -854,6 +875,11 @@ impl Study {
                 // is what it was before fidelities existed.
                 fidelity: l.multi_fidelity.map(|_| FidelityName::Multi),
                 promote: l.multi_fidelity.map(|m| m.promote),
+                promote_bar: l
+                    .multi_fidelity
+                    .filter(|m| m.bar == PromotionBar::Calibrated)
+                    .map(|_| PromoteBarName::Calibrated),
+                cap_focus: (l.cap_focus != 1).then_some(l.cap_focus),
             }),
             evolution: Some(EvolutionFile {
                 population: Some(e.population),
@@ -1398,6 +1424,60 @@ mod tests {
             e.contains(
                 "--crossover-prob is a knob of --strategy nsga2, but the strategy is layernas"
             ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cap_focus_comes_from_the_flag_or_the_table_and_is_stored_only_when_on() {
+        let f = file("max_cost = 60.0\n[layernas]\ncap_focus = 3\n");
+        let study = Overrides {
+            config: Some(f.path().into()),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(study.strategies.layernas.cap_focus, 3);
+        assert!(
+            study.spec().config.contains("\"cap_focus\":3"),
+            "{}",
+            study.spec().config
+        );
+        let rebuilt = Overrides::default().merge(study.file.clone()).unwrap();
+        assert_eq!(rebuilt.config_hash(), study.config_hash());
+        let flag = Overrides {
+            config: Some(f.path().into()),
+            cap_focus: Some(2),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(flag.strategies.layernas.cap_focus, 2);
+        // Off (1) is not stored: every other study keeps its hash.
+        let off = Overrides {
+            cap_focus: Some(1),
+            ..Overrides::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(!off.spec().config.contains("cap_focus"));
+        assert_eq!(
+            off.config_hash(),
+            Overrides::default().resolve().unwrap().config_hash()
+        );
+        let e = flag_error(Overrides {
+            cap_focus: Some(0),
+            max_cost: Some(60.0),
+            ..Overrides::default()
+        });
+        assert!(e.contains("cap_focus 0"), "{e}");
+        let e = flag_error(Overrides {
+            strategy: Some("random".into()),
+            cap_focus: Some(2),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("--cap-focus is a knob of --strategy layernas"),
             "{e}"
         );
     }

@@ -95,6 +95,36 @@ impl BucketTable {
     }
 }
 
+/// Cap focus ([`LayerNasConfig::cap_focus`](super::LayerNasConfig::cap_focus)): from `kept`
+/// (a table's kept candidates, in bucket order, best first within a bucket, at most
+/// `keep * factor` per bucket), as many candidates as K per bucket would keep, taken from the
+/// most costly bucket down, up to `keep * factor` per bucket. Returned in bucket order.
+pub(super) fn focus(
+    kept: Vec<(usize, Candidate)>,
+    keep: usize,
+    factor: usize,
+) -> Vec<(usize, Candidate)> {
+    let mut groups: Vec<Vec<(usize, Candidate)>> = Vec::new();
+    for (b, c) in kept {
+        match groups.last_mut() {
+            Some(g) if g[0].0 == b => g.push((b, c)),
+            _ => groups.push(vec![(b, c)]),
+        }
+    }
+    let mut quota: usize = groups.iter().map(|g| g.len().min(keep)).sum();
+    let per_bucket = keep.saturating_mul(factor);
+    let mut chosen = Vec::new();
+    for g in groups.into_iter().rev() {
+        if quota == 0 {
+            break;
+        }
+        let take = g.len().min(per_bucket).min(quota);
+        quota -= take;
+        chosen.push(g.into_iter().take(take));
+    }
+    chosen.into_iter().rev().flatten().collect()
+}
+
 impl LayerNas {
     /// The bucket window of layer `l`: the cost range of candidates whose layers 0..=l are free
     /// and whose later layers are at their defaults; at the last layer, clipped to the cost
@@ -148,6 +178,72 @@ mod tests {
         assert_eq!(t.bucket(12.6), 0);
         assert_eq!(t.bucket(12.8), 1);
         assert!(t.bucket(60.0) > 5);
+    }
+
+    fn candidates(spec: &[(usize, f64)]) -> Vec<(usize, Candidate)> {
+        spec.iter()
+            .enumerate()
+            .map(|(i, &(b, reward))| {
+                (
+                    b,
+                    Candidate {
+                        arch: Arch::new(vec![i as u16]),
+                        cost: b as f64,
+                        reward,
+                        order: i as u64,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn ids(kept: &[(usize, Candidate)]) -> Vec<u16> {
+        kept.iter().map(|(_, c)| c.arch.options()[0]).collect()
+    }
+
+    #[test]
+    fn focus_keeps_as_many_candidates_nearer_the_cap() {
+        // Buckets 0, 2, 5 and 7, each with up to F x K = 2 candidates (K = 1, F = 2): the plain
+        // rule keeps 4 (one per bucket); focus keeps 4 too, two each from buckets 7 and 5.
+        let kept = candidates(&[
+            (0, 0.9),
+            (0, 0.8),
+            (2, 0.7),
+            (5, 0.6),
+            (5, 0.5),
+            (7, 0.4),
+            (7, 0.3),
+        ]);
+        let focused = focus(kept, 1, 2);
+        assert_eq!(ids(&focused), vec![3, 4, 5, 6]);
+        assert_eq!(
+            focused.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
+            vec![5, 5, 7, 7]
+        );
+    }
+
+    #[test]
+    fn focus_takes_single_candidates_and_stops_at_the_quota() {
+        // K = 1, F = 3: the quota is 3 (three buckets); bucket 9 holds one candidate, bucket 4
+        // three: all of bucket 9, then two of bucket 4 (the best two).
+        let kept = candidates(&[(1, 0.9), (4, 0.8), (4, 0.7), (4, 0.6), (9, 0.5)]);
+        assert_eq!(ids(&focus(kept, 1, 3)), vec![1, 2, 4]);
+        // F = 1 is the plain rule: K per bucket.
+        let kept = candidates(&[(1, 0.9), (4, 0.8), (9, 0.5)]);
+        assert_eq!(ids(&focus(kept, 1, 1)), vec![0, 1, 2]);
+        // K = 2, F = 2: the quota is 2 + 2 + 1 = 5, at most 4 per bucket.
+        let kept = candidates(&[
+            (1, 0.9),
+            (1, 0.8),
+            (1, 0.75),
+            (4, 0.7),
+            (4, 0.6),
+            (4, 0.55),
+            (4, 0.5),
+            (9, 0.4),
+        ]);
+        assert_eq!(ids(&focus(kept, 2, 2)), vec![3, 4, 5, 6, 7]);
+        assert!(focus(Vec::new(), 1, 2).is_empty());
     }
 
     #[test]

@@ -8,9 +8,10 @@ mod config;
 mod plan;
 
 use crate::Scope;
-use buckets::{better, BucketTable, Candidate};
+use buckets::{better, focus, BucketTable, Candidate};
 pub use config::{
-    number, ConfigError, LayerNasConfig, MultiFidelity, Selection, Spacing, MAX_BUCKETS, MAX_KEEP,
+    number, ConfigError, LayerNasConfig, MultiFidelity, PromotionBar, Selection, Spacing,
+    MAX_BUCKETS, MAX_KEEP,
 };
 use layernas_core::{Arch, CostModel, Fidelity, Outcome, SearchSpace, Strategy, Suggestion, Wave};
 pub use plan::PlanRow;
@@ -116,6 +117,14 @@ impl LayerNas {
     ) -> Result<LayerNas, ConfigError> {
         config.validate()?;
         scope.window.validate_for(&*space, &*cost)?;
+        if config.cap_focus > 1 && scope.window.max.is_none() {
+            return Err(ConfigError::Invalid {
+                field: "cap_focus",
+                value: config.cap_focus.to_string(),
+                reason: "needs a max_cost: it focuses the last layer's parents on the cap (1: off)"
+                    .into(),
+            });
+        }
         let rng = ChaCha8Rng::seed_from_u64(scope.seed);
         Ok(LayerNas {
             config,
@@ -193,13 +202,24 @@ impl LayerNas {
             .meets(self.cost.range(&*self.space, child, &free))
     }
 
+    /// True if layer `l` chooses the last layer's parents with cap focus: `cap_focus` > 1, a
+    /// `max_cost`, and `l` the second-to-last layer.
+    fn focuses(&self, l: usize) -> bool {
+        self.config.cap_focus > 1
+            && self.scope.window.max.is_some()
+            && l + 2 == self.space.layers().len()
+    }
+
     fn finish_layer(&mut self, l: usize) {
         let table = self
             .table
             .take()
             .expect("a layer's table exists while its wave is out");
         let final_table = BucketTable::new(table.window, table.count, table.spacing, 1);
-        let kept = table.into_kept();
+        let mut kept = table.into_kept();
+        if self.focuses(l) {
+            kept = focus(kept, self.config.keep, self.config.cap_focus);
+        }
         self.stats[l].kept = kept.len();
         if l + 1 == self.space.layers().len() {
             self.kept = Vec::new();
@@ -215,12 +235,13 @@ impl LayerNas {
     fn start_layer(&mut self, l: usize) -> Vec<Arch> {
         let layer = &self.space.layers()[l];
         let window = self.window(l);
-        let mut table = BucketTable::new(
-            window,
-            self.config.buckets,
-            self.config.spacing,
-            self.config.keep,
-        );
+        // With cap focus, the table holds F x K per bucket for `focus` to choose from.
+        let keep = if self.focuses(l) {
+            self.config.keep.saturating_mul(self.config.cap_focus)
+        } else {
+            self.config.keep
+        };
+        let mut table = BucketTable::new(window, self.config.buckets, self.config.spacing, keep);
         let mut stats = LayerStats {
             layer: layer.name.clone(),
             parents: self.kept.len(),
@@ -305,8 +326,9 @@ impl LayerNas {
     /// the best `promote` screened children by low-fidelity reward (ties to lower cost, then
     /// first observed) that could enter the bucket's K, in bucket order, for a full-fidelity
     /// evaluation. A bucket that already keeps K candidates (known at full fidelity) admits
-    /// only children whose low-fidelity reward beats the low-fidelity reward of the K-th of
-    /// them; one with fewer admits any.
+    /// only children whose low-fidelity reward beats the bar ([`PromotionBar`]: the K-th's
+    /// own low-fidelity reward, or with `Calibrated` the lower of that and what the fitted line
+    /// maps to its full-fidelity reward); one with fewer admits any.
     fn promotion(&mut self, l: usize) -> Vec<Arch> {
         let Some(mf) = self.config.multi_fidelity else {
             return Vec::new();
@@ -332,15 +354,25 @@ impl LayerNas {
                     });
             }
         }
+        let line = match mf.bar {
+            PromotionBar::Incumbent => None,
+            PromotionBar::Calibrated => self.calibration(),
+        };
         let mut wave = Vec::new();
         for (b, mut candidates) in by_bucket {
             let kept = table.kept_in(b);
             let bar = if kept.len() < table.keep() {
                 None
             } else {
-                kept.last()
-                    .and_then(|k| self.seen_low.get(&k.arch))
-                    .and_then(|&(_, low, _)| low)
+                kept.last().and_then(|k| {
+                    let own = self.seen_low.get(&k.arch).and_then(|&(_, low, _)| low);
+                    // The low-fidelity reward the line maps to the incumbent's full one.
+                    let fitted = line.map(|(a, b)| (k.reward - a) / b);
+                    match (own, fitted) {
+                        (Some(o), Some(f)) => Some(o.min(f)),
+                        (o, f) => o.or(f),
+                    }
+                })
             };
             candidates.sort_by(better);
             wave.extend(
@@ -355,6 +387,37 @@ impl LayerNas {
         self.outstanding = wave.iter().cloned().collect();
         self.fidelity = Fidelity::Full;
         wave
+    }
+}
+
+impl LayerNas {
+    /// [`PromotionBar::Calibrated`]'s line: `(a, b)` of `full = a + b * low`, least squares
+    /// over every model known at both fidelities with both rewards (in order of their
+    /// full-fidelity observation, so the sums are reproducible); `None` with fewer than 3 or a
+    /// line that does not rise.
+    fn calibration(&self) -> Option<(f64, f64)> {
+        let mut both: Vec<(u64, f64, f64)> = self
+            .seen
+            .iter()
+            .filter_map(|(arch, &(_, full, order))| {
+                let low = self.seen_low.get(arch).and_then(|&(_, low, _)| low)?;
+                Some((order, low, full?))
+            })
+            .collect();
+        if both.len() < 3 {
+            return None;
+        }
+        both.sort_by_key(|x| x.0);
+        let n = both.len() as f64;
+        let mx = both.iter().map(|x| x.1).sum::<f64>() / n;
+        let my = both.iter().map(|x| x.2).sum::<f64>() / n;
+        let sxx: f64 = both.iter().map(|x| (x.1 - mx) * (x.1 - mx)).sum();
+        let sxy: f64 = both.iter().map(|x| (x.1 - mx) * (x.2 - my)).sum();
+        if !(sxx > 0.0 && sxy > 0.0) {
+            return None;
+        }
+        let b = sxy / sxx;
+        Some((my - b * mx, b))
     }
 }
 
