@@ -1,7 +1,7 @@
 //! `layernas export-model`: the study library exports, this module renders.
 
 use clap::Args;
-use layernas_study::export_model::{export_model, ModelSource, ONNX_FILE};
+use layernas_study::export_model::{export_model, ModelSource};
 use layernas_study::StudyError;
 use std::path::PathBuf;
 
@@ -41,25 +41,20 @@ pub struct ExportModelArgs {
 }
 
 pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
-    let (source, default_output) = match (&args.dir, &args.space, &args.arch) {
-        (Some(dir), _, _) => (ModelSource::Dir(dir.clone()), dir.join(ONNX_FILE)),
-        (None, Some(space), Some(arch)) => (
-            ModelSource::Arch {
-                space: space.clone(),
-                dataset: args.dataset.clone(),
-                arch: arch.clone(),
-                seed: args.seed,
-            },
-            PathBuf::from(ONNX_FILE),
-        ),
+    let source = match (&args.dir, &args.space, &args.arch) {
+        (Some(dir), _, _) => ModelSource::Dir(dir.clone()),
+        (None, Some(space), Some(arch)) => ModelSource::Arch {
+            space: space.clone(),
+            dataset: args.dataset.clone(),
+            arch: arch.clone(),
+            seed: args.seed,
+        },
         _ => {
-            return Err(StudyError::Input(
-                "give a trained model's directory, or --space and --arch".into(),
-            )
-            .into())
+            let message = "give a trained model's directory, or --space and --arch";
+            return Err(StudyError::Input(message.into()).into());
         }
     };
-    let output = args.output.clone().unwrap_or(default_output);
+    let output = args.output.clone().unwrap_or_else(|| source.default_output());
     crate::search::check_writable(&output, "the ONNX model")?;
     let report = export_model(&source, &output)?;
     if args.json {

@@ -33,11 +33,17 @@ fn tract_logits(path: &Path, network: &Network, images: &[f32], batch: usize) ->
 /// Exports `network` with `weights` to a file, runs it with tract at two batch sizes (the batch
 /// is dynamic) and returns the largest difference from the trainer's logits.
 fn check(name: &str, network: &Network, weights: &Weights) -> f32 {
+    check_batches(name, network, weights, &[4, 1])
+}
+
+/// [`check`] at the batch sizes `batches`.
+fn check_batches(name: &str, network: &Network, weights: &Weights, batches: &[usize]) -> f32 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");
     export(network, weights).unwrap().write(&path).unwrap();
     let mut worst = 0f32;
-    for (batch, seed) in [(4, 1), (1, 2)] {
+    for (seed, &batch) in batches.iter().enumerate() {
+        let seed = seed as u64 + 1;
         let images = images(network, batch, seed);
         let expected = burn_logits(network, weights, &images, batch);
         let got = tract_logits(&path, network, &images, batch);
@@ -72,6 +78,15 @@ fn every_activation_matches_the_trainer() {
 fn every_built_in_backbone_matches_the_trainer() {
     for (name, network) in backbone_networks() {
         check(&name, &network, &weights(&network, 3));
+    }
+}
+
+/// The backbones as `layernas export-model --space NAME --arch backbone` exports them: full
+/// width and depth, at the space's own input (224x224 RGB and 1,000 classes for MobileNets).
+#[test]
+fn every_built_in_backbone_at_full_size_matches_the_trainer() {
+    for (name, network) in full_backbone_networks() {
+        check_batches(&name, &network, &weights(&network, 5), &[2, 1]);
     }
 }
 

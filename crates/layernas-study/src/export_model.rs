@@ -37,6 +37,17 @@ pub enum ModelSource {
     },
 }
 
+impl ModelSource {
+    /// Where the ONNX file goes unless told: [`ONNX_FILE`] in the trained model's directory, or
+    /// in the current directory for an architecture.
+    pub fn default_output(&self) -> PathBuf {
+        match self {
+            ModelSource::Dir(dir) => dir.join(ONNX_FILE),
+            ModelSource::Arch { .. } => PathBuf::from(ONNX_FILE),
+        }
+    }
+}
+
 /// What `layernas export-model` wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelExport {
@@ -75,7 +86,14 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
     let (network, weights, label, trained) = match source {
         ModelSource::Dir(dir) => {
             let network = read_network(&dir.join(NETWORK_FILE))?;
-            let weights = Weights::load(&dir.join(WEIGHTS_FILE)).map_err(StudyError::input)?;
+            let weights_file = dir.join(WEIGHTS_FILE);
+            if !weights_file.exists() && dir.join("state.json").exists() {
+                return Err(StudyError::Input(format!(
+                    "{} has no {WEIGHTS_FILE} yet: its training has not finished (run the same layernas train again to resume it)",
+                    dir.display()
+                )));
+            }
+            let weights = Weights::load(&weights_file).map_err(StudyError::input)?;
             (network, weights, dir.display().to_string(), true)
         }
         ModelSource::Arch {
@@ -200,6 +218,28 @@ mod tests {
                 "{}: the weights do not fit the network: weight 1.conv.weight is missing",
                 weights_file.display()
             )
+        );
+    }
+
+    #[test]
+    fn an_unfinished_training_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = layernas_proxy::conformance::networks().swap_remove(0);
+        std::fs::write(
+            dir.path().join(NETWORK_FILE),
+            serde_json::to_string(&network).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
+        let err = export_model(
+            &ModelSource::Dir(dir.path().into()),
+            &dir.path().join("m.onnx"),
+        )
+        .unwrap_err();
+        assert!(err.is_input());
+        assert!(
+            err.to_string().contains("its training has not finished"),
+            "{err}"
         );
     }
 

@@ -10,7 +10,6 @@ mod model;
 mod profile;
 mod run;
 mod train;
-mod weights;
 
 pub use evaluator::{initial_weights, proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
@@ -18,7 +17,7 @@ pub use layernas_proxy::{
     Dataset, Engine, FashionMnist, ImageData, LoadOptions, LoadReport, OptimizerKind, Plan,
     Schedule, TrainConfig, TrainResult, Weight, WeightError, Weights,
 };
-pub use model::{build, load_model, LoadError, Net};
+pub use model::{build, load_model, predict, LoadError, Net};
 pub use profile::{network_latency, profile};
 pub use run::{train_into, EpochMetrics, RunError, RunEvent, RunReport, RunSpec};
 pub use train::{train, EpochLoss, Trainer, TrainerState};

@@ -575,7 +575,33 @@ pub fn load_model(network: &Network, path: &std::path::Path, device: &Device) ->
     Ok(build(network, device)?.with_weights(&weights)?)
 }
 
-/// Why a saved model cannot be loaded.
+/// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`, a
+/// batch of normalised pixels `[batch, channels, height, width]` flattened row-major, for
+/// `network` with `weights`: `[batch, classes]`, row-major. What an exported model is held to.
+pub fn predict(network: &Network, weights: &Weights, images: &[f32]) -> Result<Vec<f32>, LoadError> {
+    let device = Device::flex();
+    let net = build(network, &device)?.with_weights(weights)?;
+    let (c, r) = (
+        network.input.channels as usize,
+        network.input.resolution as usize,
+    );
+    let per_image = c * r * r;
+    if images.is_empty() || images.len() % per_image != 0 {
+        return Err(LoadError::Images {
+            len: images.len(),
+            per_image,
+        });
+    }
+    let batch = images.len() / per_image;
+    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [batch, c, r, r]), &device);
+    Ok(net
+        .forward(x)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float tensors convert to f32"))
+}
+
+/// Why a saved model cannot be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The network description is invalid.
@@ -584,4 +610,70 @@ pub enum LoadError {
     /// The weights file cannot be read or does not fit the network.
     #[error(transparent)]
     Weights(#[from] WeightError),
+    /// The images are not a whole batch of the network's input.
+    #[error("{len} values are not a batch of images of {per_image} values each")]
+    Images {
+        /// Values given.
+        len: usize,
+        /// Values of one image.
+        per_image: usize,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use layernas_proxy::conformance;
+
+    /// On networks covering every op: the weights are exactly the lowering's (every name and
+    /// shape, nothing extra), and as many trainable values as burn's parameters.
+    #[test]
+    fn a_nets_weights_are_the_lowerings() {
+        for network in conformance::networks() {
+            let lowered = lower(&network).unwrap();
+            let net = build(&network, &Device::flex()).unwrap();
+            let weights = net.weights();
+            weights.check(&lowered).unwrap();
+            let trainable: usize = weights
+                .iter()
+                .filter(|(name, _)| !name.contains(".running_"))
+                .map(|(_, w)| w.data().len())
+                .sum();
+            assert_eq!(trainable, net.num_params(), "{network:?}");
+        }
+    }
+
+    /// Weights put in come out unchanged, each tensor in its place (distinct values everywhere,
+    /// so two tensors of one shape swapped would show).
+    #[test]
+    fn weights_in_are_weights_out() {
+        for network in conformance::networks() {
+            let net = build(&network, &Device::flex()).unwrap();
+            let mut weights = net.weights();
+            let names: Vec<String> = weights.iter().map(|(n, _)| n.to_string()).collect();
+            for (i, name) in names.iter().enumerate() {
+                for (j, v) in weights.get_mut(name).unwrap().data_mut().iter_mut().enumerate() {
+                    *v = 0.5 + (i * 1000 + j) as f32 * 1e-4;
+                }
+            }
+            let back = net.with_weights(&weights).unwrap().weights();
+            assert_eq!(back, weights, "{network:?}");
+        }
+    }
+
+    #[test]
+    fn load_model_reads_what_save_wrote() {
+        let network = conformance::networks().swap_remove(1);
+        let device = Device::flex();
+        let net = build(&network, &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        net.save(&path).unwrap();
+        let back = load_model(&network, &path, &device).unwrap();
+        assert_eq!(back.weights(), net.weights());
+        let other = conformance::networks().swap_remove(0);
+        let err = load_model(&other, &path, &device).unwrap_err().to_string();
+        assert!(err.starts_with("weight "), "{err}");
+    }
 }

@@ -95,11 +95,9 @@ pub fn op_networks() -> Vec<(String, Network)> {
     names.iter().map(|n| n.to_string()).zip(nets).collect()
 }
 
-/// Every built-in network space's backbone (and the example spaces'), as the trainer's proxy
-/// on a small RGB input: 32x32x3, 10 classes, width 0.25, every block kept.
-pub fn backbone_networks() -> Vec<(String, Network)> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/spaces");
-    let mut spaces: Vec<(String, TemplateSpace)> = vec![
+/// Every built-in network space (nb201 has no network: its accuracies come from its table).
+fn built_in_spaces() -> Vec<(String, TemplateSpace)> {
+    vec![
         ("mobilenetv2".into(), layernas_spaces::mobilenet_v2_space()),
         (
             "mobilenetv3-large".into(),
@@ -110,7 +108,31 @@ pub fn backbone_networks() -> Vec<(String, Network)> {
             layernas_spaces::mobilenet_v3_space(false),
         ),
         ("nats-sss".into(), layernas_spaces::nats_sss_space(32, 10)),
-    ];
+    ]
+}
+
+fn backbone(space: &TemplateSpace) -> Network {
+    let arch = space
+        .backbone()
+        .cloned()
+        .unwrap_or_else(|| layernas_core::SearchSpace::default_arch(space));
+    space.validate(&arch).unwrap()
+}
+
+/// Every built-in network space's backbone as the space defines it: full width and depth, its
+/// own input and classes.
+pub fn full_backbone_networks() -> Vec<(String, Network)> {
+    built_in_spaces()
+        .into_iter()
+        .map(|(name, space)| (format!("{name} backbone (full)"), backbone(&space)))
+        .collect()
+}
+
+/// Every built-in network space's backbone (and the example spaces'), as the trainer's proxy
+/// on a small RGB input: 32x32x3, 10 classes, width 0.25, every block kept.
+pub fn backbone_networks() -> Vec<(String, Network)> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/spaces");
+    let mut spaces = built_in_spaces();
     for file in ["fashion-cnn.toml", "tiny-mobilenet.toml"] {
         let path = format!("{root}/{file}");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -127,11 +149,7 @@ pub fn backbone_networks() -> Vec<(String, Network)> {
     spaces
         .into_iter()
         .map(|(name, space)| {
-            let arch = space
-                .backbone()
-                .cloned()
-                .unwrap_or_else(|| layernas_core::SearchSpace::default_arch(&space));
-            let network = space.validate(&arch).unwrap();
+            let network = backbone(&space);
             let input = Input {
                 resolution: 32,
                 channels: 3,
@@ -177,15 +195,9 @@ pub fn images(network: &Network, batch: usize, seed: u64) -> Vec<f32> {
 
 /// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`.
 pub fn burn_logits(network: &Network, weights: &Weights, images: &[f32], batch: usize) -> Vec<f32> {
-    let device = Device::flex();
-    let net = layernas_train::build(network, &device)
-        .unwrap()
-        .with_weights(weights)
-        .unwrap();
-    let i = network.input;
-    let (c, r) = (i.channels as usize, i.resolution as usize);
-    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [batch, c, r, r]), &device);
-    net.forward(x).into_data().try_into_vec_as::<f32>().unwrap()
+    let logits = layernas_train::predict(network, weights, images).unwrap();
+    assert_eq!(logits.len() % batch, 0);
+    logits
 }
 
 /// The largest absolute difference, and the largest absolute logit.
