@@ -54,7 +54,10 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
             return Err(StudyError::Input(message.into()).into());
         }
     };
-    let output = args.output.clone().unwrap_or_else(|| source.default_output());
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| source.default_output());
     crate::search::check_writable(&output, "the ONNX model")?;
     let report = export_model(&source, &output)?;
     if args.json {

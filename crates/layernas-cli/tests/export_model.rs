@@ -208,8 +208,7 @@ fn a_trained_model_exports_and_tract_gives_the_trainers_logits() {
     assert_eq!(report["output"], onnx.to_str().unwrap());
 
     let network: layernas_spaces::network::Network =
-        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
     let weights = layernas_proxy::Weights::load(&out.join("model.safetensors")).unwrap();
     // The trained running statistics are in the file (a fresh batch norm's are 0 and 1).
     let var = weights.get("0.bn.running_var").unwrap().data();
@@ -229,6 +228,9 @@ fn a_trained_model_exports_and_tract_gives_the_trainers_logits() {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         eprintln!("trained tiny model, batch {batch}: max |burn - tract| = {diff:.3e}");
-        assert!(diff <= 1e-4, "tract's logits differ from the trainer's by {diff}");
+        assert!(
+            diff <= 1e-4,
+            "tract's logits differ from the trainer's by {diff}"
+        );
     }
 }

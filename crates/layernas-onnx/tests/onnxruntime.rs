@@ -46,7 +46,8 @@ fn onnxruntime_matches_the_trainer_where_installed() {
     let all = op_networks()
         .into_iter()
         .chain(activation_networks())
-        .chain(backbone_networks());
+        .chain(backbone_networks())
+        .chain(full_backbone_networks());
     for (i, (name, network)) in all.enumerate() {
         let case = dir.path().join(i.to_string());
         std::fs::create_dir(&case).unwrap();

@@ -570,7 +570,11 @@ impl Net {
 }
 
 /// The model of `network` on `device` with the weights saved in `path` (`model.safetensors`).
-pub fn load_model(network: &Network, path: &std::path::Path, device: &Device) -> Result<Net, LoadError> {
+pub fn load_model(
+    network: &Network,
+    path: &std::path::Path,
+    device: &Device,
+) -> Result<Net, LoadError> {
     let weights = Weights::load(path)?;
     Ok(build(network, device)?.with_weights(&weights)?)
 }
@@ -578,7 +582,11 @@ pub fn load_model(network: &Network, path: &std::path::Path, device: &Device) ->
 /// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`, a
 /// batch of normalised pixels `[batch, channels, height, width]` flattened row-major, for
 /// `network` with `weights`: `[batch, classes]`, row-major. What an exported model is held to.
-pub fn predict(network: &Network, weights: &Weights, images: &[f32]) -> Result<Vec<f32>, LoadError> {
+pub fn predict(
+    network: &Network,
+    weights: &Weights,
+    images: &[f32],
+) -> Result<Vec<f32>, LoadError> {
     let device = Device::flex();
     let net = build(network, &device)?.with_weights(weights)?;
     let (c, r) = (
@@ -586,7 +594,7 @@ pub fn predict(network: &Network, weights: &Weights, images: &[f32]) -> Result<V
         network.input.resolution as usize,
     );
     let per_image = c * r * r;
-    if images.is_empty() || images.len() % per_image != 0 {
+    if images.is_empty() || !images.len().is_multiple_of(per_image) {
         return Err(LoadError::Images {
             len: images.len(),
             per_image,
@@ -653,7 +661,13 @@ mod tests {
             let mut weights = net.weights();
             let names: Vec<String> = weights.iter().map(|(n, _)| n.to_string()).collect();
             for (i, name) in names.iter().enumerate() {
-                for (j, v) in weights.get_mut(name).unwrap().data_mut().iter_mut().enumerate() {
+                for (j, v) in weights
+                    .get_mut(name)
+                    .unwrap()
+                    .data_mut()
+                    .iter_mut()
+                    .enumerate()
+                {
                     *v = 0.5 + (i * 1000 + j) as f32 * 1e-4;
                 }
             }

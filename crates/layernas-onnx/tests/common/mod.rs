@@ -196,7 +196,7 @@ pub fn images(network: &Network, batch: usize, seed: u64) -> Vec<f32> {
 /// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`.
 pub fn burn_logits(network: &Network, weights: &Weights, images: &[f32], batch: usize) -> Vec<f32> {
     let logits = layernas_train::predict(network, weights, images).unwrap();
-    assert_eq!(logits.len() % batch, 0);
+    assert!(logits.len().is_multiple_of(batch));
     logits
 }
 
