@@ -2,6 +2,7 @@
 
 mod bench;
 mod dashboard;
+mod export_model;
 mod inspect;
 mod report;
 mod search;
@@ -45,6 +46,9 @@ enum Command {
     /// Time every distinct layer of a space on this machine and write a latency table.
     #[command(after_help = inspect::PROFILE_EXAMPLES)]
     Profile(inspect::ProfileArgs),
+    /// Write a trained model (or an architecture with initial weights) as an ONNX file.
+    #[command(after_help = export_model::EXAMPLES)]
+    ExportModel(export_model::ExportModelArgs),
     /// Evaluate pending trials of stored studies (run any number, on any machines).
     #[command(after_help = worker::WORKER_EXAMPLES)]
     Worker(worker::WorkerArgs),
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Show(args) => inspect::show(&args),
         Command::Profile(args) => inspect::profile(&args),
+        Command::ExportModel(args) => export_model::run(&args),
         Command::Worker(args) => worker::worker(&args),
         Command::Status(args) => studies::status(&args),
         Command::Export(args) => studies::export(&args),

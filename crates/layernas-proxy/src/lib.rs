@@ -3,7 +3,7 @@
 //! Fashion-MNIST subset is embedded; the user's image folders, CIFAR and IDX files are decoded in
 //! parallel and cached, [`load`]), the knobs ([`TrainConfig`]), the validation split, batches
 //! and learning-rate schedule ([`Plan`]), the width/depth proxies of a network, the one lowering of a network into primitive blocks
-//! that every engine builds ([`lower`]), and the engine conformance suite ([`conformance`]).
+//! that every engine builds ([`lower`]), its named weights ([`Weights`], `model.safetensors`), and the engine conformance suite ([`conformance`]).
 #![warn(missing_docs)]
 
 pub mod conformance;
@@ -12,6 +12,7 @@ mod lower;
 mod network;
 mod recipe;
 pub mod synthetic;
+mod weights;
 
 pub use data::{
     default_cache_dir, load, CifarLabel, Color, DataError, DataFormat, DataSpec, Dataset,
@@ -23,4 +24,8 @@ pub use network::{adapt, scale_depth};
 pub use recipe::{
     batch_data, parse_device, Engine, OptimizerKind, Plan, PlanPosition, Schedule, TrainConfig,
     TrainResult, MAX_CROP_PADDING, MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
+};
+pub use weights::{
+    bn_names, conv_names, linear_names, BnNames, ConvNames, ParamSpec, Weight, WeightError,
+    Weights, BN_EPSILON,
 };

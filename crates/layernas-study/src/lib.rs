@@ -3,7 +3,8 @@
 //! model, evaluator, store, strategy: [`wiring`]), the controller's run ([`run`]), the worker
 //! loop ([`worker`]), the outcome computed from the store ([`outcome`]) and the training of one
 //! architecture ([`train`]). Every command of
-//! the CLI goes through it; the CLI only parses flags and renders.
+//! the CLI goes through it; the CLI only parses flags and renders. [`export_model`] writes a
+//! trained or freshly initialised model as ONNX (`layernas export-model`).
 //!
 //! ```
 //! use layernas_study::{Overrides, Search};
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod export_model;
 pub mod file;
 pub mod inspect;
 pub mod names;

@@ -4,7 +4,7 @@ use burn::prelude::Device;
 use layernas_core::{
     Cancel, EvalError, Evaluation, Evaluator, Fidelity, TrialRequest, EPOCHS_METRIC,
 };
-use layernas_proxy::{Engine, FashionMnist, ImageData, TrainConfig, TrainResult};
+use layernas_proxy::{Engine, FashionMnist, ImageData, TrainConfig, TrainResult, Weights};
 use layernas_spaces::network::Network;
 use layernas_spaces::TemplateSpace;
 use std::collections::BTreeMap;
@@ -26,6 +26,12 @@ pub(crate) fn seeded_model(
     // Reading every parameter (as `valid` does) runs their lazy initialisers now.
     let _ = burn::module::Module::valid(&model);
     Ok(model)
+}
+
+/// The weights a model of `network` starts from with `seed` (the trainer's initialisation, as a
+/// trial's), named as the lowering names them: for exporting an untrained model (latency work).
+pub fn initial_weights(network: &Network, seed: u64) -> Result<Weights, EvalError> {
+    Ok(seeded_model(network, &Device::flex(), seed)?.weights())
 }
 
 /// The proxy network a trial trains: `network` with fewer repeated blocks (`depth`), adapted to

@@ -10,15 +10,14 @@ mod model;
 mod profile;
 mod run;
 mod train;
-mod weights;
 
-pub use evaluator::{proxy_network, train_network, TrainEvaluator};
+pub use evaluator::{initial_weights, proxy_network, train_network, TrainEvaluator};
 pub use layernas_proxy::{
     adapt, load, scale_depth, synthetic, CifarLabel, Color, DataError, DataFormat, DataSpec,
     Dataset, Engine, FashionMnist, ImageData, LoadOptions, LoadReport, OptimizerKind, Plan,
-    Schedule, TrainConfig, TrainResult,
+    Schedule, TrainConfig, TrainResult, Weight, WeightError, Weights,
 };
-pub use model::{build, Net};
+pub use model::{build, load_model, predict, LoadError, Net};
 pub use profile::{network_latency, profile};
 pub use run::{train_into, EpochMetrics, RunError, RunEvent, RunReport, RunSpec};
 pub use train::{train, EpochLoss, Trainer, TrainerState};

@@ -1,5 +1,6 @@
 //! A burn model built from a network description.
 
+use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{
     AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,
@@ -8,7 +9,10 @@ use burn::nn::pool::{
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, hard_swish, relu};
-use layernas_proxy::{lower, Block, ConvSpec, Shortcut};
+use layernas_proxy::{
+    bn_names, conv_names, linear_names, lower, Block, BnNames, ConvNames, ConvSpec, Lowered,
+    Shortcut, Weight, WeightError, Weights, BN_EPSILON,
+};
 use layernas_spaces::network::{Act, Network, NetworkError, PoolKind};
 
 fn activate(act: Act, x: Tensor<4>) -> Tensor<4> {
@@ -30,6 +34,12 @@ fn conv(c: &ConvSpec, device: &Device) -> Conv2d {
         .init(device)
 }
 
+fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(BN_EPSILON)
+        .init(device)
+}
+
 /// A lowered convolution: optional ReLU, convolution, optional batch norm, activation.
 #[derive(Module, Debug)]
 pub struct ConvBn {
@@ -45,7 +55,7 @@ impl ConvBn {
     fn new(c: &ConvSpec, device: &Device) -> Self {
         ConvBn {
             conv: conv(c, device),
-            bn: c.bn.then(|| BatchNormConfig::new(c.cout).init(device)),
+            bn: c.bn.then(|| batch_norm(c.cout, device)),
             act: c.act,
             pre_relu: c.pre_relu,
         }
@@ -222,6 +232,9 @@ pub struct Net {
     head_pool: Option<AdaptiveAvgPool2d>,
     #[module(skip)]
     classes: usize,
+    /// The lowering (one block per layer): it names the weights.
+    #[module(skip)]
+    lowered: Lowered,
 }
 
 impl Net {
@@ -307,7 +320,7 @@ pub fn build(network: &Network, device: &Device) -> Result<Net, NetworkError> {
             }
             Block::GlobalPool => Layer::Global(AdaptiveAvgPool2dConfig::new([1, 1]).init()),
             Block::BnAct { channels, act } => Layer::BnAct(BnAct {
-                bn: BatchNormConfig::new(*channels).init(device),
+                bn: batch_norm(*channels, device),
                 act: *act,
             }),
             Block::Linear {
@@ -358,5 +371,320 @@ pub fn build(network: &Network, device: &Device) -> Result<Net, NetworkError> {
             .head_pool
             .then(|| AdaptiveAvgPool2dConfig::new([1, 1]).init()),
         classes: lowered.classes,
+        lowered,
     })
+}
+
+/// A convolution of a layer, with or without its batch norm.
+enum ConvMut<'a> {
+    Bn(&'a mut ConvBn),
+    Plain(&'a mut Conv2d),
+}
+
+impl Layer {
+    /// The convolution the lowering calls `part` (see [`Block::convs`]).
+    fn conv_part(&mut self, part: &str) -> Option<ConvMut<'_>> {
+        match (self, part) {
+            (Layer::Conv(c), "conv") => Some(ConvMut::Bn(c)),
+            (Layer::Mb(m), "expand") => m.expand.as_mut().map(ConvMut::Bn),
+            (Layer::Mb(m), "dw") => Some(ConvMut::Bn(&mut m.dw)),
+            (Layer::Mb(m), "se_reduce") => m.se.as_mut().map(|s| ConvMut::Plain(&mut s.reduce)),
+            (Layer::Mb(m), "se_expand") => m.se.as_mut().map(|s| ConvMut::Plain(&mut s.expand)),
+            (Layer::Mb(m), "project") => Some(ConvMut::Bn(&mut m.project)),
+            (Layer::Cell(c), "e10") => Some(ConvMut::Bn(&mut c.e10)),
+            (Layer::Cell(c), "e20") => Some(ConvMut::Bn(&mut c.e20)),
+            (Layer::Cell(c), "e21") => Some(ConvMut::Bn(&mut c.e21)),
+            (Layer::Cell(c), "e30") => c.e30.as_mut().map(ConvMut::Bn),
+            (Layer::Cell(c), "e31") => Some(ConvMut::Bn(&mut c.e31)),
+            (Layer::Cell(c), "e32") => Some(ConvMut::Bn(&mut c.e32)),
+            (Layer::Res(r), "a") => Some(ConvMut::Bn(&mut r.a)),
+            (Layer::Res(r), "b") => Some(ConvMut::Bn(&mut r.b)),
+            (Layer::Res(r), "short") => match (&mut r.short_conv, &mut r.short_rcb) {
+                (Some(c), _) => Some(ConvMut::Plain(c)),
+                (_, Some(c)) => Some(ConvMut::Bn(c)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn read<const D: usize>(tensor: Tensor<D>) -> Weight {
+    let shape = tensor.dims().to_vec();
+    let data = tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float tensors convert to f32");
+    Weight::new(shape, data).expect("a tensor's data fills its shape")
+}
+
+/// `values` (checked to have `param`'s shape) as the new value of `param`, keeping its id and
+/// whether it takes gradients.
+fn write<const D: usize>(param: Param<Tensor<D>>, values: &[f32]) -> Param<Tensor<D>> {
+    param.map(|old| {
+        let t =
+            Tensor::<D>::from_data(TensorData::new(values.to_vec(), old.shape()), &old.device());
+        if old.is_require_grad() {
+            t.require_grad()
+        } else {
+            t
+        }
+    })
+}
+
+fn running<const D: usize>(
+    state: &RunningState<Tensor<D>>,
+    values: &[f32],
+) -> RunningState<Tensor<D>> {
+    let old = state.value();
+    RunningState::new(Tensor::<D>::from_data(
+        TensorData::new(values.to_vec(), old.shape()),
+        &old.device(),
+    ))
+}
+
+fn shape<const D: usize>(param: &Param<Tensor<D>>) -> Vec<usize> {
+    param.val().dims().to_vec()
+}
+
+fn export_bn(bn: &BatchNorm, names: &BnNames, out: &mut Weights) {
+    out.insert(&names.weight, read(bn.gamma.val()));
+    out.insert(&names.bias, read(bn.beta.val()));
+    out.insert(&names.running_mean, read(bn.running_mean.value()));
+    out.insert(&names.running_var, read(bn.running_var.value()));
+}
+
+fn import_bn(bn: &mut BatchNorm, names: &BnNames, weights: &Weights) -> Result<(), WeightError> {
+    let c = shape(&bn.gamma);
+    bn.gamma = write(bn.gamma.clone(), weights.values(&names.weight, &c)?);
+    bn.beta = write(bn.beta.clone(), weights.values(&names.bias, &c)?);
+    bn.running_mean = running(&bn.running_mean, weights.values(&names.running_mean, &c)?);
+    bn.running_var = running(&bn.running_var, weights.values(&names.running_var, &c)?);
+    Ok(())
+}
+
+fn export_conv(conv: &Conv2d, names: &ConvNames, out: &mut Weights) {
+    out.insert(&names.weight, read(conv.weight.val()));
+    if let (Some(name), Some(b)) = (&names.bias, &conv.bias) {
+        out.insert(name, read(b.val()));
+    }
+}
+
+fn import_conv(conv: &mut Conv2d, names: &ConvNames, weights: &Weights) -> Result<(), WeightError> {
+    let w = weights.values(&names.weight, &shape(&conv.weight))?;
+    conv.weight = write(conv.weight.clone(), w);
+    if let (Some(name), Some(b)) = (&names.bias, conv.bias.take()) {
+        let values = weights.values(name, &shape(&b))?;
+        conv.bias = Some(write(b, values));
+    }
+    Ok(())
+}
+
+impl Net {
+    /// The weights, named as the lowering names them ([`layernas_proxy::Weights`]): every
+    /// parameter and batch norm's running statistics. A fully connected layer's weight is
+    /// `[out, in]` (burn keeps it `[in, out]`).
+    pub fn weights(&self) -> Weights {
+        let mut net = self.clone();
+        let mut out = Weights::default();
+        let blocks = &self.lowered.blocks;
+        for (i, (block, layer)) in blocks.iter().zip(&mut net.layers).enumerate() {
+            for (part, _, names) in conv_names(i, block) {
+                match layer
+                    .conv_part(part)
+                    .expect("every lowered part has a module")
+                {
+                    ConvMut::Bn(c) => {
+                        export_conv(&c.conv, &names, &mut out);
+                        if let (Some(bn), Some(n)) = (&c.bn, &names.bn) {
+                            export_bn(bn, n, &mut out);
+                        }
+                    }
+                    ConvMut::Plain(c) => export_conv(c, &names, &mut out),
+                }
+            }
+            match layer {
+                Layer::BnAct(b) => export_bn(&b.bn, &bn_names(i), &mut out),
+                Layer::Dense(d) => {
+                    let (w, b) = linear_names(i);
+                    out.insert(w, read(d.linear.weight.val().transpose()));
+                    if let Some(bias) = &d.linear.bias {
+                        out.insert(b, read(bias.val()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// This model with `weights` (checked against its lowering first: names, shapes, finite
+    /// values), keeping which parameters take gradients.
+    pub fn with_weights(mut self, weights: &Weights) -> Result<Net, WeightError> {
+        weights.check(&self.lowered)?;
+        let blocks = self.lowered.blocks.clone();
+        for (i, (block, layer)) in blocks.iter().zip(&mut self.layers).enumerate() {
+            for (part, _, names) in conv_names(i, block) {
+                match layer
+                    .conv_part(part)
+                    .expect("every lowered part has a module")
+                {
+                    ConvMut::Bn(c) => {
+                        import_conv(&mut c.conv, &names, weights)?;
+                        if let (Some(bn), Some(n)) = (&mut c.bn, &names.bn) {
+                            import_bn(bn, n, weights)?;
+                        }
+                    }
+                    ConvMut::Plain(c) => import_conv(c, &names, weights)?,
+                }
+            }
+            match layer {
+                Layer::BnAct(b) => import_bn(&mut b.bn, &bn_names(i), weights)?,
+                Layer::Dense(d) => {
+                    let (w, b) = linear_names(i);
+                    let [fin, fout] = d.linear.weight.val().dims();
+                    let values = weights.values(&w, &[fout, fin])?;
+                    // Stored `[out, in]`; burn's is `[in, out]`.
+                    let mut t = vec![0f32; values.len()];
+                    for o in 0..fout {
+                        for k in 0..fin {
+                            t[k * fout + o] = values[o * fin + k];
+                        }
+                    }
+                    d.linear.weight = write(d.linear.weight.clone(), &t);
+                    if let Some(bias) = d.linear.bias.take() {
+                        let values = weights.values(&b, &[fout])?;
+                        d.linear.bias = Some(write(bias, values));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
+    /// Writes the weights to `path` as safetensors (`model.safetensors`).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), WeightError> {
+        self.weights().save(path)
+    }
+}
+
+/// The model of `network` on `device` with the weights saved in `path` (`model.safetensors`).
+pub fn load_model(
+    network: &Network,
+    path: &std::path::Path,
+    device: &Device,
+) -> Result<Net, LoadError> {
+    let weights = Weights::load(path)?;
+    Ok(build(network, device)?.with_weights(&weights)?)
+}
+
+/// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`, a
+/// batch of normalised pixels `[batch, channels, height, width]` flattened row-major, for
+/// `network` with `weights`: `[batch, classes]`, row-major. What an exported model is held to.
+pub fn predict(
+    network: &Network,
+    weights: &Weights,
+    images: &[f32],
+) -> Result<Vec<f32>, LoadError> {
+    let device = Device::flex();
+    let net = build(network, &device)?.with_weights(weights)?;
+    let (c, r) = (
+        network.input.channels as usize,
+        network.input.resolution as usize,
+    );
+    let per_image = c * r * r;
+    if images.is_empty() || !images.len().is_multiple_of(per_image) {
+        return Err(LoadError::Images {
+            len: images.len(),
+            per_image,
+        });
+    }
+    let batch = images.len() / per_image;
+    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [batch, c, r, r]), &device);
+    Ok(net
+        .forward(x)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("float tensors convert to f32"))
+}
+
+/// Why a saved model cannot be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The network description is invalid.
+    #[error("the network is invalid: {0}")]
+    Network(#[from] NetworkError),
+    /// The weights file cannot be read or does not fit the network.
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    /// The images are not a whole batch of the network's input.
+    #[error("{len} values are not a batch of images of {per_image} values each")]
+    Images {
+        /// Values given.
+        len: usize,
+        /// Values of one image.
+        per_image: usize,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use layernas_proxy::conformance;
+
+    /// On networks covering every op: the weights are exactly the lowering's (every name and
+    /// shape, nothing extra), and as many values as burn's module holds (its count includes
+    /// batch norm's running statistics), so none is left out.
+    #[test]
+    fn a_nets_weights_are_the_lowerings() {
+        for network in conformance::networks() {
+            let lowered = lower(&network).unwrap();
+            let net = build(&network, &Device::flex()).unwrap();
+            let weights = net.weights();
+            weights.check(&lowered).unwrap();
+            let values: usize = weights.iter().map(|(_, w)| w.data().len()).sum();
+            assert_eq!(values, net.num_params(), "{network:?}");
+        }
+    }
+
+    /// Weights put in come out unchanged, each tensor in its place (distinct values everywhere,
+    /// so two tensors of one shape swapped would show).
+    #[test]
+    fn weights_in_are_weights_out() {
+        for network in conformance::networks() {
+            let net = build(&network, &Device::flex()).unwrap();
+            let mut weights = net.weights();
+            let names: Vec<String> = weights.iter().map(|(n, _)| n.to_string()).collect();
+            for (i, name) in names.iter().enumerate() {
+                for (j, v) in weights
+                    .get_mut(name)
+                    .unwrap()
+                    .data_mut()
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *v = 0.5 + (i * 1000 + j) as f32 * 1e-4;
+                }
+            }
+            let back = net.with_weights(&weights).unwrap().weights();
+            assert_eq!(back, weights, "{network:?}");
+        }
+    }
+
+    #[test]
+    fn load_model_reads_what_save_wrote() {
+        let network = conformance::networks().swap_remove(1);
+        let device = Device::flex();
+        let net = build(&network, &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        net.save(&path).unwrap();
+        let back = load_model(&network, &path, &device).unwrap();
+        assert_eq!(back.weights(), net.weights());
+        let other = conformance::networks().swap_remove(0);
+        let err = load_model(&other, &path, &device).unwrap_err().to_string();
+        assert!(err.starts_with("weight "), "{err}");
+    }
 }

@@ -6,7 +6,9 @@
 //! (the last finished epoch: model and optimizer state as burnpack files, the step count and the
 //! plan's position), `metrics.json` (per epoch: loss, validation and test accuracy, seconds),
 //! `training.png`/`training.svg` (the curves) and, at the end, `model.safetensors` (the weights,
-//! named after the lowering's blocks).
+//! named after the lowering's blocks and parts: [`layernas_proxy::Weights`], the one weights
+//! format, which `layernas export-model` reads). Checkpoints keep burn's own records instead:
+//! the optimizer's state is keyed to the model record's parameter ids.
 //!
 //! Each file is written to a temporary name and renamed, and `state.json` names the checkpoint
 //! folder only once that folder is complete, so a kill at any moment leaves the last finished
@@ -404,7 +406,7 @@ fn run(
     }
     let mut files = write_results(dir, spec, about, counts, &epochs, true)?;
     let weights = dir.join("model.safetensors");
-    crate::weights::save(trainer.model(), &weights).map_err(|e| io("write", &weights, e))?;
+    write_atomic(&weights, &trainer.model().weights().to_safetensors())?;
     files.push(weights);
     Ok(RunReport {
         output: dir.to_path_buf(),

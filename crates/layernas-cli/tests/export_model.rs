@@ -1,0 +1,236 @@
+//! `layernas export-model`: the real binary writes ONNX files from an architecture or a trained
+//! model's directory, and refuses bad input with exit code 2 before any work.
+
+use std::process::Command;
+
+fn layernas(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_layernas"))
+        .args(args)
+        .output()
+        .expect("the layernas binary runs")
+}
+
+#[test]
+fn an_architecture_exports_with_initial_weights_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.onnx");
+    let run = layernas(&[
+        "export-model",
+        "--space",
+        "nats-sss",
+        "--dataset",
+        "cifar100",
+        "--arch",
+        "8:16:32:48:64",
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["trained"], false);
+    assert_eq!(report["classes"], 100);
+    assert_eq!(report["opset"], 13);
+    assert_eq!(
+        report["input_shape"],
+        serde_json::json!(["batch", 3, 32, 32])
+    );
+    assert_eq!(
+        report["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
+    assert!(report["ops"]["Conv"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn a_trained_model_directory_is_read_and_written_beside() {
+    // A directory as `layernas train` leaves it: network.json and model.safetensors.
+    let dir = tempfile::tempdir().unwrap();
+    let network = layernas_proxy::conformance::networks().swap_remove(2);
+    std::fs::write(
+        dir.path().join("network.json"),
+        serde_json::to_string(&network).unwrap(),
+    )
+    .unwrap();
+    layernas_train::initial_weights(&network, 1)
+        .unwrap()
+        .save(&dir.path().join("model.safetensors"))
+        .unwrap();
+    let run = layernas(&["export-model", dir.path().to_str().unwrap()]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert!(text.contains("trained model of"), "{text}");
+    assert!(dir.path().join("model.onnx").exists());
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![], "required"),
+        (
+            vec![
+                "--space".into(),
+                "nb201".into(),
+                "--arch".into(),
+                "backbone".into(),
+            ],
+            "nb201 has no network description",
+        ),
+        (vec![dir.path().display().to_string()], "network.json"),
+        (
+            vec![
+                "--space".into(),
+                "mobilenetv2".into(),
+                "--arch".into(),
+                "backbone".into(),
+                "--output".into(),
+                dir.path().display().to_string(),
+            ],
+            "it is a directory",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["export-model".to_string()];
+        all.extend(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let run = layernas(&refs);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{all:?}: {err}");
+        assert!(err.contains(expected), "{all:?}: {err}");
+    }
+}
+
+/// A small space for 28x28 grey images: a convolution, an MBConv with squeeze-and-excite and
+/// hard-swish, a global pool and the classifier.
+const SPACE: &str = r#"
+name = "tiny"
+classes = 10
+input = { resolution = 28, channels = 1 }
+[[layers]]
+name = "stem"
+op = "conv"
+out = [4, 8]
+kernel = 3
+stride = 2
+[[layers]]
+name = "b1"
+op = "mbconv"
+out = 8
+kernel = [3, 5]
+expand = 2
+se = true
+act = "hswish"
+[[layers]]
+op = "global_pool"
+[[layers]]
+op = "linear"
+"#;
+
+/// Runs an ONNX file with tract on `images` (`batch` images of `network`'s input).
+fn tract_logits(
+    path: &std::path::Path,
+    network: &layernas_spaces::network::Network,
+    images: &[f32],
+    batch: usize,
+) -> Vec<f32> {
+    use tract_onnx::prelude::*;
+    let model = tract_onnx::onnx()
+        .model_for_path(path)
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let (c, r) = (
+        network.input.channels as usize,
+        network.input.resolution as usize,
+    );
+    let input = tract_ndarray::Array4::from_shape_vec((batch, c, r, r), images.to_vec()).unwrap();
+    let out = model.run(tvec!(Tensor::from(input).into())).unwrap();
+    out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// The path a user takes: `layernas train` (one short epoch), then `layernas export-model` on
+/// its output folder; tract runs the file and its logits are the trainer's.
+#[test]
+fn a_trained_model_exports_and_tract_gives_the_trainers_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = dir.path().join("tiny.toml");
+    std::fs::write(&space, SPACE).unwrap();
+    let out = dir.path().join("trained");
+    let run = layernas(&[
+        "train",
+        "--space",
+        space.to_str().unwrap(),
+        "--arch",
+        "stem.out=8,b1.kernel=5",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "256",
+        "--batch-size",
+        "32",
+        "--set",
+        "valid_size=100",
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = layernas(&["export-model", out.to_str().unwrap(), "--json"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["trained"], true);
+    assert_eq!(report["classes"], 10);
+    let onnx = out.join("model.onnx");
+    assert_eq!(report["output"], onnx.to_str().unwrap());
+
+    let network: layernas_spaces::network::Network =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    let weights = layernas_proxy::Weights::load(&out.join("model.safetensors")).unwrap();
+    // The trained running statistics are in the file (a fresh batch norm's are 0 and 1).
+    let var = weights.get("0.bn.running_var").unwrap().data();
+    assert!(var.iter().any(|v| (v - 1.0).abs() > 1e-3), "{var:?}");
+    let per_image = (network.input.channels * network.input.resolution.pow(2)) as usize;
+    // Images spread as normalised pixels are; the batch is dynamic.
+    for batch in [8, 1] {
+        let images: Vec<f32> = (0..batch * per_image)
+            .map(|i| ((i * 7919 % 1000) as f32 / 250.0) - 2.0)
+            .collect();
+        let expected = layernas_train::predict(&network, &weights, &images).unwrap();
+        let got = tract_logits(&onnx, &network, &images, batch);
+        assert_eq!(got.len(), batch * 10);
+        let diff = expected
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        eprintln!("trained tiny model, batch {batch}: max |burn - tract| = {diff:.3e}");
+        assert!(
+            diff <= 1e-4,
+            "tract's logits differ from the trainer's by {diff}"
+        );
+    }
+}

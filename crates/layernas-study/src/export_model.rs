@@ -1,0 +1,257 @@
+//! `layernas export-model`: a trained model (a directory holding `network.json` and
+//! `model.safetensors`) or one architecture of a network space with the trainer's initial
+//! weights for a seed (for latency work), written as an ONNX file by `layernas-onnx`.
+
+use crate::inspect::template_of;
+use crate::StudyError;
+use layernas_onnx::{export, BATCH, INPUT, OPSET, OUTPUT};
+use layernas_proxy::Weights;
+use layernas_spaces::network::Network;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The network description file of a trained model's directory.
+pub const NETWORK_FILE: &str = "network.json";
+/// The weights file of a trained model's directory.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The default name of the exported file.
+pub const ONNX_FILE: &str = "model.onnx";
+
+/// Where the model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// A directory holding [`NETWORK_FILE`] and [`WEIGHTS_FILE`] (what `layernas train` writes).
+    Dir(PathBuf),
+    /// An architecture of a network space, as `layernas show` builds it, with the trainer's
+    /// initial weights drawn from `seed`.
+    Arch {
+        /// Space: a built-in network space or a `.toml` file.
+        space: String,
+        /// Dataset (sets dataset-dependent spaces' input and classes).
+        dataset: String,
+        /// The architecture as the space writes it, or `backbone`.
+        arch: String,
+        /// Seed of the initial weights.
+        seed: u64,
+    },
+}
+
+impl ModelSource {
+    /// Where the ONNX file goes unless told: [`ONNX_FILE`] in the trained model's directory, or
+    /// in the current directory for an architecture.
+    pub fn default_output(&self) -> PathBuf {
+        match self {
+            ModelSource::Dir(dir) => dir.join(ONNX_FILE),
+            ModelSource::Arch { .. } => PathBuf::from(ONNX_FILE),
+        }
+    }
+}
+
+/// What `layernas export-model` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelExport {
+    /// The ONNX file.
+    pub output: PathBuf,
+    /// Where the model came from: the directory, or `space:arch`.
+    pub source: String,
+    /// Whether the weights are trained (from a directory) or initial (seeded).
+    pub trained: bool,
+    /// ONNX opset.
+    pub opset: i64,
+    /// The input's name.
+    pub input: String,
+    /// `[batch, channels, height, width]` (`batch` is dynamic).
+    pub input_shape: (String, u32, u32, u32),
+    /// The output's name (logits, `[batch, classes]`).
+    pub output_name: String,
+    /// Classes.
+    pub classes: usize,
+    /// Trainable parameters of the network.
+    pub params: u64,
+    /// Multiply-accumulates of one image.
+    pub madds: u64,
+    /// Nodes of the graph.
+    pub nodes: usize,
+    /// Nodes by op type.
+    pub ops: BTreeMap<String, usize>,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// How batch norm is exported.
+    pub batch_norm: String,
+}
+
+/// Exports the model of `source` to `output` (ONNX).
+pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, StudyError> {
+    let (network, weights, label, trained) = match source {
+        ModelSource::Dir(dir) => {
+            let network = read_network(&dir.join(NETWORK_FILE))?;
+            let weights_file = dir.join(WEIGHTS_FILE);
+            if !weights_file.exists() && dir.join("state.json").exists() {
+                return Err(StudyError::Input(format!(
+                    "{} has no {WEIGHTS_FILE} yet: its training has not finished (run the same layernas train again to resume it)",
+                    dir.display()
+                )));
+            }
+            let weights = Weights::load(&weights_file).map_err(StudyError::input)?;
+            (network, weights, dir.display().to_string(), true)
+        }
+        ModelSource::Arch {
+            space,
+            dataset,
+            arch,
+            seed,
+        } => {
+            let template = template_of(
+                space,
+                dataset,
+                "space nb201 has no network description: its accuracies come from the benchmark table, and it has no model to export",
+            )?;
+            let parsed = template.parse_arch(arch).map_err(StudyError::input)?;
+            let network = template
+                .validate(&parsed)
+                .map_err(|e| StudyError::Input(format!("architecture {arch} is invalid: {e}")))?;
+            let weights = layernas_train::initial_weights(&network, *seed)
+                .map_err(|e| StudyError::Run(e.to_string()))?;
+            (network, weights, format!("{space}:{arch}"), false)
+        }
+    };
+    let model = export(&network, &weights).map_err(|e| match source {
+        ModelSource::Dir(dir) => {
+            StudyError::Input(format!("{}: {e}", dir.join(WEIGHTS_FILE).display()))
+        }
+        ModelSource::Arch { .. } => StudyError::Run(e.to_string()),
+    })?;
+    model
+        .write(output)
+        .map_err(|e| StudyError::Run(e.to_string()))?;
+    let totals = network.totals().map_err(StudyError::input)?;
+    Ok(ModelExport {
+        output: output.to_path_buf(),
+        source: label,
+        trained,
+        opset: OPSET,
+        input: INPUT.into(),
+        input_shape: (
+            BATCH.into(),
+            network.input.channels,
+            network.input.resolution,
+            network.input.resolution,
+        ),
+        output_name: OUTPUT.into(),
+        classes: layernas_proxy::lower(&network)
+            .map_err(StudyError::input)?
+            .classes,
+        params: totals.params,
+        madds: totals.madds,
+        nodes: model.nodes(),
+        ops: model.op_counts(),
+        bytes: model.to_bytes().len() as u64,
+        batch_norm:
+            "folded into the preceding convolution; a batch norm without one is BatchNormalization"
+                .into(),
+    })
+}
+
+fn read_network(path: &Path) -> Result<Network, StudyError> {
+    let text = crate::read_text_file(path, "network description")?;
+    let network: Network = serde_json::from_str(&text).map_err(|e| {
+        StudyError::Input(format!(
+            "{}: not a network description: {e}",
+            path.display()
+        ))
+    })?;
+    network
+        .layer_costs()
+        .map_err(|e| StudyError::Input(format!("{}: {e}", path.display())))?;
+    Ok(network)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trained_model_directory_round_trips_through_onnx() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = layernas_proxy::conformance::networks().swap_remove(1);
+        std::fs::write(
+            dir.path().join(NETWORK_FILE),
+            serde_json::to_string(&network).unwrap(),
+        )
+        .unwrap();
+        layernas_train::initial_weights(&network, 3)
+            .unwrap()
+            .save(&dir.path().join(WEIGHTS_FILE))
+            .unwrap();
+        let out = dir.path().join(ONNX_FILE);
+        let report = export_model(&ModelSource::Dir(dir.path().into()), &out).unwrap();
+        assert!(report.trained);
+        assert_eq!(report.bytes, std::fs::metadata(&out).unwrap().len());
+        assert_eq!(report.ops["Conv"], 13);
+        assert_eq!(report.classes, 10);
+    }
+
+    #[test]
+    fn weights_of_another_network_name_the_file_and_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let nets = layernas_proxy::conformance::networks();
+        std::fs::write(
+            dir.path().join(NETWORK_FILE),
+            serde_json::to_string(&nets[0]).unwrap(),
+        )
+        .unwrap();
+        let weights_file = dir.path().join(WEIGHTS_FILE);
+        layernas_train::initial_weights(&nets[1], 3)
+            .unwrap()
+            .save(&weights_file)
+            .unwrap();
+        let err = export_model(
+            &ModelSource::Dir(dir.path().into()),
+            &dir.path().join("m.onnx"),
+        )
+        .unwrap_err();
+        assert!(err.is_input());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: the weights do not fit the network: weight 1.conv.weight is missing",
+                weights_file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unfinished_training_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = layernas_proxy::conformance::networks().swap_remove(0);
+        std::fs::write(
+            dir.path().join(NETWORK_FILE),
+            serde_json::to_string(&network).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
+        let err = export_model(
+            &ModelSource::Dir(dir.path().into()),
+            &dir.path().join("m.onnx"),
+        )
+        .unwrap_err();
+        assert!(err.is_input());
+        assert!(
+            err.to_string().contains("its training has not finished"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_network_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = export_model(
+            &ModelSource::Dir(dir.path().into()),
+            &dir.path().join("m.onnx"),
+        )
+        .unwrap_err();
+        assert!(err.is_input());
+        assert!(err.to_string().contains(NETWORK_FILE), "{err}");
+    }
+}
