@@ -58,7 +58,7 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| source.default_output());
-    crate::search::check_writable(&output, "the ONNX model")?;
+    layernas_study::output::check_writable(&output, "the ONNX model")?;
     let report = export_model(&source, &output)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
