@@ -72,8 +72,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--json") && e.contains("is a directory"), "{e}");
-        let e = check_writable_dir(&file.join("x"), "the report to").err();
-        assert!(e.is_none(), "a missing directory is created");
+        let made = dir.path().join("sub").join("x");
+        check_writable_dir(&made, "the report to").unwrap();
+        assert!(made.is_dir(), "a missing directory is created");
         std::fs::write(&file, "{}").unwrap();
         let e = check_writable_dir(&file, "the report to").unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
