@@ -344,6 +344,67 @@ impl TorchNet {
     }
 }
 
+impl TorchNet {
+    /// Every batch norm of the model, in layer order.
+    fn batch_norms(&self) -> Vec<&nn::BatchNorm> {
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            let convs: Vec<&ConvBn> = match layer {
+                Layer::Conv(c) => vec![c],
+                Layer::Mb(m) => m.expand.iter().chain([&m.dw, &m.project]).collect(),
+                Layer::Cell(c) => [&c.e10, &c.e20, &c.e21]
+                    .into_iter()
+                    .chain(c.e30.as_ref())
+                    .chain([&c.e31, &c.e32])
+                    .collect(),
+                Layer::Res(r) => [&r.a, &r.b].into_iter().chain(r.short_rcb.as_ref()).collect(),
+                Layer::BnAct(b, _) => {
+                    out.push(b);
+                    Vec::new()
+                }
+                Layer::Pool { .. } | Layer::Global | Layer::Dense(..) => Vec::new(),
+            };
+            out.extend(convs.into_iter().filter_map(|c| c.bn.as_ref()));
+        }
+        out
+    }
+
+    /// Replaces every batch norm's running statistics with the plain average of its batch
+    /// statistics over `batches`, run forward in training mode (no weight changes), as the
+    /// burn engine's `recalibrate_batch_norms` does.
+    pub fn recalibrate_batch_norms(&self, batches: impl IntoIterator<Item = Tensor>) {
+        // tch keeps a batch norm's momentum private; `bn` builds every one with the default.
+        let momentum = nn::BatchNormConfig::default().momentum;
+        let bns = self.batch_norms();
+        tch::no_grad(|| {
+            let mut sums: Vec<(Tensor, Tensor)> = bns
+                .iter()
+                .map(|b| (b.running_mean.zeros_like(), b.running_var.zeros_like()))
+                .collect();
+            let mut count = 0usize;
+            for x in batches {
+                // From zero, one update leaves `momentum` times the batch's statistics.
+                for b in &bns {
+                    let _ = b.running_mean.shallow_clone().zero_();
+                    let _ = b.running_var.shallow_clone().zero_();
+                }
+                let _ = self.forward(&x, true);
+                for (b, (mean, var)) in bns.iter().zip(&mut sums) {
+                    *mean += &b.running_mean / momentum;
+                    *var += &b.running_var / momentum;
+                }
+                count += 1;
+            }
+            if count > 0 {
+                for (b, (mean, var)) in bns.iter().zip(&sums) {
+                    b.running_mean.shallow_clone().copy_(&(mean / count as f64));
+                    b.running_var.shallow_clone().copy_(&(var / count as f64));
+                }
+            }
+        });
+    }
+}
+
 impl Layer {
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
@@ -475,6 +536,8 @@ pub fn train(
             final_loss = loss.double_value(&[]);
             step += 1;
         }
+        let batches = plan.recalibration_batches(config.bn_recalibration);
+        model.recalibrate_batch_norms(batches.iter().map(|idx| batch(&data.train, idx, device).0));
     }
     if let Device::Cuda(n) = device {
         tch::Cuda::synchronize(n as i64);

@@ -175,13 +175,15 @@ pub fn recipe() -> TrainConfig {
 }
 
 /// The recipe of the suite's step check on [`networks`]: two batches of 32 (one epoch of 64
-/// images, 100 held out), enough to run the backward pass of every op and one update.
+/// images, 100 held out), enough to run the backward pass of every op and one update, then a
+/// batch-norm recalibration over both batches.
 pub fn step_recipe() -> TrainConfig {
     TrainConfig {
         epochs: 1,
         train_subset: 64,
         valid_size: 100,
         batch_size: 32,
+        bn_recalibration: 2,
         ..recipe()
     }
 }

@@ -23,7 +23,7 @@ pub use lower::{lower, proxy, Block, ConvSpec, Lowered, Shortcut, SqueezeExcite}
 pub use network::{adapt, scale_depth};
 pub use recipe::{
     batch_data, parse_device, Engine, OptimizerKind, Plan, PlanPosition, Schedule, TrainConfig,
-    TrainResult, MAX_CROP_PADDING, MAX_EPOCHS, MAX_IMAGES, MAX_THREADS,
+    TrainResult, MAX_CROP_PADDING, MAX_EPOCHS, MAX_IMAGES, MAX_RECALIBRATION_BATCHES, MAX_THREADS,
 };
 pub use weights::{
     bn_names, conv_names, linear_names, BnNames, ConvNames, ParamSpec, Weight, WeightError,

@@ -105,6 +105,14 @@ pub struct TrainConfig {
     /// false]. Written out only when set.
     #[serde(skip_serializing_if = "is_false")]
     pub horizontal_flip: bool,
+    /// Batch-norm recalibration: after the last epoch, pass this many training batches
+    /// (un-augmented, training mode, no weight update) through the network and replace every
+    /// batch norm's running statistics with the plain average of their batch statistics, 0 to
+    /// 1,000 [default: 0, keep the running averages]. A short proxy training leaves running
+    /// averages (momentum 0.1) that lag far behind the weights, which can put a deep network's
+    /// evaluation at chance. Written out only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bn_recalibration: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -117,6 +125,8 @@ fn is_false(b: &bool) -> bool {
 
 /// The largest `random_crop` padding.
 pub const MAX_CROP_PADDING: usize = 64;
+/// The most batches of a batch-norm recalibration.
+pub const MAX_RECALIBRATION_BATCHES: usize = 1_000;
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -139,6 +149,7 @@ impl Default for TrainConfig {
             low_train_subset: None,
             random_crop: 0,
             horizontal_flip: false,
+            bn_recalibration: 0,
         }
     }
 }
@@ -219,6 +230,13 @@ impl TrainConfig {
                 "invalid train setting: random_crop must be 0 to {MAX_CROP_PADDING} pixels of \
                  padding (got {})",
                 self.random_crop
+            ));
+        }
+        if self.bn_recalibration > MAX_RECALIBRATION_BATCHES {
+            return Err(format!(
+                "invalid train setting: bn_recalibration must be 0 to \
+                 {MAX_RECALIBRATION_BATCHES} batches (got {})",
+                self.bn_recalibration
             ));
         }
         match self.engine {
@@ -440,6 +458,17 @@ impl Plan {
 }
 
 impl Plan {
+    /// The batches of a batch-norm recalibration ([`TrainConfig::bn_recalibration`]): the
+    /// first `count` batches of the training images in their current order (at most one pass
+    /// over them), to be fed un-augmented ([`batch_data`]).
+    pub fn recalibration_batches(&self, count: usize) -> Vec<Vec<usize>> {
+        self.train
+            .chunks(self.batch_size)
+            .take(count)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
     /// A training batch: [`batch_data`] of images `idx`, augmented as the recipe says (random
     /// crop after zero padding, horizontal flip), with draws from the plan's own generator, so
     /// the same seed gives the same augmented batches in every engine.

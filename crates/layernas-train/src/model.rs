@@ -278,6 +278,62 @@ impl Net {
     }
 }
 
+impl ConvBn {
+    fn batch_norm_mut(&mut self) -> Option<&mut BatchNorm> {
+        self.bn.as_mut()
+    }
+}
+
+impl Net {
+    /// Every batch norm of the model, in layer order.
+    fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut out = Vec::new();
+        for layer in &mut self.layers {
+            let convs: Vec<&mut ConvBn> = match layer {
+                Layer::Conv(c) => vec![c],
+                Layer::Mb(m) => m
+                    .expand
+                    .iter_mut()
+                    .chain([&mut m.dw, &mut m.project])
+                    .collect(),
+                Layer::Cell(c) => [&mut c.e10, &mut c.e20, &mut c.e21]
+                    .into_iter()
+                    .chain(c.e30.as_mut())
+                    .chain([&mut c.e31, &mut c.e32])
+                    .collect(),
+                Layer::Res(r) => [&mut r.a, &mut r.b]
+                    .into_iter()
+                    .chain(r.short_rcb.as_mut())
+                    .collect(),
+                Layer::BnAct(b) => {
+                    out.push(&mut b.bn);
+                    Vec::new()
+                }
+                Layer::Avg(_) | Layer::Max(_) | Layer::Global(_) | Layer::Dense(_) => Vec::new(),
+            };
+            out.extend(convs.into_iter().filter_map(ConvBn::batch_norm_mut));
+        }
+        out
+    }
+
+    /// Replaces every batch norm's running statistics with the plain average of its batch
+    /// statistics over `batches`, run forward in training mode (the model must be on an
+    /// autodiff device; no weight changes). Each batch norm keeps its momentum.
+    pub fn recalibrate_batch_norms(&mut self, batches: impl IntoIterator<Item = Tensor<4>>) {
+        let momenta: Vec<f64> = self.batch_norms_mut().iter().map(|b| b.momentum).collect();
+        for (i, x) in batches.into_iter().enumerate() {
+            // Momentum 1/(i+1) makes the running value the mean of the first i+1 batches.
+            for bn in self.batch_norms_mut() {
+                bn.momentum = 1.0 / (i + 1) as f64;
+            }
+            let _ = self.forward(x);
+        }
+        for (bn, momentum) in self.batch_norms_mut().into_iter().zip(momenta) {
+            bn.momentum = momentum;
+        }
+    }
+}
+
 /// Builds the model of a (valid) network on `device`: its lowering ([`lower`]), block by block.
 pub fn build(network: &Network, device: &Device) -> Result<Net, NetworkError> {
     let lowered = lower(network)?;
@@ -686,5 +742,85 @@ mod tests {
         let other = conformance::networks().swap_remove(0);
         let err = load_model(&other, &path, &device).unwrap_err().to_string();
         assert!(err.starts_with("weight "), "{err}");
+    }
+
+    /// Random images of `network`'s input, `n` of them.
+    fn images(network: &Network, n: usize, seed: u64, device: &Device) -> Tensor<4> {
+        let r = network.input.resolution as usize;
+        let c = network.input.channels as usize;
+        let values: Vec<f32> = (0..n * c * r * r)
+            .map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
+        Tensor::from_data(TensorData::new(values, [n, c, r, r]), device)
+    }
+
+    fn running_stats(net: &mut Net) -> Vec<Vec<f32>> {
+        net.batch_norms_mut()
+            .iter()
+            .flat_map(|b| [b.running_mean.value(), b.running_var.value()])
+            .map(|t| t.into_data().try_into_vec_as::<f32>().unwrap())
+            .collect()
+    }
+
+    /// Recalibrated on one batch, every batch norm (of networks covering every op) holds that
+    /// batch's statistics, so the model in evaluation mode gives the training-mode logits on
+    /// it; on two batches, each statistic is the mean of the two single-batch ones; the
+    /// momentum stays as it was.
+    #[test]
+    fn recalibration_averages_the_batch_statistics() {
+        let device = Device::flex().autodiff();
+        let inner = device.clone().inner();
+        let mut checked = 0;
+        for network in conformance::networks() {
+            let (a, b) = (
+                images(&network, 6, 1, &device),
+                images(&network, 6, 2, &device),
+            );
+            let mut fresh = build(&network, &device).unwrap();
+            let momenta: Vec<f64> = fresh.batch_norms_mut().iter().map(|b| b.momentum).collect();
+            if momenta.is_empty() {
+                continue;
+            }
+            checked += 1;
+            let mut one = fresh.clone();
+            one.recalibrate_batch_norms([a.clone()]);
+            let trained = one
+                .forward(a.clone())
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap();
+            let evaluated = one
+                .valid()
+                .forward(images(&network, 6, 1, &inner))
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap();
+            for (t, e) in trained.iter().zip(&evaluated) {
+                assert!(
+                    (t - e).abs() <= 1e-4 * (1.0 + t.abs()),
+                    "{t} vs {e}: {network:?}"
+                );
+            }
+
+            let mut other = fresh.clone();
+            other.recalibrate_batch_norms([b.clone()]);
+            let mut both = fresh.clone();
+            both.recalibrate_batch_norms([a, b]);
+            let after: Vec<f64> = both.batch_norms_mut().iter().map(|b| b.momentum).collect();
+            assert_eq!(after, momenta, "the momentum is restored");
+            let (one, other, both) = (
+                running_stats(&mut one),
+                running_stats(&mut other),
+                running_stats(&mut both),
+            );
+            assert_ne!(both, running_stats(&mut fresh), "the statistics changed");
+            for ((x, y), z) in one.iter().zip(&other).zip(&both) {
+                for ((x, y), z) in x.iter().zip(y).zip(z) {
+                    let mean = (x + y) / 2.0;
+                    assert!((mean - z).abs() <= 1e-5 * (1.0 + z.abs()), "{mean} vs {z}");
+                }
+            }
+        }
+        assert!(checked >= 3, "the suite's networks have batch norms");
     }
 }

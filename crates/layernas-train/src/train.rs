@@ -114,6 +114,7 @@ pub struct Trainer<'a> {
     loss_fn: CrossEntropyLoss,
     step: usize,
     epochs_done: usize,
+    recalibration: usize,
 }
 
 impl<'a> Trainer<'a> {
@@ -147,10 +148,12 @@ impl<'a> Trainer<'a> {
             loss_fn: CrossEntropyLossConfig::new().init(device),
             step: 0,
             epochs_done: 0,
+            recalibration: config.bn_recalibration,
         }
     }
 
-    /// Trains one epoch; `on_batch(done, total)` after each batch.
+    /// Trains one epoch, then recalibrates the batch norms if the recipe asks
+    /// ([`TrainConfig::bn_recalibration`]); `on_batch(done, total)` after each batch.
     pub fn epoch(
         &mut self,
         cancel: &Cancel,
@@ -180,11 +183,33 @@ impl<'a> Trainer<'a> {
             self.step += 1;
             on_batch(i + 1, batches.len());
         }
+        self.recalibrate(cancel)?;
         self.epochs_done += 1;
         Ok(EpochLoss {
             mean_loss: sum / batches.len().max(1) as f64,
             last_loss: last,
         })
+    }
+
+    /// Batch-norm recalibration over the recipe's batches (none when it asks for none).
+    fn recalibrate(&mut self, cancel: &Cancel) -> Result<(), EvalError> {
+        if self.recalibration == 0 {
+            return Ok(());
+        }
+        let (data, device) = (&self.data.train, &self.device);
+        let batches = self
+            .plan
+            .recalibration_batches(self.recalibration)
+            .into_iter()
+            .map_while(|idx| (!cancel.is_cancelled()).then(|| batch(data, &idx, device).0));
+        self.model
+            .as_mut()
+            .expect("the model is back after every step")
+            .recalibrate_batch_norms(batches);
+        if cancel.is_cancelled() {
+            return Err(EvalError::Cancelled);
+        }
+        Ok(())
     }
 
     /// Validation and test accuracy (%) of the model as it is now.
