@@ -7,7 +7,6 @@ mod inspect;
 mod report;
 mod search;
 mod studies;
-mod study;
 mod train;
 mod worker;
 

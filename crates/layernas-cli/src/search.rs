@@ -1,14 +1,13 @@
 //! `layernas search`: flags in, the library's [`Search`] runs, the outcome rendered.
 
 use crate::report::outcome_text;
-use crate::study::StudyArgs;
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::ProgressEvent;
 use layernas_study::output::{check_writable, is_stdout, write_json};
 use layernas_study::run::PlanReport;
-use layernas_study::{check_seconds, Event, RunOptions, Search};
+use layernas_study::{check_seconds, Event, Overrides, RunOptions, Search};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,7 +35,7 @@ pub const EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     #[command(flatten)]
-    pub study: StudyArgs,
+    pub study: Overrides,
     /// Write the result as JSON to FILE (`-` for standard output, instead of the tables).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

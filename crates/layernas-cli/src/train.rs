@@ -1,6 +1,5 @@
 //! `layernas train`: flags in, the study library's [`TrainJob`] runs, progress and results out.
 
-use crate::study::DataArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layernas_core::Cancel;
@@ -24,6 +23,36 @@ pub const EXAMPLES: &str = "Examples:
 
   # the best model under 1 M MAdds of that search, full width and depth, 20 epochs
   layernas train --store runs.db --study fashion --pick max-cost=1 --full --epochs 20 -o b";
+
+/// The user's data set: the flags `layernas search` has (from [`Overrides`]), so that a
+/// search's winner trains on the same images.
+#[derive(Debug, Default, Args)]
+pub struct DataArgs {
+    /// Your data set for the built-in trainer (and the command evaluator's context): an image
+    /// folder (train/<class>/*.png|jpg, optional val/ and test/), CIFAR-10/100 binary batches,
+    /// or IDX files. Decoded once and cached ($LAYERNAS_DATA_CACHE, default ~/.cache/layernas).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Format of --data: imagefolder, cifar or idx [default: detected from its files].
+    #[arg(long, value_name = "FORMAT")]
+    pub data_format: Option<String>,
+    /// Image folders (--data): the side images are resized (shorter side) and centre-cropped
+    /// to, 1 to 1024 [default: 32].
+    #[arg(long, value_name = "PIXELS")]
+    pub image_size: Option<u32>,
+}
+
+impl DataArgs {
+    /// `overrides` with these flags set.
+    pub fn apply(&self, overrides: Overrides) -> Overrides {
+        Overrides {
+            data: self.data.clone(),
+            data_format: self.data_format.clone(),
+            image_size: self.image_size,
+            ..overrides
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {

@@ -168,127 +168,205 @@ impl StudyDataset {
 /// What the command line sets over the study file (each `Some` wins over the file). The CLI
 /// fills it from its flags; errors about a set field name it as its flag (`--epochs`).
 #[derive(Debug, Default, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Overrides {
     /// Study file (TOML); flags override its values.
+    #[cfg_attr(
+        feature = "clap",
+        arg(short = 'c', long = "config", value_name = "FILE")
+    )]
     pub config: Option<PathBuf>,
     /// Strategy: layernas, random, evolution, reinforce, nsga2, exhaustive, successive-halving
     /// [default: layernas].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub strategy: Option<String>,
     /// Search space: nb201, mobilenetv2, mobilenetv3-large, mobilenetv3-small, nats-sss, or a
     /// .toml space file [default: nb201].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub space: Option<String>,
     /// Dataset: cifar10, cifar100, imagenet16 (the benchmark table's; nats-sss takes its input
-    /// size and classes from it) or fashion-mnist (the built-in trainer's) [default: cifar10].
+    /// size and classes from it) or fashion-mnist (the built-in trainer's) [default: cifar10;
+    /// your own images: --data].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dataset: Option<String>,
     /// Cost: flops, params or latency:<device> on nb201; madds or params on network spaces
     /// [default: flops on nb201, madds otherwise].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub cost: Option<String>,
     /// Lowest acceptable cost of the answer (a finite number, 0 or more).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "COST", allow_negative_numbers = true)
+    )]
     pub min_cost: Option<f64>,
     /// Highest acceptable cost of the answer (a finite number, 0 or more); omit for a front
     /// search.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "COST", allow_negative_numbers = true)
+    )]
     pub max_cost: Option<f64>,
     /// Table column used as reward [default: <dataset>_valid].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "COLUMN"))]
     pub reward_column: Option<String>,
     /// Table column reported as test accuracy [default: <dataset>_test].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "COLUMN"))]
     pub test_column: Option<String>,
     /// Seed, 0 to 2^64-1 [default: 0].
+    #[cfg_attr(feature = "clap", arg(long))]
     pub seed: Option<u64>,
     /// Stop after this many trials, at least 1 [default: none for layernas and exhaustive, 300
     /// for the other baselines].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub max_trials: Option<u64>,
     /// Evaluations run at once within a wave, 0 to 1024; 0 leaves them to `layernas worker`
     /// processes [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub workers: Option<usize>,
     /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
     pub data_dir: Option<PathBuf>,
-    /// The user's data set for the built-in trainer (and the command evaluator's context): a
-    /// folder of images (imagefolder), CIFAR binary batches (cifar) or IDX files (idx).
+    /// The user's data set.
+    #[cfg_attr(feature = "clap", command(flatten))]
     pub data: Option<PathBuf>,
-    /// The format of `data`: imagefolder, cifar or idx [default: detected].
+    /// Format of --data: imagefolder, cifar or idx [default: detected from its files].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FORMAT"))]
     pub data_format: Option<String>,
-    /// Image folders: the side images are resized and centre-cropped to, 1 to 1024 [default: 32].
+    /// Image folders (--data): the side images are resized (shorter side) and centre-cropped
+    /// to, 1 to 1024 [default: 32].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PIXELS"))]
     pub image_size: Option<u32>,
     /// Trial store: a SQLite file (created if missing), postgres://..., or memory [default:
     /// memory]. The same command against the same store resumes the study.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
     pub store: Option<String>,
     /// Evaluator: table (the benchmark table; default where the space has one), train (the
     /// built-in trainer, on fashion-mnist) or command (run --command per trial: the trial as JSON
     /// on stdin, a JSON result line on stdout).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub evaluator: Option<String>,
     /// Built-in trainer (--evaluator train): epochs per trial [default: 2].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub epochs: Option<usize>,
     /// Built-in trainer (--evaluator train): training images per trial [default: 4000].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub train_subset: Option<usize>,
     /// Built-in trainer (--evaluator train): threads per trial [default: 1]; results are
     /// deterministic for a seed and thread count.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub train_threads: Option<usize>,
     /// Built-in trainer engine (--evaluator train): burn (pure Rust, CPU) or torch (libtorch,
     /// CPU or CUDA: runs the separate layernas-torch program, found via $LAYERNAS_TORCH, beside
     /// layernas or on PATH; torch/README.md) [default: burn].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ENGINE"))]
     pub engine: Option<String>,
     /// Device of the torch engine (--engine torch): cpu, cuda or cuda:N [default: cpu].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DEVICE"))]
     pub device: Option<String>,
     /// The command of `--evaluator command`, run with `sh -c`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "COMMAND"))]
     pub command: Option<String>,
     /// Study name within the store, non-empty [default: default].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
     pub study: Option<String>,
     /// Continue a stored study even though its configuration changed (study file:
     /// allow_changed_config = true).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub allow_changed_config: bool,
     /// Extra attempts for a failed trial before the search goes on without it, 0 to 100
     /// [default: 0].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub retries: Option<u32>,
     /// A trial running longer than SECONDS fails ("timed out"); above 0, at most 1e7
     /// [default: none].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "SECONDS", allow_negative_numbers = true)
+    )]
     pub trial_timeout: Option<f64>,
     /// Table evaluator: sleep SCALE x each trial's simulated training time (CIFAR-10), to
     /// rehearse long or distributed searches; 0 to 1 [default: 0].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "SCALE", allow_negative_numbers = true)
+    )]
     pub sim_time_scale: Option<f64>,
     /// LayerNAS: cost buckets per layer, H, 1 to 1000000 [default: 100].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "H"))]
     pub buckets: Option<usize>,
     /// LayerNAS: bucket spacing [default: linear].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub spacing: Option<SpacingName>,
     /// LayerNAS: candidates kept per bucket, K, 1 to 1000000 [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "K"))]
     pub keep: Option<usize>,
     /// LayerNAS: sample N children per layer (at least 1) instead of expanding all.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub children_per_layer: Option<usize>,
     /// LayerNAS: choose the answer from the last layer's kept candidates or from every
     /// evaluated model [default: kept].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub select: Option<SelectName>,
-    /// Evolution and NSGA-II: population size (evolution: 1 to 1000000, default 10; NSGA-II: 2
-    /// to 10000, default 20).
+    /// Evolution and NSGA-II: population size, 1 to 1000000 for evolution [default: 10], 2 to
+    /// 10000 for NSGA-II [default: 20].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub population: Option<usize>,
     /// Evolution: tournament sample size, 1 to the population [default: 3].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub sample_size: Option<usize>,
     /// Evolution: layers changed per mutation, 1 to the space's layers [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub mutated_layers: Option<usize>,
     /// REINFORCE: Adam learning rate, above 0 and at most 10 [default: 0.01].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "LR", allow_negative_numbers = true)
+    )]
     pub learning_rate: Option<f64>,
     /// REINFORCE: moving-average baseline momentum, in [0, 1) [default: 0.9].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "M", allow_negative_numbers = true)
+    )]
     pub baseline_momentum: Option<f64>,
     /// NSGA-II: probability of uniform crossover, 0 to 1 [default: 0.9].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "P", allow_negative_numbers = true)
+    )]
     pub crossover_prob: Option<f64>,
     /// NSGA-II: per-layer mutation probability, above 0 and at most 1 [default: 1/layers].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "P", allow_negative_numbers = true)
+    )]
     pub mutation_prob: Option<f64>,
-    /// LayerNAS: single (every trial at full fidelity) or multi (screen each layer's children
-    /// at low fidelity, promote the best per bucket) [default: single].
+    /// LayerNAS: single (every trial at full fidelity) or multi (each layer's children first at
+    /// low fidelity; the best per bucket promoted to full fidelity) [default: single].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub fidelity: Option<FidelityName>,
     /// Multi-fidelity LayerNAS: children promoted to full fidelity per bucket and layer, 1 to
     /// 1000000 [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub promote: Option<usize>,
-    /// Multi-fidelity LayerNAS: the promotion bar, `incumbent` (the K-th's own low-fidelity
-    /// reward) or `calibrated` (the lower of that and what a line fitted to every model known
-    /// at both fidelities maps to its full-fidelity reward) [default: incumbent].
+    /// Multi-fidelity LayerNAS: what a full bucket's challengers must beat at low fidelity:
+    /// incumbent (the K-th's own low-fidelity reward) or calibrated (the lower of that and what
+    /// a line fitted to every model known at both fidelities maps to its full-fidelity reward)
+    /// [default: incumbent].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub promote_bar: Option<PromoteBarName>,
-    /// LayerNAS: cap focus F, 1 (off) to 1000000; above 1 it needs a max cost: the last
-    /// layer's parents are taken from the buckets nearest the cap, F x K per bucket, as many as
-    /// K per bucket would keep [default: 1].
+    /// LayerNAS: cap focus F, 1 (off) to 1000000; above 1 it needs --max-cost. The last layer's
+    /// parents come from the buckets nearest the cap, F x K per bucket, as many as K per bucket
+    /// would keep: a better answer at the cap, for the same trial bound, but worse answers for
+    /// cheaper targets [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "F"))]
     pub cap_focus: Option<usize>,
-    /// Successive halving: models per bracket, 1 to 1000000 [default: 20].
+    /// Successive halving: models sampled per bracket, 1 to 1000000 [default: 20].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub rung: Option<usize>,
     /// Successive halving: one in ETA of a bracket goes on to full fidelity, 2 to 1000000
     /// [default: 4].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ETA"))]
     pub eta: Option<usize>,
 }
 
