@@ -5,16 +5,13 @@
 use crate::inspect::template_of;
 use crate::StudyError;
 use layernas_onnx::{export, BATCH, INPUT, OPSET, OUTPUT};
-use layernas_proxy::Weights;
-use layernas_spaces::network::Network;
+use layernas_train::load_trained;
+// The files of a trained model's directory: its network description and its weights.
+pub use layernas_train::{NETWORK_FILE, WEIGHTS_FILE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The network description file of a trained model's directory.
-pub const NETWORK_FILE: &str = "network.json";
-/// The weights file of a trained model's directory.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The default name of the exported file.
 pub const ONNX_FILE: &str = "model.onnx";
 
@@ -85,15 +82,8 @@ pub struct ModelExport {
 pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, StudyError> {
     let (network, weights, label, trained) = match source {
         ModelSource::Dir(dir) => {
-            let network = read_network(&dir.join(NETWORK_FILE))?;
-            let weights_file = dir.join(WEIGHTS_FILE);
-            if !weights_file.exists() && dir.join("state.json").exists() {
-                return Err(StudyError::Input(format!(
-                    "{} has no {WEIGHTS_FILE} yet: its training has not finished (run the same layernas train again to resume it)",
-                    dir.display()
-                )));
-            }
-            let weights = Weights::load(&weights_file).map_err(StudyError::input)?;
+            // Every error of the directory is the user's: a missing, bad or unfinished model.
+            let (network, weights) = load_trained(dir).map_err(StudyError::input)?;
             (network, weights, dir.display().to_string(), true)
         }
         ModelSource::Arch {
@@ -151,20 +141,6 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
             "folded into the preceding convolution; a batch norm without one is BatchNormalization"
                 .into(),
     })
-}
-
-fn read_network(path: &Path) -> Result<Network, StudyError> {
-    let text = crate::read_text_file(path, "network description")?;
-    let network: Network = serde_json::from_str(&text).map_err(|e| {
-        StudyError::Input(format!(
-            "{}: not a network description: {e}",
-            path.display()
-        ))
-    })?;
-    network
-        .layer_costs()
-        .map_err(|e| StudyError::Input(format!("{}: {e}", path.display())))?;
-    Ok(network)
 }
 
 #[cfg(test)]
@@ -230,7 +206,7 @@ mod tests {
             serde_json::to_string(&network).unwrap(),
         )
         .unwrap();
-        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
+        std::fs::write(dir.path().join(layernas_train::STATE_FILE), "{}").unwrap();
         let err = export_model(
             &ModelSource::Dir(dir.path().into()),
             &dir.path().join("m.onnx"),
