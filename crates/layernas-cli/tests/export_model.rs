@@ -1,6 +1,8 @@
 //! `layernas export-model`: the real binary writes ONNX files from an architecture or a trained
 //! model's directory, and refuses bad input with exit code 2 before any work.
 
+mod common;
+
 use std::process::Command;
 
 fn layernas(args: &[&str]) -> std::process::Output {
@@ -109,45 +111,18 @@ fn bad_input_exits_2_naming_the_problem() {
     }
 }
 
-/// A small space for 28x28 grey images: a convolution, an MBConv with squeeze-and-excite and
-/// hard-swish, a global pool and the classifier.
-const SPACE: &str = r#"
-name = "tiny"
-classes = 10
-input = { resolution = 28, channels = 1 }
-[[layers]]
-name = "stem"
-op = "conv"
-out = [4, 8]
-kernel = 3
-stride = 2
-[[layers]]
-name = "b1"
-op = "mbconv"
-out = 8
-kernel = [3, 5]
-expand = 2
-se = true
-act = "hswish"
-[[layers]]
-op = "global_pool"
-[[layers]]
-op = "linear"
-"#;
-
 /// The path a user takes: `layernas train` (one short epoch), then `layernas export-model` on
 /// its output folder; the file is the export of the folder's network and trained weights (the
 /// onnx crate's tests hold an exported model's logits to the trainer's, after training too).
 #[test]
 fn a_trained_model_exports_its_trained_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let space = dir.path().join("tiny.toml");
-    std::fs::write(&space, SPACE).unwrap();
+    let space = common::write_tiny_space(dir.path());
     let out = dir.path().join("trained");
     let run = layernas(&[
         "train",
         "--space",
-        space.to_str().unwrap(),
+        &space,
         "--arch",
         "stem.out=8,b1.kernel=5",
         "--epochs",
