@@ -146,20 +146,29 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use layernas_spaces::network::Network;
+
+    /// Writes `network` into `dir` as a trained model's directory, with the initial weights
+    /// (seed 3) of `weights_of`: the network itself, another one, or none.
+    fn write_model_dir(dir: &Path, network: &Network, weights_of: Option<&Network>) {
+        std::fs::write(
+            dir.join(NETWORK_FILE),
+            serde_json::to_string(network).unwrap(),
+        )
+        .unwrap();
+        if let Some(weights_of) = weights_of {
+            layernas_train::initial_weights(weights_of, 3)
+                .unwrap()
+                .save(&dir.join(WEIGHTS_FILE))
+                .unwrap();
+        }
+    }
 
     #[test]
     fn a_trained_model_directory_round_trips_through_onnx() {
         let dir = tempfile::tempdir().unwrap();
         let network = layernas_proxy::conformance::networks().swap_remove(1);
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&network).unwrap(),
-        )
-        .unwrap();
-        layernas_train::initial_weights(&network, 3)
-            .unwrap()
-            .save(&dir.path().join(WEIGHTS_FILE))
-            .unwrap();
+        write_model_dir(dir.path(), &network, Some(&network));
         let out = dir.path().join(ONNX_FILE);
         let report = export_model(&ModelSource::Dir(dir.path().into()), &out).unwrap();
         assert!(report.trained);
@@ -172,16 +181,8 @@ mod tests {
     fn weights_of_another_network_name_the_file_and_the_tensor() {
         let dir = tempfile::tempdir().unwrap();
         let nets = layernas_proxy::conformance::networks();
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&nets[0]).unwrap(),
-        )
-        .unwrap();
+        write_model_dir(dir.path(), &nets[0], Some(&nets[1]));
         let weights_file = dir.path().join(WEIGHTS_FILE);
-        layernas_train::initial_weights(&nets[1], 3)
-            .unwrap()
-            .save(&weights_file)
-            .unwrap();
         let err = export_model(
             &ModelSource::Dir(dir.path().into()),
             &dir.path().join("m.onnx"),
@@ -201,11 +202,7 @@ mod tests {
     fn an_unfinished_training_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let network = layernas_proxy::conformance::networks().swap_remove(0);
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&network).unwrap(),
-        )
-        .unwrap();
+        write_model_dir(dir.path(), &network, None);
         std::fs::write(dir.path().join(layernas_train::STATE_FILE), "{}").unwrap();
         let err = export_model(
             &ModelSource::Dir(dir.path().into()),
