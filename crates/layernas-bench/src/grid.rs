@@ -310,16 +310,17 @@ impl BenchConfig {
     /// exhaustive oracle is always included, so it is not one of them), at least one data set.
     pub fn validate(&self) -> Result<(), BenchError> {
         let invalid = |m: String| Err(BenchError::Invalid(m));
-        if self.seeds == 0
-            || self.budget == 0
-            || self.caps == 0
-            || self.promote == 0
-            || self.threads == Some(0)
-            || self.cap_focus == 0
-        {
-            return invalid(
-                "seeds, budget, caps, promote, cap_focus and threads must be at least 1".into(),
-            );
+        for (knob, zero) in [
+            ("seeds", self.seeds == 0),
+            ("budget", self.budget == 0),
+            ("caps", self.caps == 0),
+            ("promote", self.promote == 0),
+            ("cap_focus", self.cap_focus == 0),
+            ("threads", self.threads == Some(0)),
+        ] {
+            if zero {
+                return invalid(format!("{knob} must be at least 1 (got 0)"));
+            }
         }
         if self.datasets.is_empty() || self.strategies.is_empty() || self.front_costs.is_empty() {
             return invalid(

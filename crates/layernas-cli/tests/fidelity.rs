@@ -147,7 +147,7 @@ fn cap_focus_is_a_flag_of_capped_searches() {
     let focused = run(&["--cap-focus", "2"]);
     assert_eq!(focused["config"]["cap_focus"], 2);
     assert!(plain["config"].get("cap_focus").is_none(), "{plain}");
-    assert!(focused["trials"].as_u64() <= plain["trials"].as_u64());
+    assert!(focused["trials"].as_u64().unwrap() <= plain["trials"].as_u64().unwrap());
     let (code, _, err) = layernas(&["search", "--cap-focus", "2"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cap_focus 2: needs a max_cost"), "{err}");

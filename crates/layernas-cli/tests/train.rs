@@ -3,6 +3,8 @@
 //! training, `--pick` from a stored search, and the winner of a search on the user's images
 //! (`--data`) trained with augmentation, killed and resumed.
 
+mod common;
+
 use layernas_train::synthetic::{write_image_folder, FolderLayout};
 use serde_json::Value;
 use std::path::Path;
@@ -13,31 +15,6 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_layernas")
 }
 
-/// A small space (4 models) for 28x28 grey images.
-const SPACE: &str = r#"
-name = "tiny"
-classes = 10
-input = { resolution = 28, channels = 1 }
-[[layers]]
-name = "stem"
-op = "conv"
-out = [4, 8]
-kernel = 3
-stride = 2
-[[layers]]
-name = "b1"
-op = "mbconv"
-out = 8
-kernel = [3, 5]
-expand = 2
-se = true
-act = "hswish"
-[[layers]]
-op = "global_pool"
-[[layers]]
-op = "linear"
-"#;
-
 /// The recipe of these tests: small and fast.
 const RECIPE: [&str; 6] = [
     "--train-subset",
@@ -47,12 +24,6 @@ const RECIPE: [&str; 6] = [
     "--set",
     "valid_size=200",
 ];
-
-fn space(dir: &Path) -> String {
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, SPACE).unwrap();
-    path.display().to_string()
-}
 
 fn train(space: &str, out: &Path, epochs: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(bin());
@@ -150,7 +121,7 @@ fn run_ok(mut c: Command) -> String {
 #[test]
 fn train_writes_its_files_resumes_after_sigkill_and_refuses_another_training() {
     let tmp = tempfile::tempdir().unwrap();
-    let space = space(tmp.path());
+    let space = common::write_tiny_space(tmp.path());
     let (straight, killed) = (tmp.path().join("straight"), tmp.path().join("killed"));
 
     let started = Instant::now();
@@ -219,7 +190,7 @@ fn train_writes_its_files_resumes_after_sigkill_and_refuses_another_training() {
 #[test]
 fn pick_trains_a_trial_of_a_stored_search_and_repeats_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let space = space(tmp.path());
+    let space = common::write_tiny_space(tmp.path());
     let store = tmp.path().join("runs.db").display().to_string();
     let mut search = Command::new(bin());
     search
@@ -311,7 +282,7 @@ fn pick_trains_a_trial_of_a_stored_search_and_repeats_it() {
 #[test]
 fn the_winner_of_a_search_on_your_images_trains_with_augmentation_and_resumes_after_sigkill() {
     let tmp = tempfile::tempdir().unwrap();
-    let space = space(tmp.path());
+    let space = common::write_tiny_space(tmp.path());
     let images = tmp.path().join("images");
     write_image_folder(
         &images,

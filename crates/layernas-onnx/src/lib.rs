@@ -158,31 +158,26 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
             }
             Block::Mbconv { se, residual, .. } => {
                 let convs = conv_names(i, block);
-                let part = |name: &str| {
-                    convs
-                        .iter()
-                        .find(|(p, _, _)| *p == name)
-                        .map(|(_, s, n)| (*s, n.clone()))
-                };
+                let part = |name: &str| conv_part(&convs, name);
                 let mut y = x.clone();
                 if let Some((s, n)) = part("expand") {
-                    y = g.conv(&y, &s, &n, &format!("{i}.expand"))?;
+                    y = g.conv(&y, s, n, &format!("{i}.expand"))?;
                 }
                 let (s, n) = part("dw").expect("an MBConv has a depthwise convolution");
-                y = g.conv(&y, &s, &n, &format!("{i}.dw"))?;
+                y = g.conv(&y, s, n, &format!("{i}.dw"))?;
                 if se.is_some() {
                     let (rs, rn) = part("se_reduce").expect("SE has a reducing convolution");
                     let (es, en) = part("se_expand").expect("SE has an expanding convolution");
                     let pooled =
                         g.node("GlobalAveragePool", &[&y], vec![], &format!("{i}.se_pool"));
-                    let r = g.conv(&pooled, &rs, &rn, &format!("{i}.se_reduce"))?;
+                    let r = g.conv(&pooled, rs, rn, &format!("{i}.se_reduce"))?;
                     let r = g.node("Relu", &[&r], vec![], &format!("{i}.se_relu"));
-                    let e = g.conv(&r, &es, &en, &format!("{i}.se_expand"))?;
+                    let e = g.conv(&r, es, en, &format!("{i}.se_expand"))?;
                     let gate = g.hard_sigmoid(&e, &format!("{i}.se_gate"));
                     y = g.node("Mul", &[&y, &gate], vec![], &format!("{i}.se_scale"));
                 }
                 let (s, n) = part("project").expect("an MBConv has a projection");
-                y = g.conv(&y, &s, &n, &format!("{i}.project"))?;
+                y = g.conv(&y, s, n, &format!("{i}.project"))?;
                 if *residual {
                     y = g.node("Add", &[&x, &y], vec![], &format!("{i}.residual"));
                 }
@@ -265,10 +260,7 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
             Block::NatsCell { e30, .. } => {
                 let convs = conv_names(i, block);
                 let edge = |g: &mut Builder, name: &str, input: &str| {
-                    let (_, s, n) = convs
-                        .iter()
-                        .find(|(p, _, _)| *p == name)
-                        .expect("a NATS cell has every edge");
+                    let (s, n) = conv_part(&convs, name).expect("a NATS cell has every edge");
                     g.conv(input, s, n, &format!("{i}.{name}"))
                 };
                 let n1 = edge(&mut g, "e10", &x)?;
@@ -288,16 +280,12 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
             Block::ResBlock { shortcut, .. } => {
                 let convs = conv_names(i, block);
                 let part = |name: &str| {
-                    convs
-                        .iter()
-                        .find(|(p, _, _)| *p == name)
-                        .map(|(_, s, n)| (*s, n.clone()))
-                        .expect("a ResNet block has this convolution")
+                    conv_part(&convs, name).expect("a ResNet block has this convolution")
                 };
                 let (sa, na) = part("a");
                 let (sb, nb) = part("b");
-                let main = g.conv(&x, &sa, &na, &format!("{i}.a"))?;
-                let main = g.conv(&main, &sb, &nb, &format!("{i}.b"))?;
+                let main = g.conv(&x, sa, na, &format!("{i}.a"))?;
+                let main = g.conv(&main, sb, nb, &format!("{i}.b"))?;
                 let short = match shortcut {
                     Shortcut::Identity => x.clone(),
                     Shortcut::PoolConv(_) => {
@@ -308,11 +296,11 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
                             &format!("{i}.short_pool"),
                         );
                         let (s, n) = part("short");
-                        g.conv(&pooled, &s, &n, &format!("{i}.short"))?
+                        g.conv(&pooled, s, n, &format!("{i}.short"))?
                     }
                     Shortcut::Conv(_) => {
                         let (s, n) = part("short");
-                        g.conv(&x, &s, &n, &format!("{i}.short"))?
+                        g.conv(&x, s, n, &format!("{i}.short"))?
                     }
                 };
                 g.node("Add", &[&short, &main], vec![], &format!("{i}.residual"))
@@ -368,6 +356,17 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
         ..Default::default()
     };
     Ok(OnnxModel { proto })
+}
+
+/// The convolution `part` among a block's convolutions ([`conv_names`]), if it has one.
+fn conv_part<'a>(
+    convs: &'a [(&'static str, ConvSpec, ConvNames)],
+    part: &str,
+) -> Option<(&'a ConvSpec, &'a ConvNames)> {
+    convs
+        .iter()
+        .find(|(p, _, _)| *p == part)
+        .map(|(_, s, n)| (s, n))
 }
 
 /// Builds the graph: nodes with unique value names, and initializers.
@@ -433,34 +432,37 @@ impl<'w> Builder<'w> {
         name
     }
 
-    /// An `int64` constant, added once.
-    fn constant_i64(&mut self, name: &str, data: &[i64]) -> String {
-        if !self.names.contains(name) {
-            self.names.insert(name.to_string());
+    /// The constant `tensor` as the initializer `name`, added once (the first one stands).
+    fn constant(&mut self, name: &str, tensor: TensorProto) -> String {
+        if self.names.insert(name.to_string()) {
             self.initializers.push(TensorProto {
-                dims: vec![data.len() as i64],
-                data_type: Some(DataType::Int64 as i32),
                 name: Some(name.into()),
-                int64_data: data.to_vec(),
-                ..Default::default()
+                ..tensor
             });
         }
         name.to_string()
     }
 
+    /// An `int64` constant, added once.
+    fn constant_i64(&mut self, name: &str, data: &[i64]) -> String {
+        let tensor = TensorProto {
+            dims: vec![data.len() as i64],
+            data_type: Some(DataType::Int64 as i32),
+            int64_data: data.to_vec(),
+            ..Default::default()
+        };
+        self.constant(name, tensor)
+    }
+
     /// A scalar `float` constant, added once.
     fn constant_f32(&mut self, name: &str, value: f32) -> String {
-        if !self.names.contains(name) {
-            self.names.insert(name.to_string());
-            self.initializers.push(TensorProto {
-                dims: vec![],
-                data_type: Some(DataType::Float as i32),
-                name: Some(name.into()),
-                float_data: vec![value],
-                ..Default::default()
-            });
-        }
-        name.to_string()
+        let tensor = TensorProto {
+            dims: vec![],
+            data_type: Some(DataType::Float as i32),
+            float_data: vec![value],
+            ..Default::default()
+        };
+        self.constant(name, tensor)
     }
 
     /// The weight `name` (of `shape`) as an initializer of the same name.

@@ -32,7 +32,10 @@ pub trait TrainEngine {
     ) -> Result<TrainResult, String>;
 }
 
-fn conv(out: u32, kernel: u32, stride: u32, groups: u32, bias: bool, bn: bool, act: Act) -> Op {
+/// An [`Op::Conv`]: `out` channels, a `kernel`x`kernel` window, `stride`, `groups` (1: dense),
+/// a bias or not, batch norm after it or not, then `act`. Shorthand for the networks of this
+/// suite and of other crates' tests.
+pub fn conv(out: u32, kernel: u32, stride: u32, groups: u32, bias: bool, bn: bool, act: Act) -> Op {
     Op::Conv {
         out,
         kernel,

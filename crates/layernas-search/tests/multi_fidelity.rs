@@ -389,58 +389,89 @@ mod bound {
     }
 }
 
-/// The promotion rule by hand: one bucket (every model costs the same), K = 1, promote = 2. A
-/// child is promoted only if its low-fidelity reward beats the bucket's incumbent's.
-#[test]
-fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
+/// Every model costs the same: the search has one bucket.
+struct Flat;
+
+impl CostModel for Flat {
+    fn name(&self) -> &str {
+        "flat"
+    }
+    fn unit(&self) -> &str {
+        ""
+    }
+    fn cost(&self, _: &Arch) -> f64 {
+        1.0
+    }
+}
+
+/// (key, low, full): the rewards of every model a test expects to be evaluated, at low and at
+/// full fidelity; any other model fails the test.
+struct Designed(&'static [(&'static str, f64, f64)]);
+
+impl Evaluator for Designed {
+    fn name(&self) -> &str {
+        "designed"
+    }
+    fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
+        let key = r.arch.key();
+        let &(_, low, full) = self
+            .0
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .unwrap_or_else(|| panic!("unexpected {key}"));
+        Ok(Evaluation {
+            reward: if r.fidelity == Fidelity::Low {
+                low
+            } else {
+                full
+            },
+            metrics: Default::default(),
+        })
+    }
+}
+
+/// A toy space of two layers: `a` with options 0-2 and `b` with `b_options` options from 0, each
+/// defaulting to its last option.
+fn toy_space(b_options: usize) -> Arc<dyn SearchSpace> {
     use layernas_core::{GenericSpace, Layer};
-    struct Flat;
-    impl CostModel for Flat {
-        fn name(&self) -> &str {
-            "flat"
-        }
-        fn unit(&self) -> &str {
-            ""
-        }
-        fn cost(&self, _: &Arch) -> f64 {
-            1.0
-        }
-    }
-    /// (low, full) rewards by key; the default model is 2-2.
-    struct Designed;
-    impl Evaluator for Designed {
-        fn name(&self) -> &str {
-            "designed"
-        }
-        fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
-            let (low, full) = match r.arch.key().as_str() {
-                "2-2" => (5.0, 40.0),
-                "0-2" => (6.0, 50.0),
-                "1-2" => (4.0, 60.0), // better at full, but never promoted: 4 < 5
-                "0-0" => (7.0, 45.0),
-                "0-1" => (3.0, 70.0),
-                other => panic!("unexpected {other}"),
-            };
-            Ok(Evaluation {
-                reward: if r.fidelity == Fidelity::Low {
-                    low
-                } else {
-                    full
-                },
-                metrics: Default::default(),
-            })
-        }
-    }
-    let space: Arc<dyn SearchSpace> = Arc::new(
+    Arc::new(
         GenericSpace::new(
             "toy",
             vec![
                 Layer::new("a", ["0", "1", "2"], 2),
-                Layer::new("b", ["0", "1", "2"], 2),
+                Layer::new("b", (0..b_options).map(|o| o.to_string()), b_options - 1),
             ],
         )
         .unwrap(),
-    );
+    )
+}
+
+/// The keys of the models `store` holds at `fidelity`, sorted.
+fn keys_at(store: &mut dyn TrialStore, fidelity: Fidelity) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .trials()
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.fidelity == fidelity)
+        .map(|t| t.arch.key())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The promotion rule by hand: one bucket (every model costs the same), K = 1, promote = 2. A
+/// child is promoted only if its low-fidelity reward beats the bucket's incumbent's.
+#[test]
+fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
+    // The default model is 2-2.
+    const REWARDS: &[(&str, f64, f64)] = &[
+        ("2-2", 5.0, 40.0),
+        ("0-2", 6.0, 50.0),
+        ("1-2", 4.0, 60.0), // better at full, but never promoted: 4 < 5
+        ("0-0", 7.0, 45.0),
+        ("0-1", 3.0, 70.0),
+    ];
+    let space = toy_space(3);
     let cost: Arc<dyn CostModel> = Arc::new(Flat);
     let mut s = LayerNas::new(
         LayerNasConfig {
@@ -456,23 +487,14 @@ fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
     )
     .unwrap();
     let mut store = MemoryStore::new();
-    Executor::new(&*space, &*cost, Arc::new(Designed))
+    Executor::new(&*space, &*cost, Arc::new(Designed(REWARDS)))
         .run(&mut s, &mut store)
         .unwrap();
-    let at = |f: Fidelity| {
-        let mut keys: Vec<String> = store
-            .clone()
-            .trials()
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.fidelity == f)
-            .map(|t| t.arch.key())
-            .collect();
-        keys.sort();
-        keys
-    };
-    assert_eq!(at(Fidelity::Low), ["0-0", "0-1", "0-2", "1-2", "2-2"]);
-    assert_eq!(at(Fidelity::Full), ["0-0", "0-2", "2-2"]);
+    assert_eq!(
+        keys_at(&mut store, Fidelity::Low),
+        ["0-0", "0-1", "0-2", "1-2", "2-2"]
+    );
+    assert_eq!(keys_at(&mut store, Fidelity::Full), ["0-0", "0-2", "2-2"]);
     assert_eq!(s.best().unwrap().key(), "0-2");
     let promoted: Vec<usize> = s.layer_stats().iter().map(|l| l.promoted).collect();
     assert_eq!(promoted, [1, 1]);
@@ -480,58 +502,19 @@ fn a_child_is_promoted_only_when_it_beats_the_incumbent_at_low_fidelity() {
 
 #[test]
 fn the_calibrated_bar_lets_through_a_challenger_a_lucky_incumbent_blocks() {
-    use layernas_core::{GenericSpace, Layer};
     use layernas_search::PromotionBar;
-    struct Flat;
-    impl CostModel for Flat {
-        fn name(&self) -> &str {
-            "flat"
-        }
-        fn unit(&self) -> &str {
-            ""
-        }
-        fn cost(&self, _: &Arch) -> f64 {
-            1.0
-        }
-    }
-    /// (low, full) rewards by key; the default model is 2-3. After the first layer 2-3, 0-3
-    /// and 1-3 are known at both fidelities; 1-3 keeps the bucket with a lucky 12 at low
-    /// fidelity, where the line through the three maps its 60 to 11.76.
-    struct Designed;
-    impl Evaluator for Designed {
-        fn name(&self) -> &str {
-            "designed"
-        }
-        fn evaluate(&self, r: &TrialRequest<'_>) -> Result<Evaluation, EvalError> {
-            let (low, full) = match r.arch.key().as_str() {
-                "2-3" => (5.0, 40.0),
-                "0-3" => (6.0, 50.0),
-                "1-3" => (12.0, 60.0),
-                "1-0" => (11.9, 70.0), // blocked by 12, let through by 11.76
-                "1-1" => (3.0, 30.0),
-                "1-2" => (12.5, 55.0),
-                other => panic!("unexpected {other}"),
-            };
-            Ok(Evaluation {
-                reward: if r.fidelity == Fidelity::Low {
-                    low
-                } else {
-                    full
-                },
-                metrics: Default::default(),
-            })
-        }
-    }
-    let space: Arc<dyn SearchSpace> = Arc::new(
-        GenericSpace::new(
-            "toy",
-            vec![
-                Layer::new("a", ["0", "1", "2"], 2),
-                Layer::new("b", ["0", "1", "2", "3"], 3),
-            ],
-        )
-        .unwrap(),
-    );
+    // The default model is 2-3. After the first layer 2-3, 0-3 and 1-3 are known at both
+    // fidelities; 1-3 keeps the bucket with a lucky 12 at low fidelity, where the line through
+    // the three maps its 60 to 11.76.
+    const REWARDS: &[(&str, f64, f64)] = &[
+        ("2-3", 5.0, 40.0),
+        ("0-3", 6.0, 50.0),
+        ("1-3", 12.0, 60.0),
+        ("1-0", 11.9, 70.0), // blocked by 12, let through by 11.76
+        ("1-1", 3.0, 30.0),
+        ("1-2", 12.5, 55.0),
+    ];
+    let space = toy_space(4);
     let cost: Arc<dyn CostModel> = Arc::new(Flat);
     let search = |bar: PromotionBar| {
         let mut s = LayerNas::new(
@@ -545,18 +528,10 @@ fn the_calibrated_bar_lets_through_a_challenger_a_lucky_incumbent_blocks() {
         )
         .unwrap();
         let mut store = MemoryStore::new();
-        Executor::new(&*space, &*cost, Arc::new(Designed))
+        Executor::new(&*space, &*cost, Arc::new(Designed(REWARDS)))
             .run(&mut s, &mut store)
             .unwrap();
-        let mut full: Vec<String> = store
-            .trials()
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.fidelity == Fidelity::Full)
-            .map(|t| t.arch.key())
-            .collect();
-        full.sort();
-        (full, s.best().unwrap().key())
+        (keys_at(&mut store, Fidelity::Full), s.best().unwrap().key())
     };
     assert_eq!(
         search(PromotionBar::Incumbent),

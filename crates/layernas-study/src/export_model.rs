@@ -5,16 +5,13 @@
 use crate::inspect::template_of;
 use crate::StudyError;
 use layernas_onnx::{export, BATCH, INPUT, OPSET, OUTPUT};
-use layernas_proxy::Weights;
-use layernas_spaces::network::Network;
+use layernas_train::load_trained;
+// The files of a trained model's directory: its network description and its weights.
+pub use layernas_train::{NETWORK_FILE, WEIGHTS_FILE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The network description file of a trained model's directory.
-pub const NETWORK_FILE: &str = "network.json";
-/// The weights file of a trained model's directory.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The default name of the exported file.
 pub const ONNX_FILE: &str = "model.onnx";
 
@@ -85,15 +82,8 @@ pub struct ModelExport {
 pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, StudyError> {
     let (network, weights, label, trained) = match source {
         ModelSource::Dir(dir) => {
-            let network = read_network(&dir.join(NETWORK_FILE))?;
-            let weights_file = dir.join(WEIGHTS_FILE);
-            if !weights_file.exists() && dir.join("state.json").exists() {
-                return Err(StudyError::Input(format!(
-                    "{} has no {WEIGHTS_FILE} yet: its training has not finished (run the same layernas train again to resume it)",
-                    dir.display()
-                )));
-            }
-            let weights = Weights::load(&weights_file).map_err(StudyError::input)?;
+            // Every error of the directory is the user's: a missing, bad or unfinished model.
+            let (network, weights) = load_trained(dir).map_err(StudyError::input)?;
             (network, weights, dir.display().to_string(), true)
         }
         ModelSource::Arch {
@@ -153,37 +143,32 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
     })
 }
 
-fn read_network(path: &Path) -> Result<Network, StudyError> {
-    let text = crate::read_text_file(path, "network description")?;
-    let network: Network = serde_json::from_str(&text).map_err(|e| {
-        StudyError::Input(format!(
-            "{}: not a network description: {e}",
-            path.display()
-        ))
-    })?;
-    network
-        .layer_costs()
-        .map_err(|e| StudyError::Input(format!("{}: {e}", path.display())))?;
-    Ok(network)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use layernas_spaces::network::Network;
+
+    /// Writes `network` into `dir` as a trained model's directory, with the initial weights
+    /// (seed 3) of `weights_of`: the network itself, another one, or none.
+    fn write_model_dir(dir: &Path, network: &Network, weights_of: Option<&Network>) {
+        std::fs::write(
+            dir.join(NETWORK_FILE),
+            serde_json::to_string(network).unwrap(),
+        )
+        .unwrap();
+        if let Some(weights_of) = weights_of {
+            layernas_train::initial_weights(weights_of, 3)
+                .unwrap()
+                .save(&dir.join(WEIGHTS_FILE))
+                .unwrap();
+        }
+    }
 
     #[test]
     fn a_trained_model_directory_round_trips_through_onnx() {
         let dir = tempfile::tempdir().unwrap();
         let network = layernas_proxy::conformance::networks().swap_remove(1);
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&network).unwrap(),
-        )
-        .unwrap();
-        layernas_train::initial_weights(&network, 3)
-            .unwrap()
-            .save(&dir.path().join(WEIGHTS_FILE))
-            .unwrap();
+        write_model_dir(dir.path(), &network, Some(&network));
         let out = dir.path().join(ONNX_FILE);
         let report = export_model(&ModelSource::Dir(dir.path().into()), &out).unwrap();
         assert!(report.trained);
@@ -196,16 +181,8 @@ mod tests {
     fn weights_of_another_network_name_the_file_and_the_tensor() {
         let dir = tempfile::tempdir().unwrap();
         let nets = layernas_proxy::conformance::networks();
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&nets[0]).unwrap(),
-        )
-        .unwrap();
+        write_model_dir(dir.path(), &nets[0], Some(&nets[1]));
         let weights_file = dir.path().join(WEIGHTS_FILE);
-        layernas_train::initial_weights(&nets[1], 3)
-            .unwrap()
-            .save(&weights_file)
-            .unwrap();
         let err = export_model(
             &ModelSource::Dir(dir.path().into()),
             &dir.path().join("m.onnx"),
@@ -225,12 +202,8 @@ mod tests {
     fn an_unfinished_training_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let network = layernas_proxy::conformance::networks().swap_remove(0);
-        std::fs::write(
-            dir.path().join(NETWORK_FILE),
-            serde_json::to_string(&network).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
+        write_model_dir(dir.path(), &network, None);
+        std::fs::write(dir.path().join(layernas_train::STATE_FILE), "{}").unwrap();
         let err = export_model(
             &ModelSource::Dir(dir.path().into()),
             &dir.path().join("m.onnx"),

@@ -19,5 +19,8 @@ pub use layernas_proxy::{
 };
 pub use model::{build, load_model, predict, LoadError, Net};
 pub use profile::{network_latency, profile};
-pub use run::{train_into, EpochMetrics, RunError, RunEvent, RunReport, RunSpec};
+pub use run::{
+    load_trained, train_into, EpochMetrics, RunError, RunEvent, RunReport, RunSpec, NETWORK_FILE,
+    STATE_FILE, WEIGHTS_FILE,
+};
 pub use train::{train, EpochLoss, Trainer, TrainerState};

@@ -23,11 +23,18 @@ use crate::train::{Trainer, TrainerState};
 use burn::prelude::Device;
 use layernas_core::{Cancel, EvalError};
 use layernas_plot::{write_stacked, Chart, Series};
-use layernas_proxy::{DataSpec, Engine, ImageData, TrainConfig};
+use layernas_proxy::{DataSpec, Engine, ImageData, TrainConfig, Weights};
 use layernas_spaces::network::Network;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The network description of a run folder (written when the run starts).
+pub const NETWORK_FILE: &str = "network.json";
+/// The trained weights of a run folder (written when its training has finished).
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The last complete checkpoint of a run folder (present while its training goes on).
+pub const STATE_FILE: &str = "state.json";
 
 /// What a run trains; a resumed run must be given the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +108,15 @@ pub enum RunError {
     /// A bad setting.
     #[error("{0}")]
     Input(String),
+    /// The run folder's training has not finished: it has no trained weights yet.
+    #[error(
+        "{dir} has no {weights} yet: its training has not finished (run the same layernas train again to resume it)",
+        weights = WEIGHTS_FILE
+    )]
+    Unfinished {
+        /// The folder.
+        dir: String,
+    },
     /// A file could not be read or written.
     #[error("cannot {action} {path}: {reason}")]
     Io {
@@ -117,9 +133,12 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// Whether the error is the user's input (a stale folder, a bad setting).
+    /// Whether the error is the user's input (a stale folder, a bad setting, an unfinished run).
     pub fn is_input(&self) -> bool {
-        matches!(self, RunError::Stale { .. } | RunError::Input(_))
+        matches!(
+            self,
+            RunError::Stale { .. } | RunError::Input(_) | RunError::Unfinished { .. }
+        )
     }
 }
 
@@ -174,10 +193,10 @@ struct MetricsFile<'a> {
 /// The files of a run folder, removed by `--restart` (nothing else in the folder is touched).
 const RUN_FILES: &[&str] = &[
     "run.json",
-    "state.json",
-    "network.json",
+    STATE_FILE,
+    NETWORK_FILE,
     "metrics.json",
-    "model.safetensors",
+    WEIGHTS_FILE,
     "training.png",
     "training.svg",
 ];
@@ -281,7 +300,7 @@ fn prepare(
                 what,
             });
         }
-        let state_path = dir.join("state.json");
+        let state_path = dir.join(STATE_FILE);
         if state_path.exists() {
             return Ok(Some(read_json(&state_path)?));
         }
@@ -301,7 +320,7 @@ fn prepare(
             about: about.clone(),
         },
     )?;
-    write_json(&dir.join("network.json"), &spec.network)?;
+    write_json(&dir.join(NETWORK_FILE), &spec.network)?;
     Ok(None)
 }
 
@@ -364,7 +383,7 @@ fn run(
             .restore(&dir.join(&state.checkpoint), &state.trainer)
             .map_err(|e| RunError::Io {
                 action: "read",
-                path: dir.join("state.json").display().to_string(),
+                path: dir.join(STATE_FILE).display().to_string(),
                 reason: e,
             })?;
         epochs = state.epochs;
@@ -405,7 +424,7 @@ fn run(
         on_event(RunEvent::Epoch(epochs.last().expect("just pushed")));
     }
     let mut files = write_results(dir, spec, about, counts, &epochs, true)?;
-    let weights = dir.join("model.safetensors");
+    let weights = dir.join(WEIGHTS_FILE);
     write_atomic(&weights, &trainer.model().weights().to_safetensors())?;
     files.push(weights);
     Ok(RunReport {
@@ -432,7 +451,7 @@ fn checkpoint(dir: &Path, trainer: &Trainer, epochs: &[EpochMetrics]) -> Result<
         .save(&folder)
         .map_err(|reason| io("write", &folder, reason))?;
     write_json(
-        &dir.join("state.json"),
+        &dir.join(STATE_FILE),
         &StateFile {
             checkpoint: name.clone(),
             trainer: trainer_state,
@@ -507,11 +526,65 @@ fn write_results(
         reason: e.reason,
     })?;
     Ok(vec![
-        dir.join("network.json"),
+        dir.join(NETWORK_FILE),
         metrics,
         stem.with_extension("png"),
         stem.with_extension("svg"),
     ])
+}
+
+/// The most bytes a run folder's [`NETWORK_FILE`] may have when read back (as any
+/// configuration file of layernas).
+const MAX_NETWORK_BYTES: u64 = 16 << 20;
+
+/// Reads the trained model that a finished run left in folder `dir`: its network description
+/// ([`NETWORK_FILE`]) and trained weights ([`WEIGHTS_FILE`]). A run whose training has not
+/// finished (a [`STATE_FILE`] and no weights yet) is refused as [`RunError::Unfinished`]; every
+/// other error is [`RunError::Input`], naming the file.
+pub fn load_trained(dir: &Path) -> Result<(Network, Weights), RunError> {
+    let network = read_network(&dir.join(NETWORK_FILE))?;
+    let weights_file = dir.join(WEIGHTS_FILE);
+    if !weights_file.exists() && dir.join(STATE_FILE).exists() {
+        return Err(RunError::Unfinished {
+            dir: dir.display().to_string(),
+        });
+    }
+    let weights = Weights::load(&weights_file).map_err(|e| RunError::Input(e.to_string()))?;
+    Ok((network, weights))
+}
+
+/// Reads and checks the network description at `path`.
+fn read_network(path: &Path) -> Result<Network, RunError> {
+    use std::io::Read;
+    let fail = |why: String| {
+        RunError::Input(format!(
+            "cannot read network description {}: {why}",
+            path.display()
+        ))
+    };
+    // A regular file of bounded size: a FIFO or a device such as /dev/zero would never end.
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_NETWORK_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_NETWORK_BYTES {
+        return Err(fail(format!("larger than {} MiB", MAX_NETWORK_BYTES >> 20)));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text ({e})")))?;
+    let network: Network = serde_json::from_str(&text).map_err(|e| {
+        RunError::Input(format!(
+            "{}: not a network description: {e}",
+            path.display()
+        ))
+    })?;
+    network
+        .layer_costs()
+        .map_err(|e| RunError::Input(format!("{}: {e}", path.display())))?;
+    Ok(network)
 }
 
 #[cfg(test)]

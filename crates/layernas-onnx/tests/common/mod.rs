@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use burn::prelude::*;
-use layernas_proxy::{conformance, lower, TrainConfig, Weights};
+use layernas_proxy::conformance::{self, conv};
+use layernas_proxy::{lower, TrainConfig, Weights};
 use layernas_spaces::network::{Act, Input, Network, Op, PoolKind};
 use layernas_spaces::TemplateSpace;
 use rand::{Rng, SeedableRng};
@@ -12,18 +13,6 @@ use rand_chacha::ChaCha8Rng;
 
 /// The largest difference allowed between the trainer's logits and an ONNX runtime's.
 pub const TOLERANCE: f32 = 1e-4;
-
-fn conv(out: u32, kernel: u32, stride: u32, groups: u32, bias: bool, bn: bool, act: Act) -> Op {
-    Op::Conv {
-        out,
-        kernel,
-        stride,
-        groups,
-        bias,
-        bn,
-        act,
-    }
-}
 
 /// One network per activation, using it in every position that takes one: a convolution, an
 /// MBConv (expansion, depthwise, squeeze-and-excite, residual), a grouped convolution with bias

@@ -202,12 +202,10 @@ impl LayerNas {
             .meets(self.cost.range(&*self.space, child, &free))
     }
 
-    /// True if layer `l` chooses the last layer's parents with cap focus: `cap_focus` > 1, a
-    /// `max_cost`, and `l` the second-to-last layer.
+    /// True if layer `l` chooses the last layer's parents with cap focus: `cap_focus` > 1 (which
+    /// [`LayerNas::new`] accepts only with a `max_cost`) and `l` the second-to-last layer.
     fn focuses(&self, l: usize) -> bool {
-        self.config.cap_focus > 1
-            && self.scope.window.max.is_some()
-            && l + 2 == self.space.layers().len()
+        self.config.cap_focus > 1 && l + 2 == self.space.layers().len()
     }
 
     fn finish_layer(&mut self, l: usize) {
