@@ -191,24 +191,19 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         check: args.check,
         seed: args.seed,
     };
-    let bar = ProgressBar::hidden();
+    let plan = request.plan()?;
+    eprintln!(
+        "profiling {} distinct layer configurations of {}",
+        plan.layers, plan.space_name
+    );
+    let bar = ProgressBar::new(plan.layers as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} layers {elapsed} ETA {eta}")
             .expect("static template")
             .progress_chars("=> "),
     );
     bar.set_message("profiling");
-    let report = layernas_study::inspect::profile(&request, |done, total| {
-        if done == 0 {
-            eprintln!(
-                "profiling {total} distinct layer configurations of {}",
-                args.space
-            );
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(total as u64);
-        }
-        bar.set_position(done as u64)
-    });
+    let report = plan.run(|done, _| bar.set_position(done as u64));
     bar.finish_and_clear();
     let report = report?;
     println!(

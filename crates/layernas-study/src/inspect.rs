@@ -360,41 +360,62 @@ pub struct ProfileReport {
     pub check: Option<LatencyCheck>,
 }
 
-/// Times every distinct layer of the request's space on this machine (single-threaded, with
-/// the built-in engine), writes the latency table, and checks it on random whole networks when
-/// asked. `progress(done, total)` is called before the first layer and after each. The output
-/// path is checked before any timing.
-pub fn profile(
-    request: &ProfileRequest,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<ProfileReport, StudyError> {
-    let template = template_of(
-        &request.space,
-        &request.dataset,
-        "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
-    )?;
-    if request.repeats == 0 {
-        return Err(StudyError::Input("--repeats must be at least 1".into()));
+/// A profile ready to run ([`ProfileRequest::plan`]): the space resolved, the knobs and the
+/// output path checked.
+pub struct ProfilePlan<'a> {
+    request: &'a ProfileRequest,
+    template: Arc<TemplateSpace>,
+    /// The space's name.
+    pub space_name: String,
+    /// Distinct layer configurations to time.
+    pub layers: usize,
+}
+
+impl ProfileRequest {
+    /// Resolves the space and checks the knobs and the output path, before any timing.
+    pub fn plan(&self) -> Result<ProfilePlan<'_>, StudyError> {
+        let template = template_of(
+            &self.space,
+            &self.dataset,
+            "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
+        )?;
+        if self.repeats == 0 {
+            return Err(StudyError::Input("--repeats must be at least 1".into()));
+        }
+        crate::output::check_writable(&self.output, "the latency table")?;
+        Ok(ProfilePlan {
+            request: self,
+            space_name: template.name().to_string(),
+            layers: layernas_spaces::distinct_layers(&template).len(),
+            template,
+        })
     }
-    crate::output::check_writable(&request.output, "the latency table")?;
-    progress(0, layernas_spaces::distinct_layers(&template).len());
-    let started = std::time::Instant::now();
-    let table = layernas_train::profile(&template, request.warmup, request.repeats, progress);
-    let seconds = started.elapsed().as_secs_f64();
-    crate::output::write_json(&request.output, &table)?;
-    let check = match request.check.filter(|&n| n > 1) {
-        Some(n) => Some(latency_check(
-            &template,
-            &table,
-            n,
-            request.seed,
-            |network| layernas_train::network_latency(network, request.warmup, request.repeats),
-        )?),
-        None => None,
-    };
-    Ok(ProfileReport {
-        layers: table.entries.len(),
-        seconds,
-        check,
-    })
+}
+
+impl ProfilePlan<'_> {
+    /// Times every distinct layer of the space on this machine (single-threaded, with the
+    /// built-in engine), writes the latency table, and checks it on random whole networks when
+    /// asked. `progress(done, total)` is called after each layer.
+    pub fn run(&self, progress: impl FnMut(usize, usize)) -> Result<ProfileReport, StudyError> {
+        let (request, template) = (self.request, &self.template);
+        let started = std::time::Instant::now();
+        let table = layernas_train::profile(template, request.warmup, request.repeats, progress);
+        let seconds = started.elapsed().as_secs_f64();
+        crate::output::write_json(&request.output, &table)?;
+        let check = match request.check.filter(|&n| n > 1) {
+            Some(n) => Some(latency_check(
+                template,
+                &table,
+                n,
+                request.seed,
+                |network| layernas_train::network_latency(network, request.warmup, request.repeats),
+            )?),
+            None => None,
+        };
+        Ok(ProfileReport {
+            layers: table.entries.len(),
+            seconds,
+            check,
+        })
+    }
 }
