@@ -226,8 +226,10 @@ pub struct Overrides {
     /// Read the tables from DIR (laid out as the repository's data/) instead of the embedded copy.
     #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
     pub data_dir: Option<PathBuf>,
-    /// The user's data set.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    /// Your data set for the built-in trainer (and the command evaluator's context): an image
+    /// folder (train/<class>/*.png|jpg, optional val/ and test/), CIFAR-10/100 binary batches,
+    /// or IDX files. Decoded once and cached ($LAYERNAS_DATA_CACHE, default ~/.cache/layernas).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PATH"))]
     pub data: Option<PathBuf>,
     /// Format of --data: imagefolder, cifar or idx [default: detected from its files].
     #[cfg_attr(feature = "clap", arg(long, value_name = "FORMAT"))]
