@@ -196,23 +196,8 @@ pub const MAX_CONFIG_FILE: u64 = 16 << 20;
 /// FIFO, which would never end or never open) of at most [`MAX_CONFIG_FILE`] bytes, in UTF-8.
 /// Errors name `what` and the path.
 pub fn read_text_file(path: &Path, what: &str) -> Result<String, StudyError> {
-    use std::io::Read;
-    let fail =
-        |why: String| StudyError::Input(format!("cannot read {what} {}: {why}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(|e| fail(e.to_string()))?
-        .take(MAX_CONFIG_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE {
-        return Err(fail(format!("larger than {} MiB", MAX_CONFIG_FILE >> 20)));
-    }
-    String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text ({e})")))
+    layernas_core::limits::read_bounded_text(path, MAX_CONFIG_FILE)
+        .map_err(|why| StudyError::Input(format!("cannot read {what} {}: {why}", path.display())))
 }
 
 /// A duration knob: `value` must be a finite number of seconds in `lo..=hi` (`hi_open`:

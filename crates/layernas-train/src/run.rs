@@ -555,26 +555,13 @@ pub fn load_trained(dir: &Path) -> Result<(Network, Weights), RunError> {
 
 /// Reads and checks the network description at `path`.
 fn read_network(path: &Path) -> Result<Network, RunError> {
-    use std::io::Read;
-    let fail = |why: String| {
-        RunError::Input(format!(
-            "cannot read network description {}: {why}",
-            path.display()
-        ))
-    };
-    // A regular file of bounded size: a FIFO or a device such as /dev/zero would never end.
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_NETWORK_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > MAX_NETWORK_BYTES {
-        return Err(fail(format!("larger than {} MiB", MAX_NETWORK_BYTES >> 20)));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text ({e})")))?;
+    let text =
+        layernas_core::limits::read_bounded_text(path, MAX_NETWORK_BYTES).map_err(|why| {
+            RunError::Input(format!(
+                "cannot read network description {}: {why}",
+                path.display()
+            ))
+        })?;
     let network: Network = serde_json::from_str(&text).map_err(|e| {
         RunError::Input(format!(
             "{}: not a network description: {e}",
