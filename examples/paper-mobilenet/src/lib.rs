@@ -93,6 +93,9 @@ pub struct Recipe {
     pub last: TrainConfig,
 }
 
+/// Batch-norm recalibration batches of a search trial ([`TrainConfig::bn_recalibration`]).
+pub const SEARCH_RECALIBRATION: usize = 8;
+
 impl Recipe {
     /// The settings of `options` (`--quick` or the full run).
     pub fn of(options: &Options) -> Recipe {
@@ -102,6 +105,14 @@ impl Recipe {
             threads: options.threads,
             ..TrainConfig::default()
         };
+        // A search trial's training is short: without recalibration its batch norms' running
+        // averages still describe the first steps' network, and the MobileNet proxies
+        // evaluate at chance (measured: V3-Small 9.6% -> 43.2%, V2 10.9% -> 52.5% with 4
+        // batches, one epoch over 1,000 images).
+        let search = TrainConfig {
+            bn_recalibration: SEARCH_RECALIBRATION,
+            ..proxy.clone()
+        };
         if options.quick {
             Recipe {
                 buckets: 2,
@@ -110,7 +121,7 @@ impl Recipe {
                     epochs: 1,
                     train_subset: 1000,
                     valid_size: 1000,
-                    ..proxy.clone()
+                    ..search
                 },
                 last: TrainConfig {
                     epochs: 2,
@@ -127,7 +138,7 @@ impl Recipe {
                     epochs: 2,
                     train_subset: 4000,
                     valid_size: 2000,
-                    ..proxy.clone()
+                    ..search
                 },
                 last: TrainConfig {
                     epochs: 8,
@@ -646,7 +657,7 @@ pub fn markdown(report: &Report) -> String {
     let mut md = String::new();
     md.push_str(&format!(
         "Mode {}, data: {}; machine: {}. Search: LayerNAS H={} K={}, proxy training {} epoch(s) \
-         over {} images, width {}, depth {}; final: {} epochs over {} images, {} seeds.\n\n",
+         over {} images, width {}, depth {}, batch norms recalibrated on {} batches; final: {} epochs over {} images, {} seeds.\n\n",
         report.mode,
         report.data,
         report.machine,
@@ -656,6 +667,7 @@ pub fn markdown(report: &Report) -> String {
         report.recipe.search.train_subset,
         report.recipe.search.width,
         report.recipe.search.depth,
+        report.recipe.search.bn_recalibration,
         report.recipe.last.epochs,
         report.recipe.last.train_subset,
         report.seeds
@@ -755,7 +767,7 @@ pub fn plan_text(options: &Options, targets: &[Target]) -> String {
         targets.len()
     );
     text.push_str(&format!(
-        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, {} thread(s)\nfinal: {} epochs over {} images, same proxies\n",
+        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, batch norms recalibrated on {} batches, {} thread(s)\nfinal: {} epochs over {} images, same proxies\n",
         match data_dir(options) {
             Some(d) => d.display().to_string(),
             None => "embedded subset".into(),
@@ -768,6 +780,7 @@ pub fn plan_text(options: &Options, targets: &[Target]) -> String {
         recipe.search.width,
         recipe.search.depth,
         recipe.search.batch_size,
+        recipe.search.bn_recalibration,
         recipe.search.threads,
         recipe.last.epochs,
         recipe.last.train_subset,
