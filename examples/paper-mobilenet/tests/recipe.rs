@@ -3,6 +3,7 @@
 //! the first steps' network and both proxies evaluated at chance (V3-Small 9.6%, V2 10.9%
 //! validation accuracy), so every search trial scored noise.
 
+use layernas_core::SearchSpace;
 use layernas_spaces::{mobilenet_v2_space, mobilenet_v3_space};
 use layernas_train::{proxy_network, train_network, ImageData};
 use paper_mobilenet::{Options, Recipe};
