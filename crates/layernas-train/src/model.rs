@@ -331,6 +331,15 @@ impl Net {
         for (bn, momentum) in self.batch_norms_mut().into_iter().zip(momenta) {
             bn.momentum = momentum;
         }
+        self.sync_running_statistics();
+    }
+
+    /// Folds the batch norms' pending running-statistics updates into the values readers see.
+    /// burn keeps a training step's update per thread until something syncs it (`valid` does,
+    /// reading a value does not), so without this the last step's update would be missing
+    /// from [`Net::weights`].
+    fn sync_running_statistics(&self) {
+        let _ = burn::module::Module::valid(self);
     }
 }
 
@@ -541,6 +550,7 @@ impl Net {
     /// parameter and batch norm's running statistics. A fully connected layer's weight is
     /// `[out, in]` (burn keeps it `[in, out]`).
     pub fn weights(&self) -> Weights {
+        self.sync_running_statistics();
         let mut net = self.clone();
         let mut out = Weights::default();
         let blocks = &self.lowered.blocks;
@@ -755,6 +765,7 @@ mod tests {
     }
 
     fn running_stats(net: &mut Net) -> Vec<Vec<f32>> {
+        net.sync_running_statistics();
         net.batch_norms_mut()
             .iter()
             .flat_map(|b| [b.running_mean.value(), b.running_var.value()])
@@ -776,13 +787,19 @@ mod tests {
                 images(&network, 6, 1, &device),
                 images(&network, 6, 2, &device),
             );
-            let mut fresh = build(&network, &device).unwrap();
-            let momenta: Vec<f64> = fresh.batch_norms_mut().iter().map(|b| b.momentum).collect();
+            // A clone shares its running statistics (burn keeps them behind an `Arc`): every
+            // model is built afresh, from one seed.
+            let fresh = || crate::evaluator::seeded_model(&network, &device, 5).unwrap();
+            let momenta: Vec<f64> = fresh()
+                .batch_norms_mut()
+                .iter()
+                .map(|b| b.momentum)
+                .collect();
             if momenta.is_empty() {
                 continue;
             }
             checked += 1;
-            let mut one = fresh.clone();
+            let mut one = fresh();
             one.recalibrate_batch_norms([a.clone()]);
             let trained = one
                 .forward(a.clone())
@@ -802,9 +819,9 @@ mod tests {
                 );
             }
 
-            let mut other = fresh.clone();
+            let mut other = fresh();
             other.recalibrate_batch_norms([b.clone()]);
-            let mut both = fresh.clone();
+            let mut both = fresh();
             both.recalibrate_batch_norms([a, b]);
             let after: Vec<f64> = both.batch_norms_mut().iter().map(|b| b.momentum).collect();
             assert_eq!(after, momenta, "the momentum is restored");
@@ -813,7 +830,8 @@ mod tests {
                 running_stats(&mut other),
                 running_stats(&mut both),
             );
-            assert_ne!(both, running_stats(&mut fresh), "the statistics changed");
+            assert_ne!(one, other, "two batches, two sets of statistics");
+            assert_ne!(both, running_stats(&mut fresh()), "the statistics changed");
             for ((x, y), z) in one.iter().zip(&other).zip(&both) {
                 for ((x, y), z) in x.iter().zip(y).zip(z) {
                     let mean = (x + y) / 2.0;
@@ -822,5 +840,19 @@ mod tests {
             }
         }
         assert!(checked >= 3, "the suite's networks have batch norms");
+    }
+
+    /// The weights hold the batch norms' latest running statistics, the ones evaluation
+    /// (`valid`) uses: burn defers each training step's update of them until something syncs.
+    #[test]
+    fn the_weights_hold_the_running_statistics_evaluation_uses() {
+        let device = Device::flex().autodiff();
+        let network = conformance::learner();
+        let net = crate::evaluator::seeded_model(&network, &device, 3).unwrap();
+        for seed in 0..2 {
+            let _ = net.forward(images(&network, 4, seed, &device));
+        }
+        let saved = net.weights();
+        assert_eq!(saved, net.valid().weights());
     }
 }
