@@ -71,6 +71,25 @@ pub fn cap_trial(t: &Trial) -> Trial {
     t
 }
 
+/// The text of the regular file at `path`, refused (with the reason, for the caller's message)
+/// when it is not a regular file (a FIFO or a device such as /dev/zero would never end), holds
+/// more than `max_bytes`, or is not UTF-8.
+pub fn read_bounded_text(path: &std::path::Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("larger than {} MiB", max_bytes >> 20));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,23 +114,4 @@ mod tests {
         let name = kept.keys().next().unwrap();
         assert!(name.len() < 200 && name.contains("[cut: 10000 bytes in all]"));
     }
-}
-
-/// The text of the regular file at `path`, refused (with the reason, for the caller's message)
-/// when it is not a regular file (a FIFO or a device such as /dev/zero would never end), holds
-/// more than `max_bytes`, or is not UTF-8.
-pub fn read_bounded_text(path: &std::path::Path, max_bytes: u64) -> Result<String, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(format!("larger than {} MiB", max_bytes >> 20));
-    }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
 }

@@ -22,7 +22,7 @@ fn the_quick_search_recipe_trains_the_backbones_above_chance() {
     let data = ImageData::embedded().unwrap();
     for space in [mobilenet_v3_space(false), mobilenet_v2_space()] {
         let backbone = space.backbone().expect("MobileNet spaces have a backbone");
-        let proxy = proxy_network(&space.network(&backbone), &data, &recipe).unwrap();
+        let proxy = proxy_network(&space.network(backbone), &data, &recipe).unwrap();
         let result = train_network(&proxy, &data, &recipe, 0).unwrap();
         eprintln!("{}: validation {:.2}%", space.name(), result.valid_accuracy);
         // Ten classes: chance is 10%.
