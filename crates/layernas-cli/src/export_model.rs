@@ -81,6 +81,18 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
         "input  {}: float[{batch}, {c}, {h}, {w}] (normalised pixels)\noutput {}: float[{batch}, {}] (logits)",
         report.input, report.output_name, report.classes
     );
+    if let Some(spec) = &report.input_spec {
+        let list = |v: &[f32]| {
+            let items: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+            items.join(", ")
+        };
+        println!(
+            "input  = (pixel / 255 - mean) / std per channel, mean [{}], std [{}]; classes {}",
+            list(&spec.mean),
+            list(&spec.std),
+            spec.classes.join(", ")
+        );
+    }
     let ops: Vec<String> = report
         .ops
         .iter()

@@ -113,7 +113,8 @@ fn bad_input_exits_2_naming_the_problem() {
 
 /// The path a user takes: `layernas train` (one short epoch), then `layernas export-model` on
 /// its output folder; the file is the export of the folder's network and trained weights (the
-/// onnx crate's tests hold an exported model's logits to the trainer's, after training too).
+/// onnx crate's tests hold an exported model's logits to the trainer's, after training too),
+/// with the input normalisation and class names the folder records.
 #[test]
 fn a_trained_model_exports_its_trained_weights() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,11 +159,24 @@ fn a_trained_model_exports_its_trained_weights() {
     // The trained running statistics are in the file (a fresh batch norm's are 0 and 1).
     let var = weights.get("0.bn.running_var").unwrap().data();
     assert!(var.iter().any(|v| (v - 1.0).abs() > 1e-3), "{var:?}");
-    let expected = layernas_onnx::export(&network, &weights)
-        .unwrap()
-        .to_bytes();
+    // The folder records what the network expects as input: the training data's
+    // normalisation and class names, and the file carries it as metadata.
+    let input = layernas_train::load_input(&out).unwrap().unwrap();
+    let data = layernas_train::ImageData::embedded().unwrap();
+    assert_eq!(input, layernas_train::InputSpec::of(&data));
+    assert_eq!(input.shape, [1, 28, 28]);
+    assert_eq!(input.classes.len(), 10);
+    assert_eq!(
+        report["input_spec"]["mean"][0].as_f64().unwrap() as f32,
+        input.mean[0]
+    );
+    let mut expected = layernas_onnx::export(&network, &weights).unwrap();
+    expected.add_metadata(
+        layernas_study::export_model::INPUT_METADATA,
+        &serde_json::to_string(&input).unwrap(),
+    );
     assert!(
-        std::fs::read(&onnx).unwrap() == expected,
-        "model.onnx is not the export of the trained network and weights"
+        std::fs::read(&onnx).unwrap() == expected.to_bytes(),
+        "model.onnx is not the export of the trained network and weights with its input"
     );
 }

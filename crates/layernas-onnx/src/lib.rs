@@ -102,6 +102,23 @@ impl OnnxModel {
         self.proto.encode_to_vec()
     }
 
+    /// Adds a metadata entry (`metadata_props`) to the model, after the ones it has.
+    pub fn add_metadata(&mut self, key: &str, value: &str) {
+        self.proto.metadata_props.push(StringStringEntryProto {
+            key: Some(key.into()),
+            value: Some(value.into()),
+        });
+    }
+
+    /// The value of metadata entry `key`, if the model has one.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.proto
+            .metadata_props
+            .iter()
+            .find(|e| e.key.as_deref() == Some(key))
+            .and_then(|e| e.value.as_deref())
+    }
+
     /// Writes the model to `path`.
     pub fn write(&self, path: &Path) -> Result<(), ExportError> {
         std::fs::write(path, self.to_bytes()).map_err(|source| ExportError::Io {

@@ -5,12 +5,15 @@
 use crate::inspect::template_of;
 use crate::StudyError;
 use layernas_onnx::{export, BATCH, INPUT, OPSET, OUTPUT};
-use layernas_train::load_trained;
+use layernas_train::{load_input, load_trained, InputSpec};
 // The files of a trained model's directory: its network description and its weights.
 pub use layernas_train::{NETWORK_FILE, WEIGHTS_FILE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The metadata key of a trained model's input description ([`InputSpec`] as JSON).
+pub const INPUT_METADATA: &str = "layernas.input";
 
 /// The default name of the exported file.
 pub const ONNX_FILE: &str = "model.onnx";
@@ -76,15 +79,19 @@ pub struct ModelExport {
     pub bytes: u64,
     /// How batch norm is exported.
     pub batch_norm: String,
+    /// What the input must be (normalisation, class names), for a trained model whose folder
+    /// records it; also in the file's metadata as [`INPUT_METADATA`].
+    pub input_spec: Option<InputSpec>,
 }
 
 /// Exports the model of `source` to `output` (ONNX).
 pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, StudyError> {
-    let (network, weights, label, trained) = match source {
+    let (network, weights, label, trained, input_spec) = match source {
         ModelSource::Dir(dir) => {
             // Every error of the directory is the user's: a missing, bad or unfinished model.
             let (network, weights) = load_trained(dir).map_err(StudyError::input)?;
-            (network, weights, dir.display().to_string(), true)
+            let input = load_input(dir).map_err(StudyError::input)?;
+            (network, weights, dir.display().to_string(), true, input)
         }
         ModelSource::Arch {
             space,
@@ -103,15 +110,19 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
                 .map_err(|e| StudyError::Input(format!("architecture {arch} is invalid: {e}")))?;
             let weights = layernas_train::initial_weights(&network, *seed)
                 .map_err(|e| StudyError::Run(e.to_string()))?;
-            (network, weights, format!("{space}:{arch}"), false)
+            (network, weights, format!("{space}:{arch}"), false, None)
         }
     };
-    let model = export(&network, &weights).map_err(|e| match source {
+    let mut model = export(&network, &weights).map_err(|e| match source {
         ModelSource::Dir(dir) => {
             StudyError::Input(format!("{}: {e}", dir.join(WEIGHTS_FILE).display()))
         }
         ModelSource::Arch { .. } => StudyError::Run(e.to_string()),
     })?;
+    if let Some(spec) = &input_spec {
+        let json = serde_json::to_string(spec).expect("an input description serializes");
+        model.add_metadata(INPUT_METADATA, &json);
+    }
     model
         .write(output)
         .map_err(|e| StudyError::Run(e.to_string()))?;
@@ -140,6 +151,7 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
         batch_norm:
             "folded into the preceding convolution; a batch norm without one is BatchNormalization"
                 .into(),
+        input_spec,
     })
 }
 

@@ -35,6 +35,36 @@ pub const NETWORK_FILE: &str = "network.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The last complete checkpoint of a run folder (present while its training goes on).
 pub const STATE_FILE: &str = "state.json";
+/// What a run folder's network expects as input ([`InputSpec`], written with the weights).
+pub const INPUT_FILE: &str = "input.json";
+
+/// What a trained network expects as input, for whoever deploys it: images of `shape`, each
+/// pixel scaled to [0, 1] and normalised per channel, `(pixel / 255 - mean[c]) / std[c]`, in
+/// NCHW batches; its logits are in the order of `classes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// `[channels, height, width]` of one image.
+    pub shape: [usize; 3],
+    /// Per-channel mean of the training images' values in [0, 1].
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the training images' values.
+    pub std: Vec<f32>,
+    /// Class names, in the order of the logits.
+    pub classes: Vec<String>,
+}
+
+impl InputSpec {
+    /// The input of networks trained on `data`.
+    pub fn of(data: &ImageData) -> InputSpec {
+        let train = &data.train;
+        InputSpec {
+            shape: [train.channels, train.rows, train.cols],
+            mean: train.mean.clone(),
+            std: train.std.clone(),
+            classes: data.class_names.clone(),
+        }
+    }
+}
 
 /// What a run trains; a resumed run must be given the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +227,7 @@ const RUN_FILES: &[&str] = &[
     NETWORK_FILE,
     "metrics.json",
     WEIGHTS_FILE,
+    INPUT_FILE,
     "training.png",
     "training.svg",
 ];
@@ -424,6 +455,9 @@ fn run(
         on_event(RunEvent::Epoch(epochs.last().expect("just pushed")));
     }
     let mut files = write_results(dir, spec, about, counts, &epochs, true)?;
+    let input = dir.join(INPUT_FILE);
+    write_json(&input, &InputSpec::of(data))?;
+    files.push(input);
     let weights = dir.join(WEIGHTS_FILE);
     write_atomic(&weights, &trainer.model().weights().to_safetensors())?;
     files.push(weights);
@@ -553,6 +587,30 @@ pub fn load_trained(dir: &Path) -> Result<(Network, Weights), RunError> {
     Ok((network, weights))
 }
 
+/// The input a finished run's network expects ([`INPUT_FILE`]), or `None` for a folder written
+/// before layernas recorded it.
+pub fn load_input(dir: &Path) -> Result<Option<InputSpec>, RunError> {
+    let path = dir.join(INPUT_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = layernas_core::limits::read_bounded_text(&path, MAX_NETWORK_BYTES)
+        .map_err(|why| RunError::Input(format!("cannot read {}: {why}", path.display())))?;
+    let spec: InputSpec = serde_json::from_str(&text).map_err(|e| {
+        RunError::Input(format!("{}: not an input description: {e}", path.display()))
+    })?;
+    let channels = spec.shape[0];
+    if spec.mean.len() != channels || spec.std.len() != channels {
+        return Err(RunError::Input(format!(
+            "{}: {channels} channels but {} means and {} standard deviations",
+            path.display(),
+            spec.mean.len(),
+            spec.std.len()
+        )));
+    }
+    Ok(Some(spec))
+}
+
 /// Reads and checks the network description at `path`.
 fn read_network(path: &Path) -> Result<Network, RunError> {
     let text =
@@ -577,6 +635,35 @@ fn read_network(path: &Path) -> Result<Network, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder's input description is read back, a missing one is `None` (folders from before
+    /// it existed), and a malformed one is refused naming the file and the problem.
+    #[test]
+    fn the_input_description_is_read_back_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_input(dir.path()).unwrap(), None);
+        let spec = InputSpec {
+            shape: [3, 8, 8],
+            mean: vec![0.5, 0.4, 0.3],
+            std: vec![0.2, 0.2, 0.25],
+            classes: vec!["a".into(), "b".into()],
+        };
+        write_json(&dir.path().join(INPUT_FILE), &spec).unwrap();
+        assert_eq!(load_input(dir.path()).unwrap(), Some(spec));
+        std::fs::write(
+            dir.path().join(INPUT_FILE),
+            r#"{"shape":[3,8,8],"mean":[0.5],"std":[0.2],"classes":[]}"#,
+        )
+        .unwrap();
+        let err = load_input(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(INPUT_FILE) && err.contains("3 channels but 1 means"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join(INPUT_FILE), "{").unwrap();
+        let err = load_input(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not an input description"), "{err}");
+    }
 
     #[test]
     fn the_first_difference_is_named() {
