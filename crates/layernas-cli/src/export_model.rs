@@ -77,22 +77,25 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
         report.source,
         report.opset
     );
+    let list = |v: &[f32]| {
+        let items: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+        items.join(", ")
+    };
+    let (pixels, logits) = match &report.input_spec {
+        Some(spec) => (
+            format!(
+                "normalised pixels: (pixel / 255 - mean) / std, mean [{}], std [{}]",
+                list(&spec.mean),
+                list(&spec.std)
+            ),
+            format!("logits of {}", spec.classes.join(", ")),
+        ),
+        None => ("normalised pixels".to_string(), "logits".to_string()),
+    };
     println!(
-        "input  {}: float[{batch}, {c}, {h}, {w}] (normalised pixels)\noutput {}: float[{batch}, {}] (logits)",
+        "input  {}: float[{batch}, {c}, {h}, {w}] ({pixels})\noutput {}: float[{batch}, {}] ({logits})",
         report.input, report.output_name, report.classes
     );
-    if let Some(spec) = &report.input_spec {
-        let list = |v: &[f32]| {
-            let items: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-            items.join(", ")
-        };
-        println!(
-            "input  = (pixel / 255 - mean) / std per channel, mean [{}], std [{}]; classes {}",
-            list(&spec.mean),
-            list(&spec.std),
-            spec.classes.join(", ")
-        );
-    }
     let ops: Vec<String> = report
         .ops
         .iter()
