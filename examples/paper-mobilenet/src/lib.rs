@@ -87,7 +87,8 @@ pub struct Recipe {
     pub buckets: usize,
     /// Candidates kept per bucket, K.
     pub keep: usize,
-    /// Search trials trained at once (each on one thread: `search.threads` is 1).
+    /// Search trials, and final trainings, trained at once (each on one thread: the recipes'
+    /// `threads` are 1).
     pub workers: usize,
     /// The proxy training of every search trial.
     pub search: TrainConfig,
@@ -101,25 +102,25 @@ pub const SEARCH_RECALIBRATION: usize = 8;
 impl Recipe {
     /// The settings of `options` (`--quick` or the full run).
     pub fn of(options: &Options) -> Recipe {
+        // The proxies are small: one training does not keep two threads busy (a 2-thread
+        // trial kept about one core busy), so `--threads` trainings run at once on one thread
+        // each, the search's trials and the final trainings' seeds alike (measured: 40 quick
+        // trials in 31.7 s against 47.8 s one at a time on two threads, twice each).
+        let workers = options.threads;
         let proxy = TrainConfig {
             width: 0.5,
             depth: 0.5,
-            threads: options.threads,
+            threads: 1,
             ..TrainConfig::default()
         };
         // A search trial's training is short: without recalibration its batch norms' running
         // averages still describe the first steps' network, and the MobileNet proxies
         // evaluate at chance (measured: V3-Small 9.6% -> 43.2%, V2 10.9% -> 52.5% with 4
         // batches, one epoch over 1,000 images).
-        // The proxies are small: one trial does not keep two threads busy (a 2-thread trial
-        // kept about one core busy), so a search trains `threads` trials at once on one
-        // thread each (measured: 40 quick trials in 31.7 s against 47.8 s, twice each).
         let search = TrainConfig {
             bn_recalibration: SEARCH_RECALIBRATION,
-            threads: 1,
             ..proxy.clone()
         };
-        let workers = options.threads;
         if options.quick {
             Recipe {
                 buckets: 2,
@@ -444,12 +445,13 @@ fn train(
                 data: None,
             };
             let about = serde_json::json!({ "space": space.name(), "arch": space.format(arch) });
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
             let mut events = |event: RunEvent| match event {
                 RunEvent::Started { resumed_epochs, .. } if resumed_epochs > 0 => {
-                    log(&format!("  resuming after epoch {resumed_epochs}"))
+                    log(&format!("  {name}: resuming after epoch {resumed_epochs}"))
                 }
                 RunEvent::Epoch(e) => log(&format!(
-                    "  epoch {}/{}: loss {:.4}, validation {:.2}, {:.0} s",
+                    "  {name}: epoch {}/{}: loss {:.4}, validation {:.2}, {:.0} s",
                     e.epoch, config.epochs, e.loss, e.valid_accuracy, e.train_seconds
                 )),
                 _ => {}
@@ -589,30 +591,42 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             };
             let mut finals = Vec::new();
             let mut madds_proxy = 0.0;
-            for seed in 0..options.seeds {
-                log(&format!(
-                    "final training of the {model} of {} (seed {seed})",
-                    target.study
-                ));
-                let how = Training::Final {
-                    dir: options
-                        .out
-                        .join("train")
-                        .join(format!("{}-{model}-seed{seed}", target.study)),
-                    data_dir: data_dir(options),
-                    log,
-                };
-                let t = trained(
-                    &file(&format!("final-seed{seed}")),
-                    &space,
-                    &arch,
-                    &data,
-                    &recipe.last,
-                    seed,
-                    &how,
-                )?;
-                madds_proxy = t.madds_proxy;
-                finals.push(t.test);
+            let seeds: Vec<u64> = (0..options.seeds).collect();
+            // `workers` seeds at once, one thread each (like the search's trials).
+            for batch in seeds.chunks(recipe.workers.max(1)) {
+                let results: Vec<Result<Trained, Error>> = std::thread::scope(|scope| {
+                    let jobs: Vec<_> = batch
+                        .iter()
+                        .map(|&seed| {
+                            let (space, arch, data, recipe) = (&space, &arch, &data, &recipe);
+                            let path = file(&format!("final-seed{seed}"));
+                            let dir = options
+                                .out
+                                .join("train")
+                                .join(format!("{}-{model}-seed{seed}", target.study));
+                            scope.spawn(move || {
+                                log(&format!(
+                                    "final training of the {model} of {} (seed {seed})",
+                                    target.study
+                                ));
+                                let how = Training::Final {
+                                    dir,
+                                    data_dir: data_dir(options),
+                                    log,
+                                };
+                                trained(&path, space, arch, data, &recipe.last, seed, &how)
+                            })
+                        })
+                        .collect();
+                    jobs.into_iter()
+                        .map(|job| job.join().expect("a final training does not panic"))
+                        .collect()
+                });
+                for t in results {
+                    let t = t?;
+                    madds_proxy = t.madds_proxy;
+                    finals.push(t.test);
+                }
             }
             use layernas_core::CostModel;
             let cost = |m| layernas_spaces::NetworkCost::new(space.clone(), m).cost(&arch);
@@ -777,7 +791,7 @@ pub fn plan_text(options: &Options, targets: &[Target]) -> String {
         targets.len()
     );
     text.push_str(&format!(
-        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, batch norms recalibrated on {} batches, {} trials at once on one thread each\nfinal: {} epochs over {} images, same proxies, {} thread(s)\n",
+        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, batch norms recalibrated on {} batches, {} trials at once on one thread each\nfinal: {} epochs over {} images, same proxies, {} seeds at once on one thread each\n",
         match data_dir(options) {
             Some(d) => d.display().to_string(),
             None => "embedded subset".into(),
@@ -794,7 +808,7 @@ pub fn plan_text(options: &Options, targets: &[Target]) -> String {
         recipe.workers,
         recipe.last.epochs,
         recipe.last.train_subset,
-        recipe.last.threads,
+        recipe.workers,
     ));
     for t in targets {
         text.push_str(&format!(
