@@ -88,7 +88,10 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
                 list(&spec.mean),
                 list(&spec.std)
             ),
-            format!("logits of {}", spec.classes.join(", ")),
+            match spec.classes.is_empty() {
+                true => "logits".to_string(),
+                false => format!("logits of {}", spec.classes.join(", ")),
+            },
         ),
         None => ("normalised pixels".to_string(), "logits".to_string()),
     };

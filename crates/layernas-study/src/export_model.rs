@@ -119,7 +119,16 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
         }
         ModelSource::Arch { .. } => StudyError::Run(e.to_string()),
     })?;
-    if let Some(spec) = &input_spec {
+    let classes = layernas_proxy::lower(&network)
+        .map_err(StudyError::input)?
+        .classes;
+    if let (Some(spec), ModelSource::Dir(dir)) = (&input_spec, source) {
+        check_input(
+            spec,
+            &network,
+            classes,
+            &dir.join(layernas_train::INPUT_FILE),
+        )?;
         let json = serde_json::to_string(spec).expect("an input description serializes");
         model.add_metadata(INPUT_METADATA, &json);
     }
@@ -140,9 +149,7 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
             network.input.resolution,
         ),
         output_name: OUTPUT.into(),
-        classes: layernas_proxy::lower(&network)
-            .map_err(StudyError::input)?
-            .classes,
+        classes,
         params: totals.params,
         madds: totals.madds,
         nodes: model.nodes(),
@@ -153,6 +160,37 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
                 .into(),
         input_spec,
     })
+}
+
+/// An input description must fit the network it describes: its image shape is the network's
+/// input, and its class names (when it has any) one per logit.
+fn check_input(
+    spec: &InputSpec,
+    network: &layernas_spaces::network::Network,
+    classes: usize,
+    path: &Path,
+) -> Result<(), StudyError> {
+    let input = &network.input;
+    let shape = [
+        input.channels as usize,
+        input.resolution as usize,
+        input.resolution as usize,
+    ];
+    if spec.shape != shape {
+        return Err(StudyError::Input(format!(
+            "{}: input shape {:?} is not the network's {shape:?}",
+            path.display(),
+            spec.shape
+        )));
+    }
+    if !spec.classes.is_empty() && spec.classes.len() != classes {
+        return Err(StudyError::Input(format!(
+            "{}: {} class names for a network of {classes} classes",
+            path.display(),
+            spec.classes.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -187,6 +225,49 @@ mod tests {
         assert_eq!(report.bytes, std::fs::metadata(&out).unwrap().len());
         assert_eq!(report.ops["Conv"], 13);
         assert_eq!(report.classes, 10);
+    }
+
+    /// A folder's input description goes into the file's metadata; one that does not fit the
+    /// network (another shape, another class count) is refused naming the file, and nothing is
+    /// written.
+    #[test]
+    fn the_input_description_is_checked_and_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = layernas_proxy::conformance::networks().swap_remove(1);
+        write_model_dir(dir.path(), &network, Some(&network));
+        let input = dir.path().join(layernas_train::INPUT_FILE);
+        let out = dir.path().join(ONNX_FILE);
+        let spec = |shape: [usize; 3], classes: usize| InputSpec {
+            shape,
+            mean: vec![0.25; shape[0]],
+            std: vec![0.5; shape[0]],
+            classes: (0..classes).map(|c| format!("c{c}")).collect(),
+        };
+        for (bad, why) in [
+            (spec([1, 32, 32], 10), "is not the network's [1, 28, 28]"),
+            (
+                spec([1, 28, 28], 3),
+                "3 class names for a network of 10 classes",
+            ),
+        ] {
+            std::fs::write(&input, serde_json::to_string(&bad).unwrap()).unwrap();
+            let err = export_model(&ModelSource::Dir(dir.path().into()), &out)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("input.json") && err.contains(why), "{err}");
+            assert!(!out.exists());
+        }
+        let good = spec([1, 28, 28], 10);
+        std::fs::write(&input, serde_json::to_string(&good).unwrap()).unwrap();
+        let report = export_model(&ModelSource::Dir(dir.path().into()), &out).unwrap();
+        assert_eq!(report.input_spec, Some(good.clone()));
+        let mut expected = layernas_onnx::export(&network, &initial(&network)).unwrap();
+        expected.add_metadata(INPUT_METADATA, &serde_json::to_string(&good).unwrap());
+        assert_eq!(std::fs::read(&out).unwrap(), expected.to_bytes());
+    }
+
+    fn initial(network: &Network) -> layernas_proxy::Weights {
+        layernas_train::initial_weights(network, 3).unwrap()
     }
 
     #[test]
