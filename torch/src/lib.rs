@@ -536,13 +536,14 @@ pub fn train(
             final_loss = loss.double_value(&[]);
             step += 1;
         }
-        let batches = plan.recalibration_batches(config.bn_recalibration);
-        model.recalibrate_batch_norms(batches.iter().map(|idx| batch(&data.train, idx, device).0));
     }
     if let Device::Cuda(n) = device {
         tch::Cuda::synchronize(n as i64);
     }
     let train_seconds = start.elapsed().as_secs_f64();
+    // Before the evaluation, as the burn engine's `Trainer::evaluate` does.
+    let batches = plan.recalibration_batches(config.bn_recalibration);
+    model.recalibrate_batch_norms(batches.iter().map(|idx| batch(&data.train, idx, device).0));
     let test_idx: Vec<usize> = (0..data.test.len()).collect();
     Ok(TrainResult {
         valid_accuracy: accuracy(&model, &data.train, &plan.valid, device),

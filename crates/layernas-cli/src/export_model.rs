@@ -88,9 +88,10 @@ pub fn run(args: &ExportModelArgs) -> anyhow::Result<()> {
                 list(&spec.mean),
                 list(&spec.std)
             ),
-            match spec.classes.is_empty() {
-                true => "logits".to_string(),
-                false => format!("logits of {}", spec.classes.join(", ")),
+            if spec.classes.is_empty() {
+                "logits".to_string()
+            } else {
+                format!("logits of {}", spec.classes.join(", "))
             },
         ),
         None => ("normalised pixels".to_string(), "logits".to_string()),

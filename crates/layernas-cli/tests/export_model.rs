@@ -155,13 +155,14 @@ fn a_trained_model_exports_its_trained_weights() {
     let onnx = out.join("model.onnx");
     assert_eq!(report["output"], onnx.to_str().unwrap());
 
-    let (network, weights) = layernas_train::load_trained(&out).unwrap();
+    let trained = layernas_train::load_trained(&out).unwrap();
+    let (network, weights) = (&trained.network, &trained.weights);
     // The trained running statistics are in the file (a fresh batch norm's are 0 and 1).
     let var = weights.get("0.bn.running_var").unwrap().data();
     assert!(var.iter().any(|v| (v - 1.0).abs() > 1e-3), "{var:?}");
     // The folder records what the network expects as input: the training data's
     // normalisation and class names, and the file carries it as metadata.
-    let input = layernas_train::load_input(&out).unwrap().unwrap();
+    let input = trained.input.clone().unwrap();
     let data = layernas_train::ImageData::embedded().unwrap();
     assert_eq!(input, layernas_train::InputSpec::of(&data));
     assert_eq!(input.shape, [1, 28, 28]);
@@ -170,7 +171,7 @@ fn a_trained_model_exports_its_trained_weights() {
         report["input_spec"]["mean"][0].as_f64().unwrap() as f32,
         input.mean[0]
     );
-    let mut expected = layernas_onnx::export(&network, &weights).unwrap();
+    let mut expected = layernas_onnx::export(network, weights).unwrap();
     expected.add_metadata(
         layernas_study::export_model::INPUT_METADATA,
         &serde_json::to_string(&input).unwrap(),

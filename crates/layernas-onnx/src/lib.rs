@@ -110,15 +110,6 @@ impl OnnxModel {
         });
     }
 
-    /// The value of metadata entry `key`, if the model has one.
-    pub fn metadata(&self, key: &str) -> Option<&str> {
-        self.proto
-            .metadata_props
-            .iter()
-            .find(|e| e.key.as_deref() == Some(key))
-            .and_then(|e| e.value.as_deref())
-    }
-
     /// Writes the model to `path`.
     pub fn write(&self, path: &Path) -> Result<(), ExportError> {
         std::fs::write(path, self.to_bytes()).map_err(|source| ExportError::Io {

@@ -105,10 +105,11 @@ pub struct TrainConfig {
     /// false]. Written out only when set.
     #[serde(skip_serializing_if = "is_false")]
     pub horizontal_flip: bool,
-    /// Batch-norm recalibration: after the last epoch, pass this many training batches
-    /// (un-augmented, training mode, no weight update) through the network and replace every
-    /// batch norm's running statistics with the plain average of their batch statistics, 0 to
-    /// 1,000 [default: 0, keep the running averages]. A short proxy training leaves running
+    /// Batch-norm recalibration: before the trained network is evaluated (after the last
+    /// epoch of a trial; after every epoch of `layernas train`, which evaluates each), pass this
+    /// many training batches (un-augmented, training mode, no weight update) through it and
+    /// replace every batch norm's running statistics with the plain average of their batch
+    /// statistics, 0 to 1,000 [default: 0, keep the running averages]. A short proxy training leaves running
     /// averages (momentum 0.1) that lag far behind the weights, which can put a deep network's
     /// evaluation at chance. Written out only when set.
     #[serde(skip_serializing_if = "is_zero")]

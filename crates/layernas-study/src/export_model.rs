@@ -5,7 +5,7 @@
 use crate::inspect::template_of;
 use crate::StudyError;
 use layernas_onnx::{export, BATCH, INPUT, OPSET, OUTPUT};
-use layernas_train::{load_input, load_trained, InputSpec};
+use layernas_train::{load_trained, InputSpec, TrainedModel};
 // The files of a trained model's directory: its network description and its weights.
 pub use layernas_train::{NETWORK_FILE, WEIGHTS_FILE};
 use serde::Serialize;
@@ -89,8 +89,11 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
     let (network, weights, label, trained, input_spec) = match source {
         ModelSource::Dir(dir) => {
             // Every error of the directory is the user's: a missing, bad or unfinished model.
-            let (network, weights) = load_trained(dir).map_err(StudyError::input)?;
-            let input = load_input(dir).map_err(StudyError::input)?;
+            let TrainedModel {
+                network,
+                weights,
+                input,
+            } = load_trained(dir).map_err(StudyError::input)?;
             (network, weights, dir.display().to_string(), true, input)
         }
         ModelSource::Arch {
@@ -122,13 +125,7 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
     let classes = layernas_proxy::lower(&network)
         .map_err(StudyError::input)?
         .classes;
-    if let (Some(spec), ModelSource::Dir(dir)) = (&input_spec, source) {
-        check_input(
-            spec,
-            &network,
-            classes,
-            &dir.join(layernas_train::INPUT_FILE),
-        )?;
+    if let Some(spec) = &input_spec {
         let json = serde_json::to_string(spec).expect("an input description serializes");
         model.add_metadata(INPUT_METADATA, &json);
     }
@@ -160,37 +157,6 @@ pub fn export_model(source: &ModelSource, output: &Path) -> Result<ModelExport, 
                 .into(),
         input_spec,
     })
-}
-
-/// An input description must fit the network it describes: its image shape is the network's
-/// input, and its class names (when it has any) one per logit.
-fn check_input(
-    spec: &InputSpec,
-    network: &layernas_spaces::network::Network,
-    classes: usize,
-    path: &Path,
-) -> Result<(), StudyError> {
-    let input = &network.input;
-    let shape = [
-        input.channels as usize,
-        input.resolution as usize,
-        input.resolution as usize,
-    ];
-    if spec.shape != shape {
-        return Err(StudyError::Input(format!(
-            "{}: input shape {:?} is not the network's {shape:?}",
-            path.display(),
-            spec.shape
-        )));
-    }
-    if !spec.classes.is_empty() && spec.classes.len() != classes {
-        return Err(StudyError::Input(format!(
-            "{}: {} class names for a network of {classes} classes",
-            path.display(),
-            spec.classes.len()
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -225,11 +191,12 @@ mod tests {
         assert_eq!(report.bytes, std::fs::metadata(&out).unwrap().len());
         assert_eq!(report.ops["Conv"], 13);
         assert_eq!(report.classes, 10);
+        assert_eq!(report.input_spec, None, "a folder without input.json");
     }
 
     /// A folder's input description goes into the file's metadata; one that does not fit the
-    /// network (another shape, another class count) is refused naming the file, and nothing is
-    /// written.
+    /// network (another shape, another class count, a mean per channel missing) or is not one
+    /// is refused naming the file, and nothing is written.
     #[test]
     fn the_input_description_is_checked_and_stored() {
         let dir = tempfile::tempdir().unwrap();
@@ -243,14 +210,23 @@ mod tests {
             std: vec![0.5; shape[0]],
             classes: (0..classes).map(|c| format!("c{c}")).collect(),
         };
+        let text = |spec: InputSpec| serde_json::to_string(&spec).unwrap();
         for (bad, why) in [
-            (spec([1, 32, 32], 10), "is not the network's [1, 28, 28]"),
             (
-                spec([1, 28, 28], 3),
+                text(spec([1, 32, 32], 10)),
+                "is not the network's [1, 28, 28]",
+            ),
+            (
+                text(spec([1, 28, 28], 3)),
                 "3 class names for a network of 10 classes",
             ),
+            (
+                r#"{"shape":[1,28,28],"mean":[0.5,0.5],"std":[0.2],"classes":[]}"#.into(),
+                "1 channels but 2 means and 1 standard deviations",
+            ),
+            ("{".into(), "not an input description"),
         ] {
-            std::fs::write(&input, serde_json::to_string(&bad).unwrap()).unwrap();
+            std::fs::write(&input, bad).unwrap();
             let err = export_model(&ModelSource::Dir(dir.path().into()), &out)
                 .unwrap_err()
                 .to_string();

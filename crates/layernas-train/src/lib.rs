@@ -20,7 +20,7 @@ pub use layernas_proxy::{
 pub use model::{build, load_model, predict, LoadError, Net};
 pub use profile::{network_latency, profile};
 pub use run::{
-    load_input, load_trained, train_into, EpochMetrics, InputSpec, RunError, RunEvent, RunReport,
-    RunSpec, INPUT_FILE, NETWORK_FILE, STATE_FILE, WEIGHTS_FILE,
+    load_trained, train_into, EpochMetrics, InputSpec, RunError, RunEvent, RunReport, RunSpec,
+    TrainedModel, INPUT_FILE, NETWORK_FILE, STATE_FILE, WEIGHTS_FILE,
 };
 pub use train::{train, EpochLoss, Trainer, TrainerState};

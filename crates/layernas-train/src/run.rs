@@ -64,6 +64,50 @@ impl InputSpec {
             classes: data.class_names.clone(),
         }
     }
+
+    /// Whether this describes `network`'s input: one mean and standard deviation per channel,
+    /// the network's image shape, and (when it names classes) one name per logit.
+    pub fn check(&self, network: &Network) -> Result<(), String> {
+        let channels = self.shape[0];
+        if self.mean.len() != channels || self.std.len() != channels {
+            return Err(format!(
+                "{channels} channels but {} means and {} standard deviations",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        let input = &network.input;
+        let (c, r) = (input.channels as usize, input.resolution as usize);
+        if self.shape != [c, r, r] {
+            return Err(format!(
+                "input shape {:?} is not the network's {:?}",
+                self.shape,
+                [c, r, r]
+            ));
+        }
+        let classes = layernas_proxy::lower(network)
+            .map_err(|e| e.to_string())?
+            .classes;
+        if !self.classes.is_empty() && self.classes.len() != classes {
+            return Err(format!(
+                "{} class names for a network of {classes} classes",
+                self.classes.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a finished run left in its folder ([`load_trained`]).
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    /// The network trained ([`NETWORK_FILE`]).
+    pub network: Network,
+    /// Its trained weights ([`WEIGHTS_FILE`]).
+    pub weights: Weights,
+    /// The input it expects ([`INPUT_FILE`]); `None` for a folder written before layernas
+    /// recorded it.
+    pub input: Option<InputSpec>,
 }
 
 /// What a run trains; a resumed run must be given the same.
@@ -572,10 +616,11 @@ fn write_results(
 const MAX_NETWORK_BYTES: u64 = 16 << 20;
 
 /// Reads the trained model that a finished run left in folder `dir`: its network description
-/// ([`NETWORK_FILE`]) and trained weights ([`WEIGHTS_FILE`]). A run whose training has not
-/// finished (a [`STATE_FILE`] and no weights yet) is refused as [`RunError::Unfinished`]; every
-/// other error is [`RunError::Input`], naming the file.
-pub fn load_trained(dir: &Path) -> Result<(Network, Weights), RunError> {
+/// ([`NETWORK_FILE`]), trained weights ([`WEIGHTS_FILE`]) and, where the folder has one, its
+/// input description ([`INPUT_FILE`], checked against the network: [`InputSpec::check`]). A
+/// run whose training has not finished (a [`STATE_FILE`] and no weights yet) is refused as
+/// [`RunError::Unfinished`]; every other error is [`RunError::Input`], naming the file.
+pub fn load_trained(dir: &Path) -> Result<TrainedModel, RunError> {
     let network = read_network(&dir.join(NETWORK_FILE))?;
     let weights_file = dir.join(WEIGHTS_FILE);
     if !weights_file.exists() && dir.join(STATE_FILE).exists() {
@@ -584,31 +629,24 @@ pub fn load_trained(dir: &Path) -> Result<(Network, Weights), RunError> {
         });
     }
     let weights = Weights::load(&weights_file).map_err(|e| RunError::Input(e.to_string()))?;
-    Ok((network, weights))
-}
-
-/// The input a finished run's network expects ([`INPUT_FILE`]), or `None` for a folder written
-/// before layernas recorded it.
-pub fn load_input(dir: &Path) -> Result<Option<InputSpec>, RunError> {
     let path = dir.join(INPUT_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = layernas_core::limits::read_bounded_text(&path, MAX_NETWORK_BYTES)
-        .map_err(|why| RunError::Input(format!("cannot read {}: {why}", path.display())))?;
-    let spec: InputSpec = serde_json::from_str(&text).map_err(|e| {
-        RunError::Input(format!("{}: not an input description: {e}", path.display()))
-    })?;
-    let channels = spec.shape[0];
-    if spec.mean.len() != channels || spec.std.len() != channels {
-        return Err(RunError::Input(format!(
-            "{}: {channels} channels but {} means and {} standard deviations",
-            path.display(),
-            spec.mean.len(),
-            spec.std.len()
-        )));
-    }
-    Ok(Some(spec))
+    let input = match path.exists() {
+        false => None,
+        true => {
+            let fail = |why: String| RunError::Input(format!("{}: {why}", path.display()));
+            let text = layernas_core::limits::read_bounded_text(&path, MAX_NETWORK_BYTES)
+                .map_err(|why| fail(format!("cannot read it: {why}")))?;
+            let spec: InputSpec = serde_json::from_str(&text)
+                .map_err(|e| fail(format!("not an input description: {e}")))?;
+            spec.check(&network).map_err(fail)?;
+            Some(spec)
+        }
+    };
+    Ok(TrainedModel {
+        network,
+        weights,
+        input,
+    })
 }
 
 /// Reads and checks the network description at `path`.
@@ -636,33 +674,30 @@ fn read_network(path: &Path) -> Result<Network, RunError> {
 mod tests {
     use super::*;
 
-    /// A folder's input description is read back, a missing one is `None` (folders from before
-    /// it existed), and a malformed one is refused naming the file and the problem.
+    /// An input description must describe the network: a mean and standard deviation per
+    /// channel, the network's shape, one class name per logit (or none).
     #[test]
-    fn the_input_description_is_read_back_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load_input(dir.path()).unwrap(), None);
-        let spec = InputSpec {
-            shape: [3, 8, 8],
-            mean: vec![0.5, 0.4, 0.3],
-            std: vec![0.2, 0.2, 0.25],
-            classes: vec!["a".into(), "b".into()],
+    fn an_input_description_is_checked_against_its_network() {
+        let network = layernas_proxy::conformance::learner();
+        let spec = |shape: [usize; 3], means: usize, classes: usize| InputSpec {
+            shape,
+            mean: vec![0.25; means],
+            std: vec![0.5; means],
+            classes: (0..classes).map(|c| format!("c{c}")).collect(),
         };
-        write_json(&dir.path().join(INPUT_FILE), &spec).unwrap();
-        assert_eq!(load_input(dir.path()).unwrap(), Some(spec));
-        std::fs::write(
-            dir.path().join(INPUT_FILE),
-            r#"{"shape":[3,8,8],"mean":[0.5],"std":[0.2],"classes":[]}"#,
-        )
-        .unwrap();
-        let err = load_input(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains(INPUT_FILE) && err.contains("3 channels but 1 means"),
-            "{err}"
-        );
-        std::fs::write(dir.path().join(INPUT_FILE), "{").unwrap();
-        let err = load_input(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("not an input description"), "{err}");
+        assert_eq!(spec([1, 28, 28], 1, 10).check(&network), Ok(()));
+        assert_eq!(spec([1, 28, 28], 1, 0).check(&network), Ok(()));
+        for (bad, why) in [
+            (spec([1, 28, 28], 3, 10), "1 channels but 3 means"),
+            (spec([1, 32, 32], 1, 10), "is not the network's [1, 28, 28]"),
+            (
+                spec([1, 28, 28], 1, 3),
+                "3 class names for a network of 10 classes",
+            ),
+        ] {
+            let err = bad.check(&network).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -152,8 +152,7 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Trains one epoch, then recalibrates the batch norms if the recipe asks
-    /// ([`TrainConfig::bn_recalibration`]); `on_batch(done, total)` after each batch.
+    /// Trains one epoch; `on_batch(done, total)` after each batch.
     pub fn epoch(
         &mut self,
         cancel: &Cancel,
@@ -183,7 +182,6 @@ impl<'a> Trainer<'a> {
             self.step += 1;
             on_batch(i + 1, batches.len());
         }
-        self.recalibrate(cancel)?;
         self.epochs_done += 1;
         Ok(EpochLoss {
             mean_loss: sum / batches.len().max(1) as f64,
@@ -212,8 +210,11 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Validation and test accuracy (%) of the model as it is now.
-    pub fn evaluate(&self, cancel: &Cancel) -> Result<(f64, f64), EvalError> {
+    /// Validation and test accuracy (%) of the model as it is now, after the batch-norm
+    /// recalibration the recipe asks for ([`TrainConfig::bn_recalibration`]; it replaces the
+    /// running statistics whatever they were, so only the one before an evaluation counts).
+    pub fn evaluate(&mut self, cancel: &Cancel) -> Result<(f64, f64), EvalError> {
+        self.recalibrate(cancel)?;
         let eval = self.model().valid();
         let inner = self.device.clone().inner();
         let test_idx: Vec<usize> = (0..self.data.test.len()).collect();
