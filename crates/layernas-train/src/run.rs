@@ -611,9 +611,9 @@ fn write_results(
     ])
 }
 
-/// The most bytes a run folder's [`NETWORK_FILE`] may have when read back (as any
-/// configuration file of layernas).
-const MAX_NETWORK_BYTES: u64 = 16 << 20;
+/// The most bytes a run folder's text files ([`NETWORK_FILE`], [`INPUT_FILE`]) may have when read
+/// back (as any configuration file of layernas).
+const MAX_RUN_TEXT_BYTES: u64 = 16 << 20;
 
 /// Reads the trained model that a finished run left in folder `dir`: its network description
 /// ([`NETWORK_FILE`]), trained weights ([`WEIGHTS_FILE`]) and, where the folder has one, its
@@ -634,7 +634,7 @@ pub fn load_trained(dir: &Path) -> Result<TrainedModel, RunError> {
         false => None,
         true => {
             let fail = |why: String| RunError::Input(format!("{}: {why}", path.display()));
-            let text = layernas_core::limits::read_bounded_text(&path, MAX_NETWORK_BYTES)
+            let text = layernas_core::limits::read_bounded_text(&path, MAX_RUN_TEXT_BYTES)
                 .map_err(|why| fail(format!("cannot read it: {why}")))?;
             let spec: InputSpec = serde_json::from_str(&text)
                 .map_err(|e| fail(format!("not an input description: {e}")))?;
@@ -652,7 +652,7 @@ pub fn load_trained(dir: &Path) -> Result<TrainedModel, RunError> {
 /// Reads and checks the network description at `path`.
 fn read_network(path: &Path) -> Result<Network, RunError> {
     let text =
-        layernas_core::limits::read_bounded_text(path, MAX_NETWORK_BYTES).map_err(|why| {
+        layernas_core::limits::read_bounded_text(path, MAX_RUN_TEXT_BYTES).map_err(|why| {
             RunError::Input(format!(
                 "cannot read network description {}: {why}",
                 path.display()
