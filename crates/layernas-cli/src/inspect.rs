@@ -3,7 +3,8 @@
 
 use clap::Args;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
-use layernas_study::inspect::{NetworkView, ProfileRequest, SpaceSummary};
+use layernas_latency::{Engine, Method};
+use layernas_study::inspect::{NetworkView, ProfileRequest, ProfileStage, SpaceSummary};
 
 pub const SPACE_EXAMPLES: &str = "Examples:
   layernas space mobilenetv3-large
@@ -152,6 +153,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<()> {
 
 pub const PROFILE_EXAMPLES: &str = "Examples:
   layernas profile --space examples/spaces/fashion-cnn.toml --output fashion-latency.json --check 50
+  layernas profile --space nats-sss --engine tract --output nats-tract.json --check 50 --json
   layernas search --space examples/spaces/fashion-cnn.toml --cost latency:fashion-latency.json --max-cost 1.0 --dry-run";
 
 #[derive(Debug, Args)]
@@ -165,19 +167,34 @@ pub struct ProfileArgs {
     /// Where to write the latency table (JSON).
     #[arg(long, short)]
     pub output: std::path::PathBuf,
-    /// Untimed runs before each measurement.
+    /// What runs the layers: burn (the built-in trainer's engine) or tract (an ONNX runtime,
+    /// each layer the ONNX graph export-model writes).
+    #[arg(long, default_value = "burn")]
+    pub engine: Engine,
+    /// Untimed runs of each layer before it is timed.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Timed runs per layer; the median is kept.
+    /// Timed samples per layer, taken in rounds over all layers in a random order; the median
+    /// is kept.
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
-    /// Also time N random whole networks and report how well the table's sums rank them
-    /// (Spearman correlation).
+    /// The least time one sample lasts (ms): it times as many runs back to back as fit.
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_ms: f64,
+    /// Random whole networks timed to fit what a network costs beyond its layers' entries
+    /// (the table's base_ms; 0: one call's cost alone). --check never checks on them.
+    #[arg(long, value_name = "N", default_value_t = layernas_latency::CALIBRATION)]
+    pub calibrate: usize,
+    /// Also time N random whole networks and report how well the table predicts them
+    /// (Spearman rank correlation, mean error).
     #[arg(long, value_name = "N")]
     pub check: Option<usize>,
-    /// Seed of the random networks of --check.
+    /// Seed of the random networks of --check (and of the weights timed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print the report as JSON (the check's networks included).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
@@ -186,36 +203,76 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         space: args.space.clone(),
         dataset: args.dataset.clone(),
         output: args.output.clone(),
-        warmup: args.warmup,
-        repeats: args.repeats,
+        engine: args.engine,
+        method: Method {
+            warmup: args.warmup,
+            repeats: args.repeats,
+            sample_ms: args.sample_ms,
+        },
+        calibration: args.calibrate,
         check: args.check,
         seed: args.seed,
     };
     let plan = request.plan()?;
     eprintln!(
-        "profiling {} distinct layer configurations of {}",
-        plan.layers, plan.space_name
+        "profiling {} distinct layer configurations of {} with {}",
+        plan.layers,
+        plan.space_name,
+        args.engine.description()
     );
     let bar = ProgressBar::new(plan.layers as u64);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} layers {elapsed} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {pos}/{len} {prefix} {elapsed} ETA {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar.set_message("profiling");
-    let report = plan.run(|done, _| bar.set_position(done as u64));
+    bar.set_prefix("layers and calibration networks");
+    let mut stage = ProfileStage::Layers;
+    let report = plan.run(|now, done, total| {
+        if now != stage {
+            stage = now;
+            bar.reset();
+            bar.set_message("checking");
+            bar.set_prefix("networks");
+        }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
     bar.finish_and_clear();
     let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     println!(
-        "{} layer configurations timed in {:.1} s; table written to {}",
+        "{} layer configurations timed in {:.1} s ({}); table written to {}",
         report.layers,
         report.seconds,
+        args.engine,
         args.output.display()
     );
-    if let Some(check) = report.check {
+    if report.calibration > 0 {
         println!(
-            "check on {} random networks: Spearman rank correlation {:.3} between table sums and measured whole-network latency; mean sum/measured ratio {:.2}",
-            check.networks, check.spearman, check.mean_ratio
+            "a network costs {:.4} ms beyond its layers' entries (the table's base_ms, fitted on {} random networks)",
+            report.base_ms, report.calibration
+        );
+    } else {
+        println!(
+            "a network costs {:.4} ms beyond its layers' entries (the table's base_ms: one call)",
+            report.base_ms
+        );
+    }
+    if let Some(check) = &report.check {
+        println!(
+            "check on {} random networks ({:.1} s): Spearman rank correlation {:.3} between the table's predictions and the measured whole-network latencies; mean error {:.1}% (predicted/measured {:.2} on average)",
+            check.networks.len(),
+            report.check_seconds.unwrap_or(0.0),
+            check.spearman,
+            100.0 * check.mean_error,
+            check.mean_ratio
         );
     }
     Ok(())

@@ -898,6 +898,58 @@ fn profile_writes_a_latency_table_that_prices_searches() {
         "--dry-run",
     ]);
     assert!(e.contains("cannot read latency table"), "{e}");
+
+    // tract times the same layers as ONNX graphs; the report is JSON on request.
+    let tract_table = dir.path().join("tract.json");
+    let report = run_json(&[
+        "profile",
+        "--space",
+        space.to_str().unwrap(),
+        "--engine",
+        "tract",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--sample-ms",
+        "0.2",
+        "--check",
+        "4",
+        "--json",
+        "--output",
+        tract_table.to_str().unwrap(),
+    ]);
+    assert_eq!(report["engine"], "tract");
+    assert_eq!(report["space"], "fashion-cnn");
+    assert_eq!(report["check"]["networks"].as_array().unwrap().len(), 4);
+    assert!(report["check"]["spearman"].is_number());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tract_table).unwrap()).unwrap();
+    assert!(written["engine"].as_str().unwrap().starts_with("tract"));
+    assert!(written["base_ms"].as_f64().unwrap().is_finite());
+    assert_eq!(report["calibration"], 20);
+    assert_eq!(written["base_ms"], report["base_ms"]);
+    let out = layernas()
+        .args(["profile", "--space", "nats-sss", "--engine", "onnxruntime"])
+        .args(["--output", tract_table.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("unknown engine \"onnxruntime\": burn or tract"),
+        "{e}"
+    );
+    let e = fails_with(&[
+        "profile",
+        "--space",
+        space.to_str().unwrap(),
+        "--sample-ms",
+        "0",
+        "--output",
+        tract_table.to_str().unwrap(),
+    ]);
+    assert!(e.contains("--sample-ms must be more than 0"), "{e}");
 }
 
 #[test]

@@ -63,6 +63,8 @@ pub const IR_VERSION: i64 = 7;
 pub const INPUT: &str = "input";
 /// The output's name.
 pub const OUTPUT: &str = "logits";
+/// The output's name in a graph of the layers only ([`export_features`]).
+pub const FEATURES: &str = "features";
 /// The name of the dynamic batch dimension.
 pub const BATCH: &str = "batch";
 
@@ -154,6 +156,31 @@ impl OnnxModel {
 /// Exports `network` with `weights` (checked against the network first: every tensor present
 /// with its shape, none extra, all finite).
 pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportError> {
+    export_graph(network, weights, Output::Logits)
+}
+
+/// Exports the layers of `network` only: the graph's output [`FEATURES`] is the last layer's
+/// map (`float[batch, channels, height, width]`), without the head's pooling and flattening, as
+/// the trainer's `forward_map` leaves it. `layernas profile --engine tract` times one layer
+/// configuration as such a graph.
+pub fn export_features(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportError> {
+    export_graph(network, weights, Output::Features)
+}
+
+/// What an exported graph ends with.
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    /// The logits (the head's pooling and flattening included).
+    Logits,
+    /// The last layer's map.
+    Features,
+}
+
+fn export_graph(
+    network: &Network,
+    weights: &Weights,
+    output: Output,
+) -> Result<OnnxModel, ExportError> {
     let lowered = lower(network)?;
     weights.check(&lowered)?;
     let mut g = Builder::new(weights);
@@ -315,12 +342,33 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
             }
         };
     }
-    if lowered.head_pool {
-        x = g.node("GlobalAveragePool", &[&x], vec![], "head.pool");
-    }
-    let flat = g.node("Flatten", &[&x], vec![int("axis", 1)], "head.flatten");
-    // The graph's output keeps its public name.
-    g.rename_output(&flat, OUTPUT);
+    let output_info = match output {
+        Output::Logits => {
+            if lowered.head_pool {
+                x = g.node("GlobalAveragePool", &[&x], vec![], "head.pool");
+            }
+            let flat = g.node("Flatten", &[&x], vec![int("axis", 1)], "head.flatten");
+            // The graph's output keeps its public name.
+            g.rename_output(&flat, OUTPUT);
+            value_info(OUTPUT, &[Dim::Batch, Dim::Fixed(lowered.classes)])
+        }
+        Output::Features => {
+            if x == INPUT {
+                // A graph's output cannot be its input: a network without layers is refused
+                // by the lowering, so this is unreachable, but an identity keeps it valid.
+                x = g.node("Identity", &[&x], vec![], "identity");
+            }
+            g.rename_output(&x, FEATURES);
+            let [c, h, w] = *lowered
+                .shapes
+                .last()
+                .expect("a lowered network has a block");
+            value_info(
+                FEATURES,
+                &[Dim::Batch, Dim::Fixed(c), Dim::Fixed(h), Dim::Fixed(w)],
+            )
+        }
+    };
 
     let input = network.input;
     let graph = GraphProto {
@@ -336,13 +384,13 @@ pub fn export(network: &Network, weights: &Weights) -> Result<OnnxModel, ExportE
                 Dim::Fixed(input.resolution as usize),
             ],
         )],
-        output: vec![value_info(
-            OUTPUT,
-            &[Dim::Batch, Dim::Fixed(lowered.classes)],
-        )],
+        output: vec![output_info],
         doc_string: Some(
-            "Input: normalised pixels (NCHW) as the layernas trainer feeds them. Output: logits."
-                .into(),
+            match output {
+                Output::Logits => "Input: normalised pixels (NCHW) as the layernas trainer feeds them. Output: logits.",
+                Output::Features => "Input: normalised pixels (NCHW) as the layernas trainer feeds them. Output: the last layer's map.",
+            }
+            .into(),
         ),
         ..Default::default()
     };
@@ -391,7 +439,7 @@ impl<'w> Builder<'w> {
             weights,
             nodes: Vec::new(),
             initializers: Vec::new(),
-            names: HashSet::from([INPUT.to_string(), OUTPUT.to_string()]),
+            names: HashSet::from([INPUT.to_string(), OUTPUT.to_string(), FEATURES.to_string()]),
         }
     }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use layernas_onnx::{export, INPUT, OPSET, OUTPUT};
+use layernas_onnx::{export, export_features, FEATURES, INPUT, OPSET, OUTPUT};
 use layernas_proxy::Weights;
 use layernas_spaces::network::Network;
 use std::path::Path;
@@ -123,6 +123,66 @@ fn a_model_after_training_steps_matches_the_trainer() {
     assert!(moved("1.se_reduce.weight") && moved("6.linear.weight"));
     let diff = check("mbconv network after 3 SGD steps", &network, &trained);
     assert!(diff <= TOLERANCE);
+}
+
+/// A graph of the layers only (what `layernas profile --engine tract` times) gives the map the
+/// trainer's `forward_map` gives, for every op network and for each op on its own.
+#[test]
+fn a_graph_of_the_layers_gives_the_trainers_map() {
+    use burn::prelude::{Device, Tensor as BurnTensor, TensorData};
+    let mut networks = op_networks();
+    for (name, network) in op_networks() {
+        for (i, op) in network.layers.iter().enumerate() {
+            let rows = network.layer_costs().unwrap();
+            networks.push((
+                format!("{name}: layer {i} alone"),
+                Network {
+                    input: layernas_spaces::network::Input {
+                        resolution: rows[i].input,
+                        channels: rows[i].in_channels,
+                    },
+                    layers: vec![op.clone()],
+                    classes: network.classes,
+                },
+            ));
+        }
+    }
+    for (name, network) in networks {
+        let weights = weights(&network, 9);
+        let images = images(&network, 2, 4);
+        let device = Device::flex();
+        let net = layernas_train::build(&network, &device)
+            .unwrap()
+            .with_weights(&weights)
+            .unwrap();
+        let (c, r) = (
+            network.input.channels as usize,
+            network.input.resolution as usize,
+        );
+        let x = BurnTensor::<4>::from_data(TensorData::new(images.clone(), [2, c, r, r]), &device);
+        let expected = net.forward_map(x);
+        let dims = expected.dims();
+        let expected: Vec<f32> = expected.into_data().to_vec().unwrap();
+
+        let model = export_features(&network, &weights).unwrap();
+        let graph = model.proto().graph.as_ref().unwrap();
+        assert_eq!(graph.output[0].name.as_deref(), Some(FEATURES), "{name}");
+        let bytes = model.to_bytes();
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let input = tract_ndarray::Array4::from_shape_vec((2, c, r, r), images).unwrap();
+        let out = plan.run(tvec!(Tensor::from(input).into())).unwrap();
+        let view = out[0].to_plain_array_view::<f32>().unwrap();
+        assert_eq!(view.shape(), &dims[..], "{name}");
+        let got: Vec<f32> = view.iter().copied().collect();
+        let (diff, _) = max_abs_diff(&expected, &got);
+        assert!(diff <= TOLERANCE, "{name}: map differs by {diff}");
+    }
 }
 
 #[test]

@@ -20,6 +20,10 @@ pub struct LatencyTable {
     pub warmup: usize,
     /// Timed runs per entry (the median is kept).
     pub repeats: usize,
+    /// Milliseconds every network costs once beyond its layers' entries: the engine's cost of
+    /// one call (the entries leave it out). Absent (0) in tables without it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub base_ms: f64,
     /// Milliseconds by [`layer_key`].
     pub entries: BTreeMap<String, f64>,
 }
@@ -43,11 +47,11 @@ pub enum LatencyError {
 }
 
 impl LatencyTable {
-    /// The latency (ms) of `network`: the sum of its layers' entries, or the first layer the
-    /// table does not have.
+    /// The latency (ms) of `network`: [`LatencyTable::base_ms`] plus the sum of its layers'
+    /// entries, or the first layer the table does not have.
     pub fn network_ms(&self, network: &Network) -> Result<f64, LatencyError> {
         let rows = network.layer_costs()?;
-        network
+        let layers: f64 = network
             .layers
             .iter()
             .zip(&rows)
@@ -63,8 +67,13 @@ impl LatencyTable {
                         space: self.space.clone(),
                     })
             })
-            .sum()
+            .sum::<Result<f64, LatencyError>>()?;
+        Ok(self.base_ms + layers)
     }
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 /// The key of a layer configuration: its op (JSON) and its input shape.
@@ -229,6 +238,7 @@ op = "linear"
             engine: "test".into(),
             warmup: 0,
             repeats: 1,
+            base_ms: 0.5,
             entries: distinct_layers(space)
                 .iter()
                 .enumerate()
@@ -247,12 +257,13 @@ op = "linear"
         for arch in [space.default_arch(), space.default_arch().with(0, 0)] {
             let net = space.network(&arch);
             let rows = net.layer_costs().unwrap();
-            let expected: f64 = net
-                .layers
-                .iter()
-                .zip(&rows)
-                .map(|(op, row)| table.entries[&layer_key(op, row.in_channels, row.input)])
-                .sum();
+            let expected: f64 = 0.5
+                + net
+                    .layers
+                    .iter()
+                    .zip(&rows)
+                    .map(|(op, row)| table.entries[&layer_key(op, row.in_channels, row.input)])
+                    .sum::<f64>();
             assert!(expected >= net.layers.len() as f64);
             assert_eq!(table.network_ms(&net), Ok(expected));
             assert_eq!(cost.cost(&arch), expected);
@@ -311,7 +322,13 @@ op = "linear"
 }"#;
         let table: LatencyTable = serde_json::from_str(text).unwrap();
         assert_eq!(table.entries[&layer_key(&Op::GlobalPool, 8, 2)], 0.001);
+        assert_eq!(table.base_ms, 0.0);
         assert_eq!(serde_json::to_string_pretty(&table).unwrap(), text);
+        // A table with a per-network cost writes it before the entries.
+        let with_base = text.replace("\"repeats\": 3,", "\"repeats\": 3,\n  \"base_ms\": 0.02,");
+        let table: LatencyTable = serde_json::from_str(&with_base).unwrap();
+        assert_eq!(table.base_ms, 0.02);
+        assert_eq!(serde_json::to_string_pretty(&table).unwrap(), with_base);
     }
 
     #[test]

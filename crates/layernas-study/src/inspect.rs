@@ -1,15 +1,17 @@
 //! Describing spaces and networks without searching: a space's layers, size, cost ranges and
 //! LayerNAS trial bound ([`SpaceSummary`], `layernas space`), one architecture's network layer
-//! by layer ([`NetworkView`], `layernas show` and the dashboard's trial page), and the check of
-//! a measured latency table against whole networks ([`latency_check`], `layernas profile`).
+//! by layer ([`NetworkView`], `layernas show` and the dashboard's trial page), and a measured
+//! latency table of a space with its check on whole networks ([`ProfileRequest`], `layernas
+//! profile`; the measuring is `layernas-latency`'s).
 
 use crate::names::SpaceName;
 use crate::study::{Overrides, StudyDataset};
 use crate::wiring::{cost_model, Space};
 use crate::StudyError;
 use layernas_core::{Arch, CostModel, SearchSpace, Strategy};
+use layernas_latency::{Check, Engine, Method, Profiler};
 use layernas_spaces::network::{Network, Op};
-use layernas_spaces::{LatencyTable, TableLatency, TemplateSpace};
+use layernas_spaces::TemplateSpace;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -282,54 +284,6 @@ pub fn template_of(name: &str, dataset: &str, why: &str) -> Result<Arc<TemplateS
     }
 }
 
-/// How well a latency table predicts whole networks.
-#[derive(Debug, Clone, Serialize)]
-pub struct LatencyCheck {
-    /// Networks checked.
-    pub networks: usize,
-    /// Spearman rank correlation of the table's sums and the measured latencies.
-    pub spearman: f64,
-    /// Mean of sum / measured.
-    pub mean_ratio: f64,
-}
-
-/// Checks `table` on `n` random networks of `template` (seeded), timing each with `measure`.
-pub fn latency_check(
-    template: &Arc<TemplateSpace>,
-    table: &LatencyTable,
-    n: usize,
-    seed: u64,
-    mut measure: impl FnMut(&Network) -> f64,
-) -> Result<LatencyCheck, StudyError> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let cost = TableLatency::new(template.clone(), table.clone(), "latency".into())
-        .map_err(StudyError::Input)?;
-    let mut predicted = Vec::with_capacity(n);
-    let mut measured = Vec::with_capacity(n);
-    for _ in 0..n {
-        let arch = template.canonical(&Arch::new(
-            template
-                .layers()
-                .iter()
-                .map(|l| rng.random_range(0..l.options.len()) as u16)
-                .collect(),
-        ));
-        predicted.push(cost.cost(&arch));
-        measured.push(measure(&template.network(&arch)));
-    }
-    Ok(LatencyCheck {
-        networks: n,
-        spearman: layernas_spaces::spearman(&predicted, &measured),
-        mean_ratio: predicted
-            .iter()
-            .zip(&measured)
-            .map(|(p, m)| p / m)
-            .sum::<f64>()
-            / n as f64,
-    })
-}
-
 /// What `layernas profile` times: a space's distinct layers, and optionally whole networks.
 #[derive(Debug, Clone)]
 pub struct ProfileRequest {
@@ -339,25 +293,49 @@ pub struct ProfileRequest {
     pub dataset: String,
     /// Where the latency table (JSON) goes.
     pub output: std::path::PathBuf,
-    /// Untimed runs before each measurement.
-    pub warmup: usize,
-    /// Timed runs per layer (at least 1); the median is kept.
-    pub repeats: usize,
-    /// Random whole networks to time against the table's sums (none below 2).
+    /// What runs the layers and networks.
+    pub engine: Engine,
+    /// How each latency is measured.
+    pub method: Method,
+    /// Random whole networks the table's `base_ms` is fitted on (0: the engine's cost of one
+    /// call alone).
+    pub calibration: usize,
+    /// Random whole networks to time against the table's predictions (none below 2).
     pub check: Option<usize>,
-    /// Seed of those networks.
+    /// Seed of those networks (and of the weights and the order of the rounds).
     pub seed: u64,
 }
 
 /// What `layernas profile` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileReport {
+    /// The space's name.
+    pub space: String,
+    /// What measured.
+    pub engine: Engine,
+    /// How.
+    pub method: Method,
     /// Layer configurations timed.
     pub layers: usize,
     /// Seconds the layers took.
     pub seconds: f64,
+    /// What a network costs beyond its layers' entries (ms), added once per network.
+    pub base_ms: f64,
+    /// Whole networks `base_ms` was fitted on.
+    pub calibration: usize,
     /// The whole-network check, when asked for.
-    pub check: Option<LatencyCheck>,
+    pub check: Option<Check>,
+    /// Seconds the check took.
+    pub check_seconds: Option<f64>,
+}
+
+/// Where a profile is: timing the layers, or the check's whole networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileStage {
+    /// The table's layer configurations.
+    Layers,
+    /// The check's networks.
+    Check,
 }
 
 /// A profile ready to run ([`ProfileRequest::plan`]): the space resolved, the knobs and the
@@ -365,6 +343,7 @@ pub struct ProfileReport {
 pub struct ProfilePlan<'a> {
     request: &'a ProfileRequest,
     template: Arc<TemplateSpace>,
+    profiler: Profiler,
     /// The space's name.
     pub space_name: String,
     /// Distinct layer configurations to time.
@@ -379,42 +358,59 @@ impl ProfileRequest {
             &self.dataset,
             "space nb201 has measured latencies already: use --cost latency:<device> (27 devices in the table)",
         )?;
-        if self.repeats == 0 {
-            return Err(StudyError::Input("--repeats must be at least 1".into()));
-        }
+        let profiler = Profiler::new(self.engine, self.method, self.seed)
+            .map_err(|e| StudyError::Input(e.to_string()))?
+            .with_calibration(self.calibration);
         crate::output::check_writable(&self.output, "the latency table")?;
         Ok(ProfilePlan {
             request: self,
             space_name: template.name().to_string(),
             layers: layernas_spaces::distinct_layers(&template).len(),
             template,
+            profiler,
         })
     }
 }
 
 impl ProfilePlan<'_> {
-    /// Times every distinct layer of the space on this machine (single-threaded, with the
-    /// built-in engine), writes the latency table, and checks it on random whole networks when
-    /// asked. `progress(done, total)` is called after each layer.
-    pub fn run(&self, progress: impl FnMut(usize, usize)) -> Result<ProfileReport, StudyError> {
+    /// Times every distinct layer of the space on this machine (one thread, batch 1, with the
+    /// request's engine), writes the latency table, and checks it on random whole networks
+    /// when asked. `progress(stage, done, total)` is called as layers and networks are timed.
+    pub fn run(
+        &self,
+        mut progress: impl FnMut(ProfileStage, usize, usize) + Send,
+    ) -> Result<ProfileReport, StudyError> {
         let (request, template) = (self.request, &self.template);
+        let failed = |e: layernas_latency::LatencyError| StudyError::Input(e.to_string());
         let started = std::time::Instant::now();
-        let table = layernas_train::profile(template, request.warmup, request.repeats, progress);
+        let table = self
+            .profiler
+            .table(template, |done, total| {
+                progress(ProfileStage::Layers, done, total)
+            })
+            .map_err(failed)?;
         let seconds = started.elapsed().as_secs_f64();
         crate::output::write_json(&request.output, &table)?;
+        let started = std::time::Instant::now();
         let check = match request.check.filter(|&n| n > 1) {
-            Some(n) => Some(latency_check(
-                template,
-                &table,
-                n,
-                request.seed,
-                |network| layernas_train::network_latency(network, request.warmup, request.repeats),
-            )?),
+            Some(n) => Some(
+                self.profiler
+                    .check(template, &table, n, request.seed, |done, total| {
+                        progress(ProfileStage::Check, done, total)
+                    })
+                    .map_err(failed)?,
+            ),
             None => None,
         };
         Ok(ProfileReport {
+            space: self.space_name.clone(),
+            engine: request.engine,
+            method: request.method,
             layers: table.entries.len(),
             seconds,
+            base_ms: table.base_ms,
+            calibration: request.calibration,
+            check_seconds: check.as_ref().map(|_| started.elapsed().as_secs_f64()),
             check,
         })
     }

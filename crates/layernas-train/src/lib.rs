@@ -7,7 +7,6 @@
 
 mod evaluator;
 mod model;
-mod profile;
 mod run;
 mod train;
 
@@ -18,7 +17,6 @@ pub use layernas_proxy::{
     Schedule, TrainConfig, TrainResult, Weight, WeightError, Weights,
 };
 pub use model::{build, load_model, predict, LoadError, Net};
-pub use profile::{network_latency, profile};
 pub use run::{
     load_trained, train_into, EpochMetrics, InputSpec, RunError, RunEvent, RunReport, RunSpec,
     TrainedModel, INPUT_FILE, NETWORK_FILE, STATE_FILE, WEIGHTS_FILE,
