@@ -1,7 +1,7 @@
 //! The latency table of a space and its check on whole networks.
 
 use crate::engine::{prepare, Engine, Part, Runner};
-use crate::timing::{measure, median, Method};
+use crate::timing::{measure_samples, median, Method};
 use crate::LatencyError;
 use layernas_core::{Arch, SearchSpace};
 use layernas_spaces::network::{Input, Network, Op};
@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// over many, few enough that their weights stay small in memory on the largest spaces.
 pub const BATCH: usize = 48;
 
+/// Runners of the reference network in each batch.
+const REFERENCE_RUNS: usize = 3;
+
 /// Random whole networks a table's `base_ms` is fitted on, by default.
 pub const CALIBRATION: usize = 20;
 
@@ -23,6 +26,8 @@ pub struct Profiler {
     method: Method,
     seed: u64,
     calibration: usize,
+    /// The reference network of the first batch measured, and its time then.
+    reference: std::sync::Mutex<Option<(Network, f64)>>,
     pool: rayon::ThreadPool,
 }
 
@@ -78,6 +83,7 @@ impl Profiler {
             method,
             seed,
             calibration: CALIBRATION,
+            reference: std::sync::Mutex::new(None),
             pool,
         })
     }
@@ -106,46 +112,79 @@ impl Profiler {
     }
 
     /// The latency (ms) of each of `networks`, run as `part`, measured in interleaved batches
-    /// of [`BATCH`]; `progress(done, total)` counts networks.
+    /// of [`BATCH`], each with `reference` (times are scaled to the reference's speed in the
+    /// profiler's first batch: see [`Profiler::table`]); `progress(done, total)` counts
+    /// networks.
     pub fn networks(
         &self,
         networks: &[Network],
         part: Part,
+        reference: &Network,
         progress: impl FnMut(usize, usize) + Send,
     ) -> Result<Vec<f64>, LatencyError> {
-        Ok(self.measured(networks, part, progress)?.0)
+        Ok(self.measured(networks, part, reference, progress)?.0)
     }
 
     /// `networks`' latencies, and per network the latencies of the trivial network measured
     /// in its batch (layers only, and as a whole model): an engine's cost of one call.
+    ///
+    /// Every batch also times `reference` (a whole model), and its times are scaled by the
+    /// reference's time in the profiler's first batch over this one's: a machine that slows
+    /// down or speeds up between batches (other work, clock changes) then moves every
+    /// measurement alike instead of skewing one batch against another (the table's layers
+    /// against its calibration networks, the table against a check).
     #[allow(clippy::type_complexity)]
     fn measured(
         &self,
         networks: &[Network],
         part: Part,
+        reference: &Network,
         mut progress: impl FnMut(usize, usize) + Send,
     ) -> Result<(Vec<f64>, Vec<(f64, f64)>), LatencyError> {
         let (engine, method, seed) = (self.engine, self.method, self.seed);
+        let level = &self.reference;
         self.pool.install(|| {
             let total = networks.len();
             let mut times = Vec::with_capacity(total);
             let mut overheads = Vec::with_capacity(total);
-            for (b, batch) in networks.chunks(BATCH).enumerate() {
+            // Batches of (nearly) equal size: a last batch of two would interleave little.
+            let size = networks
+                .len()
+                .div_ceil(networks.len().div_ceil(BATCH).max(1));
+            for (b, batch) in networks.chunks(size.max(1)).enumerate() {
                 let mut runners: Vec<Box<dyn Runner>> = batch
                     .iter()
                     .map(|n| prepare(engine, n, part, seed))
                     .collect::<Result<_, _>>()?;
                 runners.push(prepare(engine, &trivial(), Part::Layers, seed)?);
                 runners.push(prepare(engine, &trivial(), Part::Model, seed)?);
+                // The reference thrice: its pooled samples set the batch's scale, so their
+                // noise must be smaller than the drift they correct.
+                for _ in 0..REFERENCE_RUNS {
+                    runners.push(prepare(engine, reference, Part::Model, seed)?);
+                }
                 let done = times.len();
                 let mut rounds = 0;
-                let measured = measure(&mut runners, &method, seed ^ b as u64, || {
+                let samples = measure_samples(&mut runners, &method, seed ^ b as u64, || {
                     rounds += 1;
                     progress(done + batch.len() * rounds / method.repeats, total);
                 })?;
                 let n = batch.len();
-                times.extend_from_slice(&measured[..n]);
-                overheads.extend(std::iter::repeat_n((measured[n], measured[n + 1]), n));
+                let here = median(samples[n + 2..].concat());
+                let measured: Vec<f64> = samples.into_iter().map(median).collect();
+                let mut level = level.lock().unwrap_or_else(|e| e.into_inner());
+                let scale = match &*level {
+                    Some((net, ms)) if net == reference => ms / here,
+                    _ => {
+                        *level = Some((reference.clone(), here));
+                        1.0
+                    }
+                };
+                times.extend(measured[..n].iter().map(|t| t * scale));
+                overheads.extend(std::iter::repeat_n(
+                    (measured[n] * scale, measured[n + 1] * scale),
+                    n,
+                ));
             }
             Ok((times, overheads))
         })
@@ -180,8 +219,11 @@ impl Profiler {
             .map(|a| space.network(a))
             .collect();
         let total = singles.len() + calibration.len();
-        let (times, overheads) =
-            self.measured(&singles, Part::Layers, |done, _| progress(done, total))?;
+        // The space's default network (its largest) is every batch's reference.
+        let reference = space.network(&space.default_arch());
+        let (times, overheads) = self.measured(&singles, Part::Layers, &reference, |done, _| {
+            progress(done, total)
+        })?;
         let entries: BTreeMap<String, f64> = configs
             .iter()
             .zip(times.iter().zip(&overheads))
@@ -204,7 +246,7 @@ impl Profiler {
         };
         if !calibration.is_empty() {
             let n = singles.len();
-            let measured = self.networks(&calibration, Part::Model, |done, _| {
+            let measured = self.networks(&calibration, Part::Model, &reference, |done, _| {
                 progress(n + done, total)
             })?;
             let mut residuals = Vec::with_capacity(measured.len());
@@ -238,7 +280,8 @@ impl Profiler {
             .map(|net| table.network_ms(net))
             .collect::<Result<Vec<f64>, _>>()
             .map_err(|e| LatencyError::Table(e.to_string()))?;
-        let measured = self.networks(&networks, Part::Model, progress)?;
+        let reference = space.network(&space.default_arch());
+        let measured = self.networks(&networks, Part::Model, &reference, progress)?;
         Ok(check_of(space, &archs, predicted, measured))
     }
 }

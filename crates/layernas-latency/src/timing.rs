@@ -55,8 +55,21 @@ pub fn measure(
     runners: &mut [Box<dyn Runner>],
     method: &Method,
     seed: u64,
-    mut round_done: impl FnMut(),
+    round_done: impl FnMut(),
 ) -> Result<Vec<f64>, LatencyError> {
+    Ok(measure_samples(runners, method, seed, round_done)?
+        .into_iter()
+        .map(median)
+        .collect())
+}
+
+/// [`measure`]'s samples (ms per call), `method.repeats` of each runner, before the median.
+pub fn measure_samples(
+    runners: &mut [Box<dyn Runner>],
+    method: &Method,
+    seed: u64,
+    mut round_done: impl FnMut(),
+) -> Result<Vec<Vec<f64>>, LatencyError> {
     // Calls per sample: as many as fill `sample_ms`, counted once after the warm-up.
     let mut calls = Vec::with_capacity(runners.len());
     for runner in runners.iter_mut() {
@@ -85,7 +98,7 @@ pub fn measure(
         }
         round_done();
     }
-    Ok(samples.into_iter().map(median).collect())
+    Ok(samples)
 }
 
 /// The median of `values` (the mean of the middle two of an even count).
