@@ -112,8 +112,9 @@ impl Profiler {
     }
 
     /// The latency (ms) of each of `networks`, run as `part`, measured in interleaved batches
-    /// of [`BATCH`], each with `reference` (times are scaled to the reference's speed in the
-    /// profiler's first batch: see [`Profiler::table`]); `progress(done, total)` counts
+    /// of at most [`BATCH`], each also timing `reference` (a whole model): a batch's times are
+    /// scaled by the reference's time in the profiler's first batch over this batch's, so a
+    /// machine that drifts between batches moves them all alike. `progress(done, total)` counts
     /// networks.
     pub fn networks(
         &self,

@@ -98,8 +98,11 @@ fn a_model_after_training_steps_matches_the_trainer() {
     // Running statistics and weights as training leaves them (not drawn at random).
     let network = op_networks().swap_remove(1).1;
     let device = Device::flex().autodiff();
-    device.seed(5);
-    let mut model = layernas_train::build(&network, &device).unwrap();
+    let mut model = {
+        let _seeded = seed_lock();
+        device.seed(5);
+        layernas_train::build(&network, &device).unwrap()
+    };
     let before = model.weights();
     let mut optim = SgdConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -151,10 +154,11 @@ fn a_graph_of_the_layers_gives_the_trainers_map() {
         let weights = weights(&network, 9);
         let images = images(&network, 2, 4);
         let device = Device::flex();
-        let net = layernas_train::build(&network, &device)
-            .unwrap()
-            .with_weights(&weights)
-            .unwrap();
+        let built = {
+            let _seeded = seed_lock();
+            layernas_train::build(&network, &device).unwrap()
+        };
+        let net = built.with_weights(&weights).unwrap();
         let (c, r) = (
             network.input.channels as usize,
             network.input.resolution as usize,

@@ -149,13 +149,24 @@ pub fn backbone_networks() -> Vec<(String, Network)> {
         .collect()
 }
 
+/// burn's random generator is one for the process: a test that seeds it and then draws (or
+/// that draws at all: building a model does) holds this lock, so that a test running beside it
+/// cannot reseed or draw in between and change what it gets.
+pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Burn's seeded initial weights of `network`, with batch norm made non-trivial: scale, shift,
 /// running mean and variance drawn at random (a fresh network's are 1, 0, 0, 1, which would
 /// hide a mistake in their use).
 pub fn weights(network: &Network, seed: u64) -> Weights {
     let device = Device::flex();
-    device.seed(seed);
-    let mut weights = layernas_train::build(network, &device).unwrap().weights();
+    let mut weights = {
+        let _seeded = seed_lock();
+        device.seed(seed);
+        layernas_train::build(network, &device).unwrap().weights()
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for p in lower(network).unwrap().parameters() {
         let range = if p.name.ends_with(".bn.weight") {
@@ -184,7 +195,11 @@ pub fn images(network: &Network, batch: usize, seed: u64) -> Vec<f32> {
 
 /// The trainer's logits (eval mode: batch norm uses its running statistics) of `images`.
 pub fn burn_logits(network: &Network, weights: &Weights, images: &[f32], batch: usize) -> Vec<f32> {
-    let logits = layernas_train::predict(network, weights, images).unwrap();
+    // predict builds a model (drawing initial weights it then replaces).
+    let logits = {
+        let _seeded = seed_lock();
+        layernas_train::predict(network, weights, images).unwrap()
+    };
     assert!(logits.len().is_multiple_of(batch));
     logits
 }
