@@ -166,7 +166,7 @@ fn a_graph_of_the_layers_gives_the_trainers_map() {
         let x = BurnTensor::<4>::from_data(TensorData::new(images.clone(), [2, c, r, r]), &device);
         let expected = net.forward_map(x);
         let dims = expected.dims();
-        let expected: Vec<f32> = expected.into_data().to_vec().unwrap();
+        let expected: Vec<f32> = expected.into_data().try_into_vec_as::<f32>().unwrap();
 
         let model = export_features(&network, &weights).unwrap();
         let graph = model.proto().graph.as_ref().unwrap();
