@@ -55,6 +55,18 @@ pub struct CheckedNetwork {
     pub measured_ms: f64,
 }
 
+/// `error` with the network it happened on: a layer's key, or a network's layer count.
+fn named(network: &Network, error: LatencyError) -> LatencyError {
+    let what = match network.layers.as_slice() {
+        [op] => format!(
+            "layer {}",
+            layer_key(op, network.input.channels, network.input.resolution)
+        ),
+        layers => format!("a network of {} layers", layers.len()),
+    };
+    LatencyError::Engine(format!("cannot time {what}: {error}"))
+}
+
 /// The network whose run is all overhead: one global pooling of a single 1x1 value.
 fn trivial() -> Network {
     Network {
@@ -155,7 +167,7 @@ impl Profiler {
             for (b, batch) in networks.chunks(size.max(1)).enumerate() {
                 let mut runners: Vec<Box<dyn Runner>> = batch
                     .iter()
-                    .map(|n| prepare(engine, n, part, seed))
+                    .map(|n| prepare(engine, n, part, seed).map_err(|e| named(n, e)))
                     .collect::<Result<_, _>>()?;
                 runners.push(prepare(engine, &trivial(), Part::Layers, seed)?);
                 runners.push(prepare(engine, &trivial(), Part::Model, seed)?);
