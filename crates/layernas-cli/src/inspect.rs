@@ -248,16 +248,17 @@ pub fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{} layer configurations timed in {:.1} s ({}); table written to {}",
+        "{} layer configurations timed, with {} calibration networks, in {:.1} s ({}); table written to {}",
         report.layers,
+        report.calibration,
         report.seconds,
         args.engine,
         args.output.display()
     );
     if report.calibration > 0 {
         println!(
-            "a network costs {:.4} ms beyond its layers' entries (the table's base_ms, fitted on {} random networks)",
-            report.base_ms, report.calibration
+            "a network costs {:.4} ms beyond its layers' entries (the table's base_ms, fitted on the calibration networks)",
+            report.base_ms
         );
     } else {
         println!(

@@ -67,6 +67,11 @@ fn named(network: &Network, error: LatencyError) -> LatencyError {
     LatencyError::Engine(format!("cannot time {what}: {error}"))
 }
 
+/// Every batch's reference network for `space`: its default network (its largest).
+fn reference(space: &TemplateSpace) -> Network {
+    space.network(&space.default_arch())
+}
+
 /// The network whose run is all overhead: one global pooling of a single 1x1 value.
 fn trivial() -> Network {
     Network {
@@ -116,11 +121,6 @@ impl Profiler {
             self.seed ^ 0xca11_b4a7_e000_0000,
             &BTreeSet::new(),
         )
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> Engine {
-        self.engine
     }
 
     /// The latency (ms) of each of `networks`, run as `part`, measured in interleaved batches
@@ -232,8 +232,7 @@ impl Profiler {
             .map(|a| space.network(a))
             .collect();
         let total = singles.len() + calibration.len();
-        // The space's default network (its largest) is every batch's reference.
-        let reference = space.network(&space.default_arch());
+        let reference = reference(space);
         let (times, overheads) = self.measured(&singles, Part::Layers, &reference, |done, _| {
             progress(done, total)
         })?;
@@ -293,8 +292,7 @@ impl Profiler {
             .map(|net| table.network_ms(net))
             .collect::<Result<Vec<f64>, _>>()
             .map_err(|e| LatencyError::Table(e.to_string()))?;
-        let reference = space.network(&space.default_arch());
-        let measured = self.networks(&networks, Part::Model, &reference, progress)?;
+        let measured = self.networks(&networks, Part::Model, &reference(space), progress)?;
         Ok(check_of(space, &archs, predicted, measured))
     }
 }

@@ -120,15 +120,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Sleeps a fixed time per call, and counts its calls.
+    /// Sleeps a fixed time per call.
     struct Sleeper {
         micros: u64,
-        calls: usize,
     }
 
     impl Runner for Sleeper {
         fn run(&mut self) -> Result<(), LatencyError> {
-            self.calls += 1;
             std::thread::sleep(Duration::from_micros(self.micros));
             Ok(())
         }
@@ -145,14 +143,8 @@ mod tests {
     #[test]
     fn each_runner_gets_its_own_time_from_interleaved_rounds() {
         let mut runners: Vec<Box<dyn Runner>> = vec![
-            Box::new(Sleeper {
-                micros: 3000,
-                calls: 0,
-            }),
-            Box::new(Sleeper {
-                micros: 500,
-                calls: 0,
-            }),
+            Box::new(Sleeper { micros: 3000 }),
+            Box::new(Sleeper { micros: 500 }),
         ];
         let method = Method {
             warmup: 1,

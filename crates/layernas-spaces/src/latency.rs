@@ -20,8 +20,9 @@ pub struct LatencyTable {
     pub warmup: usize,
     /// Timed runs per entry (the median is kept).
     pub repeats: usize,
-    /// Milliseconds every network costs once beyond its layers' entries: the engine's cost of
-    /// one call (the entries leave it out). Absent (0) in tables without it.
+    /// Milliseconds every network costs once beyond its layers' entries: one call's overhead
+    /// (the entries leave it out) and what happens between layers (`layernas profile` fits it
+    /// on whole networks). Absent (0) in tables without it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub base_ms: f64,
     /// Milliseconds by [`layer_key`].

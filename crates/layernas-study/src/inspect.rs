@@ -317,7 +317,7 @@ pub struct ProfileReport {
     pub method: Method,
     /// Layer configurations timed.
     pub layers: usize,
-    /// Seconds the layers took.
+    /// Seconds the table took (its layers and calibration networks).
     pub seconds: f64,
     /// What a network costs beyond its layers' entries (ms), added once per network.
     pub base_ms: f64,
