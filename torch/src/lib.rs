@@ -545,9 +545,11 @@ pub fn train(
     let batches = plan.recalibration_batches(config.bn_recalibration);
     model.recalibrate_batch_norms(batches.iter().map(|idx| batch(&data.train, idx, device).0));
     let test_idx: Vec<usize> = (0..data.test.len()).collect();
+    // As the burn engine: no test accuracy without test images or when the recipe skips them.
+    let scores_test = !config.skip_test && !test_idx.is_empty();
     Ok(TrainResult {
         valid_accuracy: accuracy(&model, &data.train, &plan.valid, device),
-        test_accuracy: accuracy(&model, &data.test, &test_idx, device),
+        test_accuracy: scores_test.then(|| accuracy(&model, &data.test, &test_idx, device)),
         train_seconds,
         images_per_second: (plan.train.len() * config.epochs) as f64 / train_seconds.max(1e-9),
         final_loss,

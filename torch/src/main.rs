@@ -115,8 +115,8 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         "images_per_second": r.images_per_second,
         "final_loss": r.final_loss,
     });
-    if !data.test.is_empty() {
-        result["test"] = serde_json::json!(r.test_accuracy);
+    if let Some(test) = r.test_accuracy {
+        result["test"] = serde_json::json!(test);
     }
     Ok(result)
 }

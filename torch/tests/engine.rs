@@ -63,7 +63,7 @@ fn a_short_cpu_run_learns_far_above_chance_and_is_deterministic() {
         a.valid_accuracy, a.test_accuracy, a.train_seconds, a.images_per_second
     );
     assert!(a.valid_accuracy > 50.0, "{a:?}");
-    assert!(a.test_accuracy > 50.0, "{a:?}");
+    assert!(a.test_accuracy.is_some_and(|t| t > 50.0), "{a:?}");
     let b = layernas_torch::train(&cnn(), &data, &config, 3).unwrap();
     assert_eq!(
         (a.valid_accuracy, a.test_accuracy),

@@ -249,7 +249,7 @@ pub fn check_engine(engine: &dyn TrainEngine) {
         first.valid_accuracy
     );
     eprintln!(
-        "{name}: conformance passed; suite recipe: validation {:.2}%, test {:.2}%",
+        "{name}: conformance passed; suite recipe: validation {:.2}%, test {:?}%",
         first.valid_accuracy, first.test_accuracy
     );
 }

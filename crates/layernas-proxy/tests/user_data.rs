@@ -394,6 +394,14 @@ fn augmentation_is_deterministic_for_a_seed() {
     // The serialised recipe names the knobs only when they are set.
     let text = serde_json::to_string(&plain).unwrap();
     assert!(!text.contains("random_crop") && !text.contains("horizontal_flip"));
+    assert!(!text.contains("skip_test"));
+    let skips = TrainConfig {
+        skip_test: true,
+        ..TrainConfig::default()
+    };
+    let text = serde_json::to_string(&skips).unwrap();
+    assert!(text.contains("\"skip_test\":true"), "{text}");
+    assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), skips);
     assert!(serde_json::to_string(&augmented)
         .unwrap()
         .contains("random_crop"));

@@ -150,8 +150,14 @@ pub struct TrainJob {
 }
 
 impl RecipeFlags {
-    /// `recipe` with these settings over it, validated.
+    /// `recipe` with these settings over it, validated. A search's recipe may skip the test
+    /// set ([`TrainConfig::skip_test`]); the model `layernas train` trains is scored on it again
+    /// unless a setting says `skip_test=true`.
     pub fn apply(&self, recipe: TrainConfig) -> Result<TrainConfig, StudyError> {
+        let recipe = TrainConfig {
+            skip_test: false,
+            ..recipe
+        };
         let toml::Value::Table(mut table) =
             toml::Value::try_from(&recipe).expect("a recipe serializes")
         else {
@@ -428,5 +434,18 @@ mod tests {
         assert!(set(&["width=0.5"], true)
             .apply(TrainConfig::default())
             .is_err());
+        // A search that skipped the test set: its answer's training scores it again, unless
+        // told not to.
+        let skipped = || TrainConfig {
+            skip_test: true,
+            ..TrainConfig::default()
+        };
+        assert!(!set(&[], false).apply(skipped()).unwrap().skip_test);
+        assert!(
+            set(&["skip_test=true"], false)
+                .apply(skipped())
+                .unwrap()
+                .skip_test
+        );
     }
 }

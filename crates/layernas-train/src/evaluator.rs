@@ -86,7 +86,7 @@ pub fn train_network_cancellable(
 }
 
 /// Trains each trial's network with the built-in trainer: reward = validation accuracy (%),
-/// metrics `test` (%, where the data has test images), `train_seconds`, `images_per_second` and `epochs` (in epochs of the
+/// metrics `test` (%, where the data has test images and the recipe does not skip them), `train_seconds`, `images_per_second` and `epochs` (in epochs of the
 /// recipe's training subset). A low-fidelity trial trains [`TrainConfig::at_low_fidelity`]. The space's network is adapted to
 /// the dataset's input and classes and scaled by the configured width and depth.
 pub struct TrainEvaluator {
@@ -139,8 +139,8 @@ impl Evaluator for TrainEvaluator {
         let r = train_network_cancellable(&network, &self.data, config, request.seed, cancel)?;
         let mut metrics = BTreeMap::new();
         metrics.insert(EPOCHS_METRIC.into(), self.config.epochs_spent(low.as_ref()));
-        if !self.data.test.is_empty() {
-            metrics.insert("test".into(), r.test_accuracy);
+        if let Some(test) = r.test_accuracy {
+            metrics.insert("test".into(), test);
         }
         metrics.insert("train_seconds".into(), r.train_seconds);
         metrics.insert("images_per_second".into(), r.images_per_second);

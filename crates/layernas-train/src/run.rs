@@ -490,7 +490,7 @@ fn run(
             epoch,
             loss: loss.mean_loss,
             valid_accuracy,
-            test_accuracy: (!data.test.is_empty()).then_some(test_accuracy),
+            test_accuracy,
             train_seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
         });

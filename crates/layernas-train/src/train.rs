@@ -115,6 +115,7 @@ pub struct Trainer<'a> {
     step: usize,
     epochs_done: usize,
     recalibration: usize,
+    skip_test: bool,
 }
 
 impl<'a> Trainer<'a> {
@@ -149,6 +150,7 @@ impl<'a> Trainer<'a> {
             step: 0,
             epochs_done: 0,
             recalibration: config.bn_recalibration,
+            skip_test: config.skip_test,
         }
     }
 
@@ -213,15 +215,19 @@ impl<'a> Trainer<'a> {
     /// Validation and test accuracy (%) of the model as it is now, after the batch-norm
     /// recalibration the recipe asks for ([`TrainConfig::bn_recalibration`]; it replaces the
     /// running statistics whatever they were, so only the one before an evaluation counts).
-    pub fn evaluate(&mut self, cancel: &Cancel) -> Result<(f64, f64), EvalError> {
+    /// No test accuracy where the data has no test images or the recipe skips them
+    /// ([`TrainConfig::skip_test`]).
+    pub fn evaluate(&mut self, cancel: &Cancel) -> Result<(f64, Option<f64>), EvalError> {
         self.recalibrate(cancel)?;
         let eval = self.model().valid();
         let inner = self.device.clone().inner();
+        let valid = accuracy(&eval, &self.data.train, &self.plan.valid, &inner, cancel)?;
+        if self.skip_test || self.data.test.is_empty() {
+            return Ok((valid, None));
+        }
         let test_idx: Vec<usize> = (0..self.data.test.len()).collect();
-        Ok((
-            accuracy(&eval, &self.data.train, &self.plan.valid, &inner, cancel)?,
-            accuracy(&eval, &self.data.test, &test_idx, &inner, cancel)?,
-        ))
+        let test = accuracy(&eval, &self.data.test, &test_idx, &inner, cancel)?;
+        Ok((valid, Some(test)))
     }
 
     /// The model (on the autodiff device).

@@ -77,6 +77,29 @@ fn a_short_run_learns_far_above_chance_and_is_deterministic() {
         (b.reward, b.metrics["test"]),
         "not deterministic"
     );
+    // A recipe that skips the test set trains the same network to the same reward and
+    // reports no test accuracy.
+    let skips = TrainConfig {
+        skip_test: true,
+        ..quick()
+    };
+    let c = TrainEvaluator::new(
+        space.clone(),
+        Arc::new(FashionMnist::embedded().unwrap()),
+        skips,
+    )
+    .evaluate(&TrialRequest {
+        id: 0,
+        arch: &arch,
+        seed: 3,
+        fidelity: Fidelity::Full,
+    })
+    .unwrap();
+    assert_eq!(
+        c.reward, a.reward,
+        "skipping the test set changed the reward"
+    );
+    assert!(!c.metrics.contains_key("test"), "{:?}", c.metrics);
 }
 
 #[test]

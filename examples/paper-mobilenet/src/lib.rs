@@ -117,8 +117,12 @@ impl Recipe {
         // averages still describe the first steps' network, and the MobileNet proxies
         // evaluate at chance (measured: V3-Small 9.6% -> 43.2%, V2 10.9% -> 52.5% with 4
         // batches, one epoch over 1,000 images).
+        // The search's reward is the validation accuracy: its trials never score the test set
+        // (on the full data 10,000 forward passes a trial, more than the 4,000 images it
+        // trains on), which the final training alone reports.
         let search = TrainConfig {
             bn_recalibration: SEARCH_RECALIBRATION,
+            skip_test: true,
             ..proxy.clone()
         };
         if options.quick {
@@ -410,7 +414,8 @@ enum Training<'a> {
     },
 }
 
-/// Trains `arch` of `space` with `config` and `seed`: (validation %, test %, proxy MAdds in M).
+/// Trains `arch` of `space` with `config` and `seed`: (validation %, test % unless the recipe
+/// skips the test set, proxy MAdds in M).
 fn train(
     space: &TemplateSpace,
     arch: &Arch,
@@ -418,7 +423,7 @@ fn train(
     config: &TrainConfig,
     seed: u64,
     how: &Training,
-) -> Result<(f64, f64, f64), Error> {
+) -> Result<(f64, Option<f64>, f64), Error> {
     let network: Network = space.network(arch);
     let proxy =
         proxy_network(&network, data, config).map_err(|e| Error::Training(e.to_string()))?;
@@ -465,16 +470,25 @@ fn train(
             let test = last
                 .test_accuracy
                 .ok_or_else(|| failed(&"no test images"))?;
-            Ok((last.valid_accuracy, test, madds))
+            Ok((last.valid_accuracy, Some(test), madds))
         }
     }
+}
+
+/// Where a training of `model` (`answer` or `reference`) of `target`'s search keeps its result.
+fn result_file(options: &Options, target: &Target, model: &str, what: &str) -> PathBuf {
+    options
+        .out
+        .join("results")
+        .join(format!("{}-{model}-{what}.json", target.study))
 }
 
 /// A training's result, kept so that a rerun skips it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Trained {
     valid: f64,
-    test: f64,
+    #[serde(default)]
+    test: Option<f64>,
     madds_proxy: f64,
 }
 
@@ -523,13 +537,28 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                     target.space, target.cap, target.label, target.trial_bound
                 ));
                 let started = Instant::now();
+                // The search's time so far, kept at every wave so that a killed search resumed
+                // later reports the time of all its runs.
+                let spent = options
+                    .out
+                    .join("results")
+                    .join(format!("{}-search-seconds.json", target.study));
+                let before = read_json::<f64>(&spent)?.unwrap_or(0.0);
                 let study = study_of(target, options, &recipe)?;
                 let events = |e: &Event| match e {
                     Event::Progress(ProgressEvent::WaveStarted {
                         label, new, reused, ..
-                    }) => log(&format!(
-                        "  {label}: {new} trials ({reused} already stored)"
-                    )),
+                    }) => {
+                        log(&format!(
+                            "  {label}: {new} trials ({reused} already stored)"
+                        ));
+                        let so_far = before + started.elapsed().as_secs_f64();
+                        if let Err(e) = write_json(&spent, &so_far) {
+                            log(&format!(
+                                "  note: the search's time so far was not kept: {e}"
+                            ));
+                        }
+                    }
                     Event::Notice(n) => log(&format!("  {n}")),
                     _ => {}
                 };
@@ -552,12 +581,15 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                     answer,
                     front: outcome.front.clone(),
                     trials: outcome.trials,
-                    seconds: started.elapsed().as_secs_f64(),
+                    seconds: before + started.elapsed().as_secs_f64(),
                 };
                 write_json(&done, &s)?;
+                // Only kept while the search runs; a missing file is no error here.
+                let _ = std::fs::remove_file(&spent);
                 s
             }
         };
+        let mut models = Vec::new();
         for (model, arch_text) in [
             ("answer", search.answer.arch.clone()),
             ("reference", target.reference.clone()),
@@ -565,80 +597,90 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             let arch = space
                 .parse_arch(&arch_text)
                 .map_err(|e| Error::Training(e.to_string()))?;
-            let file = |what: &str| {
-                options
-                    .out
-                    .join("results")
-                    .join(format!("{}-{model}-{what}.json", target.study))
-            };
             // The answer's proxy accuracy is the search's own; the reference is trained once
             // with the search's recipe for a comparable figure.
             let proxy_accuracy = if model == "answer" {
                 search.answer.reward
             } else {
                 log(&format!("proxy training of {}", target.label));
-                let how = Training::Proxy;
+                let path = result_file(options, target, model, "proxy");
                 trained(
-                    &file("proxy"),
+                    &path,
                     &space,
                     &arch,
                     &data,
                     &recipe.search,
                     0,
-                    &how,
+                    &Training::Proxy,
                 )?
                 .valid
             };
-            let mut finals = Vec::new();
-            let mut madds_proxy = 0.0;
-            let seeds: Vec<u64> = (0..options.seeds).collect();
-            // `workers` seeds at once, one thread each (like the search's trials).
-            for batch in seeds.chunks(recipe.workers.max(1)) {
-                let results: Vec<Result<Trained, Error>> = std::thread::scope(|scope| {
-                    let jobs: Vec<_> = batch
-                        .iter()
-                        .map(|&seed| {
-                            let (space, arch, data, recipe) = (&space, &arch, &data, &recipe);
-                            let path = file(&format!("final-seed{seed}"));
-                            let dir = options
-                                .out
-                                .join("train")
-                                .join(format!("{}-{model}-seed{seed}", target.study));
-                            scope.spawn(move || {
-                                log(&format!(
-                                    "final training of the {model} of {} (seed {seed})",
-                                    target.study
-                                ));
-                                let how = Training::Final {
-                                    dir,
-                                    data_dir: data_dir(options),
-                                    log,
-                                };
-                                trained(&path, space, arch, data, &recipe.last, seed, &how)
-                            })
+            models.push((model, arch, proxy_accuracy));
+        }
+        // Every final training of this search (both models, every seed) in one queue,
+        // `workers` at once on one thread each (like the search's trials): 6 trainings on two
+        // workers take 3 rounds, where one model at a time took 4.
+        let jobs: Vec<(usize, u64)> = (0..models.len())
+            .flat_map(|m| (0..options.seeds).map(move |seed| (m, seed)))
+            .collect();
+        let mut finals: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+        let mut madds_proxy = vec![0.0; models.len()];
+        for round in jobs.chunks(recipe.workers.max(1)) {
+            let results: Vec<Result<Trained, Error>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = round
+                    .iter()
+                    .map(|&(m, seed)| {
+                        let (model, arch, _) = &models[m];
+                        let (space, data, recipe) = (&space, &data, &recipe);
+                        let path =
+                            result_file(options, target, model, &format!("final-seed{seed}"));
+                        let dir = options
+                            .out
+                            .join("train")
+                            .join(format!("{}-{model}-seed{seed}", target.study));
+                        scope.spawn(move || {
+                            log(&format!(
+                                "final training of the {model} of {} (seed {seed})",
+                                target.study
+                            ));
+                            let how = Training::Final {
+                                dir,
+                                data_dir: data_dir(options),
+                                log,
+                            };
+                            trained(&path, space, arch, data, &recipe.last, seed, &how)
                         })
-                        .collect();
-                    jobs.into_iter()
-                        .map(|job| job.join().expect("a final training does not panic"))
-                        .collect()
-                });
-                for t in results {
-                    let t = t?;
-                    madds_proxy = t.madds_proxy;
-                    finals.push(t.test);
-                }
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|job| job.join().expect("a final training does not panic"))
+                    .collect()
+            });
+            for (&(m, _), t) in round.iter().zip(results) {
+                let t = t?;
+                madds_proxy[m] = t.madds_proxy;
+                finals[m].push(t.test.ok_or_else(|| {
+                    Error::Training(format!(
+                        "a final training of {} has no test accuracy",
+                        target.study
+                    ))
+                })?);
             }
+        }
+        for (m, (model, arch, proxy_accuracy)) in models.into_iter().enumerate() {
             use layernas_core::CostModel;
-            let cost = |m| layernas_spaces::NetworkCost::new(space.clone(), m).cost(&arch);
+            let cost =
+                |metric| layernas_spaces::NetworkCost::new(space.clone(), metric).cost(&arch);
             rows.push(Row {
                 target: target.clone(),
                 model: model.to_string(),
                 arch: short(&space, &arch),
                 madds_224: cost(layernas_spaces::Metric::Madds),
                 params_224: cost(layernas_spaces::Metric::Params),
-                madds_proxy,
+                madds_proxy: madds_proxy[m],
                 proxy_accuracy,
-                final_accuracy: finals,
+                final_accuracy: std::mem::take(&mut finals[m]),
                 search_trials: (model == "answer").then_some(search.trials),
                 search_hours: (model == "answer").then_some(search.seconds / 3600.0),
             });
