@@ -18,7 +18,8 @@ use std::process::ExitCode;
 /// else `context.dataset` (`fashion-mnist`, the only named data set it trains; any other is
 /// refused) from `context.data_dir` (Fashion-MNIST IDX files; the embedded subset where absent).
 /// Trains the proxy (depth, then input/classes/width from the data) and prints
-/// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`.
+/// `{"reward": <validation %>, "test": <test %>, "train_seconds": ..., "images_per_second": ...}`
+/// (`test` only where the data has test images and the recipe does not skip them).
 ///
 /// Example: layernas search --space examples/spaces/fashion-cnn.toml --dataset fashion-mnist
 /// --evaluator train --engine torch --device cuda --max-cost 1.5

@@ -59,7 +59,7 @@ fn a_short_cpu_run_learns_far_above_chance_and_is_deterministic() {
     };
     let a = layernas_torch::train(&cnn(), &data, &config, 3).unwrap();
     eprintln!(
-        "valid {:.2} test {:.2} in {:.1} s ({:.0} img/s)",
+        "valid {:.2} test {:?} in {:.1} s ({:.0} img/s)",
         a.valid_accuracy, a.test_accuracy, a.train_seconds, a.images_per_second
     );
     assert!(a.valid_accuracy > 50.0, "{a:?}");

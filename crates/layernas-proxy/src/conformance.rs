@@ -231,6 +231,24 @@ pub fn check_engine(engine: &dyn TrainEngine) {
             r.final_loss
         );
     }
+    // A recipe that skips the test set gets no test accuracy; the same recipe without the
+    // switch scores it.
+    let skips = TrainConfig {
+        skip_test: true,
+        ..step_recipe()
+    };
+    for (recipe, scored) in [(skips, false), (step_recipe(), true)] {
+        let r = engine
+            .train(&learner(), &data, &recipe, 1)
+            .unwrap_or_else(|e| panic!("{name}: training failed: {e}"));
+        assert_eq!(
+            r.test_accuracy.is_some(),
+            scored,
+            "{name}: skip_test = {}: test accuracy {:?}",
+            recipe.skip_test,
+            r.test_accuracy
+        );
+    }
     let config = recipe();
     let first = engine
         .train(&learner(), &data, &config, 7)
@@ -249,7 +267,8 @@ pub fn check_engine(engine: &dyn TrainEngine) {
         first.valid_accuracy
     );
     eprintln!(
-        "{name}: conformance passed; suite recipe: validation {:.2}%, test {:?}%",
-        first.valid_accuracy, first.test_accuracy
+        "{name}: conformance passed; suite recipe: validation {:.2}%, test {:.2}%",
+        first.valid_accuracy,
+        first.test_accuracy.unwrap_or(f64::NAN)
     );
 }

@@ -986,9 +986,13 @@ impl Study {
     }
 
     /// Hash of what decides the study's trials: everything but the budget, workers, retries,
-    /// timeouts, time scaling, data location and store.
+    /// timeouts, time scaling, data location, store and whether trials score the test set
+    /// (`skip_test` changes no reward: a study resumes with it switched either way).
     pub fn config_hash(&self) -> String {
         let mut f = self.to_file();
+        if let Some(train) = f.train.as_mut() {
+            train.skip_test = false;
+        }
         f.max_trials = None;
         f.workers = None;
         f.data_dir = None;
@@ -1067,6 +1071,25 @@ mod tests {
             let study = overrides.resolve().unwrap();
             assert_eq!(study.config_hash(), hash, "{:?}", study.file);
         }
+    }
+
+    #[test]
+    fn skipping_the_test_set_keeps_the_hash_and_the_recipe_does_not() {
+        let hash = |train: &str| {
+            let f = file(&format!(
+                "space = \"mobilenetv2\"\nevaluator = \"train\"\ndataset = \"fashion-mnist\"\n[train]\n{train}"
+            ));
+            Overrides {
+                config: Some(f.path().into()),
+                ..Overrides::default()
+            }
+            .resolve()
+            .unwrap()
+            .config_hash()
+        };
+        let plain = hash("epochs = 3\n");
+        assert_eq!(hash("epochs = 3\nskip_test = true\n"), plain);
+        assert_ne!(hash("epochs = 4\nskip_test = true\n"), plain);
     }
 
     #[test]

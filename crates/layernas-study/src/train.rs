@@ -2,7 +2,8 @@
 //! one architecture of a space (`--arch`, with the study's flags or file) or of a stored study
 //! (`--pick best | max-cost=X | trial=N`: the study file stored with it gives the space, the
 //! data set and the recipe); the recipe is the study's `[train]` table with the command line's
-//! knobs over it. By default the network is trained as the search trained it: the recipe's
+//! knobs over it (`skip_test` reset first: the trained model is scored on the test set unless a
+//! setting says otherwise). By default the network is trained as the search trained it: the recipe's
 //! proxy (`width`, `depth`), adapted to the data's input and classes; `full` trains the space's
 //! network at width 1 and depth 1 (still adapted to the data). The data is the study's:
 //! Fashion-MNIST, or the user's own (`--data`, or a stored study's `[data]` table), of which the

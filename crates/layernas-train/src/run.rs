@@ -137,11 +137,12 @@ pub struct EpochMetrics {
     pub loss: f64,
     /// Validation accuracy (%) after it.
     pub valid_accuracy: f64,
-    /// Test accuracy (%) after it (reported only; `None` when the data has no test images).
+    /// Test accuracy (%) after it (reported only; `None` when the data has no test images or
+    /// the recipe skips them, [`layernas_proxy::TrainConfig::skip_test`]).
     pub test_accuracy: Option<f64>,
     /// Seconds of training.
     pub train_seconds: f64,
-    /// Seconds of measuring the two accuracies.
+    /// Seconds of measuring the accuracies.
     pub eval_seconds: f64,
 }
 

@@ -543,6 +543,10 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                     .out
                     .join("results")
                     .join(format!("{}-search-seconds.json", target.study));
+                // A store that is gone takes the search's trials with it: its time restarts.
+                if !options.out.join("studies.db").exists() {
+                    let _ = std::fs::remove_file(&spent);
+                }
                 let before = read_json::<f64>(&spent)?.unwrap_or(0.0);
                 let study = study_of(target, options, &recipe)?;
                 let events = |e: &Event| match e {
@@ -617,56 +621,57 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             };
             models.push((model, arch, proxy_accuracy));
         }
-        // Every final training of this search (both models, every seed) in one queue,
-        // `workers` at once on one thread each (like the search's trials): 6 trainings on two
-        // workers take 3 rounds, where one model at a time took 4.
+        // Every final training of this search (both models, every seed) in one queue that
+        // `workers` threads (one training at a time each, like the search's trials) take from
+        // as they finish: a finished training (its result file kept) is skipped at once.
         let jobs: Vec<(usize, u64)> = (0..models.len())
             .flat_map(|m| (0..options.seeds).map(move |seed| (m, seed)))
             .collect();
-        let mut finals: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
-        let mut madds_proxy = vec![0.0; models.len()];
-        for round in jobs.chunks(recipe.workers.max(1)) {
-            let results: Vec<Result<Trained, Error>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = round
-                    .iter()
-                    .map(|&(m, seed)| {
-                        let (model, arch, _) = &models[m];
-                        let (space, data, recipe) = (&space, &data, &recipe);
-                        let path =
-                            result_file(options, target, model, &format!("final-seed{seed}"));
-                        let dir = options
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<Trained, Error>>>> =
+            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..recipe.workers.clamp(1, jobs.len().max(1)) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(m, seed)) = jobs.get(i) else {
+                        break;
+                    };
+                    let (model, arch, _) = &models[m];
+                    let path = result_file(options, target, model, &format!("final-seed{seed}"));
+                    if !path.exists() {
+                        log(&format!(
+                            "final training of the {model} of {} (seed {seed})",
+                            target.study
+                        ));
+                    }
+                    let how = Training::Final {
+                        dir: options
                             .out
                             .join("train")
-                            .join(format!("{}-{model}-seed{seed}", target.study));
-                        scope.spawn(move || {
-                            log(&format!(
-                                "final training of the {model} of {} (seed {seed})",
-                                target.study
-                            ));
-                            let how = Training::Final {
-                                dir,
-                                data_dir: data_dir(options),
-                                log,
-                            };
-                            trained(&path, space, arch, data, &recipe.last, seed, &how)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|job| job.join().expect("a final training does not panic"))
-                    .collect()
-            });
-            for (&(m, _), t) in round.iter().zip(results) {
-                let t = t?;
-                madds_proxy[m] = t.madds_proxy;
-                finals[m].push(t.test.ok_or_else(|| {
-                    Error::Training(format!(
-                        "a final training of {} has no test accuracy",
-                        target.study
-                    ))
-                })?);
+                            .join(format!("{}-{model}-seed{seed}", target.study)),
+                        data_dir: data_dir(options),
+                        log,
+                    };
+                    let result = trained(&path, &space, arch, &data, &recipe.last, seed, &how);
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                });
             }
+        });
+        let mut finals: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+        let mut madds_proxy = vec![0.0; models.len()];
+        for (&(m, _), slot) in jobs.iter().zip(slots) {
+            let t = slot
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every queued training ran")?;
+            madds_proxy[m] = t.madds_proxy;
+            finals[m].push(t.test.ok_or_else(|| {
+                Error::Training(format!(
+                    "a final training of {} has no test accuracy",
+                    target.study
+                ))
+            })?);
         }
         for (m, (model, arch, proxy_accuracy)) in models.into_iter().enumerate() {
             use layernas_core::CostModel;
@@ -723,7 +728,7 @@ pub fn markdown(report: &Report) -> String {
     let mut md = String::new();
     md.push_str(&format!(
         "Mode {}, data: {}; machine: {}. Search: LayerNAS H={} K={}, proxy training {} epoch(s) \
-         over {} images, width {}, depth {}, batch norms recalibrated on {} batches; final: {} epochs over {} images, {} seeds.\n\n",
+         over {} images, width {}, depth {}, batch norms recalibrated on {} batches, not scored on the test set; final: {} epochs over {} images, {} seeds.\n\n",
         report.mode,
         report.data,
         report.machine,
@@ -833,7 +838,7 @@ pub fn plan_text(options: &Options, targets: &[Target]) -> String {
         targets.len()
     );
     text.push_str(&format!(
-        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, batch norms recalibrated on {} batches, {} trials at once on one thread each\nfinal: {} epochs over {} images, same proxies, {} seeds at once on one thread each\n",
+        "data: {}\nsearch: LayerNAS H={} K={}; proxy training {} epoch(s) over {} images, {} held out, width {}, depth {}, batch {}, batch norms recalibrated on {} batches, not scored on the test set, {} trials at once on one thread each\nfinal: {} epochs over {} images, same proxies, scored on the test set; {} trainings at once on one thread each (both models' seeds in one queue)\n",
         match data_dir(options) {
             Some(d) => d.display().to_string(),
             None => "embedded subset".into(),
