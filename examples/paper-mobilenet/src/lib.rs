@@ -606,8 +606,10 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             let proxy_accuracy = if model == "answer" {
                 search.answer.reward
             } else {
-                log(&format!("proxy training of {}", target.label));
                 let path = result_file(options, target, model, "proxy");
+                if !path.exists() {
+                    log(&format!("proxy training of {}", target.label));
+                }
                 trained(
                     &path,
                     &space,
