@@ -267,8 +267,10 @@ pub fn check_engine(engine: &dyn TrainEngine) {
         first.valid_accuracy
     );
     eprintln!(
-        "{name}: conformance passed; suite recipe: validation {:.2}%, test {:.2}%",
+        "{name}: conformance passed; suite recipe: validation {:.2}%, test {}",
         first.valid_accuracy,
-        first.test_accuracy.unwrap_or(f64::NAN)
+        first
+            .test_accuracy
+            .map_or("not scored".to_string(), |t| format!("{t:.2}%"))
     );
 }

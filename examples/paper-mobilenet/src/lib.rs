@@ -475,12 +475,13 @@ fn train(
     }
 }
 
-/// Where a training of `model` (`answer` or `reference`) of `target`'s search keeps its result.
-fn result_file(options: &Options, target: &Target, model: &str, what: &str) -> PathBuf {
+/// Where a step of `target`'s search keeps its result: `OUT/results/<study>-<what>.json`
+/// (`search`, `search-seconds`, `<model>-proxy`, `<model>-final-seed<N>`).
+fn result_file(options: &Options, target: &Target, what: &str) -> PathBuf {
     options
         .out
         .join("results")
-        .join(format!("{}-{model}-{what}.json", target.study))
+        .join(format!("{}-{what}.json", target.study))
 }
 
 /// A training's result, kept so that a rerun skips it.
@@ -525,10 +526,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
     let mut rows = Vec::new();
     for target in &targets {
         let space = template(&target.space)?;
-        let done = options
-            .out
-            .join("results")
-            .join(format!("{}-search.json", target.study));
+        let done = result_file(options, target, "search");
         let search = match read_json::<SearchResult>(&done)? {
             Some(s) => s,
             None => {
@@ -539,10 +537,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                 let started = Instant::now();
                 // The search's time so far, kept at every wave so that a killed search resumed
                 // later reports the time of all its runs.
-                let spent = options
-                    .out
-                    .join("results")
-                    .join(format!("{}-search-seconds.json", target.study));
+                let spent = result_file(options, target, "search-seconds");
                 // A store that is gone takes the search's trials with it: its time restarts.
                 if !options.out.join("studies.db").exists() {
                     let _ = std::fs::remove_file(&spent);
@@ -606,7 +601,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
             let proxy_accuracy = if model == "answer" {
                 search.answer.reward
             } else {
-                let path = result_file(options, target, model, "proxy");
+                let path = result_file(options, target, &format!("{model}-proxy"));
                 if !path.exists() {
                     log(&format!("proxy training of {}", target.label));
                 }
@@ -640,7 +635,7 @@ pub fn run(options: &Options, log: &(dyn Fn(&str) + Sync)) -> Result<Report, Err
                         break;
                     };
                     let (model, arch, _) = &models[m];
-                    let path = result_file(options, target, model, &format!("final-seed{seed}"));
+                    let path = result_file(options, target, &format!("{model}-final-seed{seed}"));
                     if !path.exists() {
                         log(&format!(
                             "final training of the {model} of {} (seed {seed})",
